@@ -1,0 +1,242 @@
+"""Calls and what happens in them: transcript segments, the intake, escalations."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from organizations.models import Organization
+
+
+def hash_call_token(token: str) -> str:
+    """Call tokens are random (not passwords), so a keyed SHA-256 is enough and lookups stay fast."""
+    return hmac.new(settings.SECRET_KEY.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+class Urgency(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+    EMERGENCY = "emergency", "Emergency"
+
+
+class Call(models.Model):
+    class Channel(models.TextChoices):
+        WEB = "web", "Web"
+        PHONE = "phone", "Phone"
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned"
+
+    class EndReason(models.TextChoices):
+        CALLER_HANGUP = "caller_hangup", "Caller hung up"
+        AGENT_ENDED = "agent_ended", "Agent ended the call"
+        TRANSFERRED = "transferred", "Transferred to a human"
+        ERROR = "error", "Error"
+        TIMEOUT = "timeout", "Reached the maximum call length"
+        INTERRUPTED = "interrupted", "Interrupted (no activity)"
+
+    TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.ABANDONED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="calls")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    escalated = models.BooleanField(default=False)
+    escalation_level = models.CharField(max_length=10, blank=True)  # highest Escalation.Level seen
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
+    caller_name = models.CharField(max_length=200, blank=True)
+    caller_phone = models.CharField(max_length=32, blank=True)
+    twilio_call_sid = models.CharField(max_length=64, null=True, blank=True)
+    openai_call_id = models.CharField(max_length=128, null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    usage = models.JSONField(default=dict, blank=True)  # token usage summed from response.done events
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=["web", "phone"]), name="call_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["in_progress", "completed", "failed", "abandoned"]), name="call_status_valid"
+            ),
+            # An ended call has an end time; a live one does not.
+            models.CheckConstraint(
+                condition=(Q(status="in_progress", ended_at__isnull=True))
+                | (~Q(status="in_progress") & Q(ended_at__isnull=False)),
+                name="call_ended_at_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="call_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=(Q(escalated=True) & ~Q(escalation_level="")) | Q(escalated=False, escalation_level=""),
+                name="call_escalation_level_iff_escalated",
+            ),
+            models.UniqueConstraint(
+                fields=["twilio_call_sid"], condition=Q(twilio_call_sid__isnull=False), name="call_twilio_sid_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["openai_call_id"], condition=Q(openai_call_id__isnull=False), name="call_openai_id_unique"
+            ),
+        ]
+        indexes = [
+            # API GET /api/calls and the console's call changelist: a clinic's calls newest first.
+            models.Index(fields=["organization", "-started_at"], name="call_org_started_idx"),
+            # Reaper: live calls with no recent activity (status = in_progress is a small slice of the table).
+            models.Index(fields=["started_at"], condition=Q(status="in_progress"), name="call_in_progress_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} call {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status != self.Status.IN_PROGRESS
+
+    @property
+    def is_reviewed(self) -> bool:
+        return self.reviewed_at is not None
+
+    def issue_token(self) -> str:
+        """Create a new caller-side token; only its hash is stored, the token is shown once."""
+        token = "ct_" + secrets.token_urlsafe(32)
+        self.token_hash = hash_call_token(token)
+        return token
+
+    def token_matches(self, token: str) -> bool:
+        return bool(self.token_hash) and hmac.compare_digest(self.token_hash, hash_call_token(token))
+
+
+class TranscriptSegment(models.Model):
+    class Speaker(models.TextChoices):
+        CALLER = "caller", "Caller"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="segments")
+    seq = models.PositiveIntegerField()
+    speaker = models.CharField(max_length=8, choices=Speaker.choices)
+    text = models.TextField()
+    occurred_at = models.DateTimeField()
+    item_id = models.CharField(max_length=128, blank=True, help_text="Upstream conversation item id, when known.")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["call", "seq"], name="segment_unique_seq"),
+            # A redelivered upstream event is stored once.
+            models.UniqueConstraint(fields=["call", "item_id"], condition=~Q(item_id=""), name="segment_unique_item"),
+            models.CheckConstraint(
+                condition=Q(speaker__in=["caller", "agent", "system"]), name="segment_speaker_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.speaker}"
+
+
+class Intake(models.Model):
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, related_name="intake")
+    data = models.JSONField(default=dict)
+    urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
+    completed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(urgency__in=["", "routine", "urgent", "emergency"]), name="intake_urgency_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Intake for {self.call_id}"
+
+
+class Escalation(models.Model):
+    class Level(models.TextChoices):
+        EMERGENCY = "emergency", "Emergency"
+        URGENT = "urgent", "Urgent"
+        HUMAN = "human", "Human requested"
+        UNCERTAIN = "uncertain", "Agent uncertain"
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword", "Triage (keyword)"
+        AGENT_TOOL = "agent_tool", "Agent tool call"
+        STAFF = "staff", "Staff"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    # Higher is more severe; used to keep the call's highest level.
+    SEVERITY = {Level.UNCERTAIN: 1, Level.HUMAN: 2, Level.URGENT: 3, Level.EMERGENCY: 4}
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="escalations")
+    # Denormalised from the call so the clinic's queue is one indexed scan.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="escalations")
+    level = models.CharField(max_length=10, choices=Level.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    evidence = models.TextField(blank=True)
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__in=["emergency", "urgent", "human", "uncertain"]), name="escalation_level_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=["keyword", "agent_tool", "staff"]), name="escalation_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open")
+                | Q(status="acknowledged", acknowledged_at__isnull=False)
+                | Q(status="resolved", resolved_at__isnull=False),
+                name="escalation_status_timestamps",
+            ),
+        ]
+        indexes = [
+            # Escalation queue and live board: a clinic's open escalations, newest first (partial: open ones only).
+            models.Index(
+                fields=["organization", "-created_at"], condition=Q(status="open"), name="escalation_open_idx"
+            ),
+            # Console queue and GET /api/escalations?status=…: a clinic's escalations by status and age.
+            models.Index(fields=["organization", "status", "-created_at"], name="escalation_org_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} escalation ({self.get_status_display()})"
+
+    @property
+    def severity(self) -> int:
+        return self.SEVERITY[self.level]

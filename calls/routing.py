@@ -1,0 +1,3 @@
+"""WebSocket routes of the calls app (the live escalation board lands here)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,272 @@
+"""Call workflows: start, transcript, intake, end, escalations.
+
+Every transport (REST API, browser sideband, phone bridge, console) goes through these functions, so the rules
+live in one place. Writes lock the call row they change; side effects run after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from calls.intake import IntakeResult, validate_intake
+from calls.models import Call, Escalation, Intake, TranscriptSegment
+from organizations.models import Organization
+
+logger = logging.getLogger(__name__)
+
+
+class IntakeInvalid(Exception):
+    def __init__(self, result: IntakeResult) -> None:
+        super().__init__("intake failed validation")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class SegmentInput:
+    speaker: str
+    text: str
+    occurred_at: dt.datetime | None = None
+    item_id: str = ""
+    metadata: dict | None = None
+
+
+def call_start(
+    *,
+    organization: Organization,
+    channel: str,
+    caller_name: str = "",
+    caller_phone: str = "",
+    metadata: dict | None = None,
+    twilio_call_sid: str | None = None,
+    started_at: dt.datetime | None = None,
+) -> tuple[Call, str]:
+    """Create a live call and return it with its caller-side token (shown once, stored hashed)."""
+    call = Call(
+        organization=organization,
+        channel=channel,
+        caller_name=caller_name,
+        caller_phone=caller_phone,
+        metadata=metadata or {},
+        twilio_call_sid=twilio_call_sid,
+        started_at=started_at or timezone.now(),
+    )
+    token = call.issue_token()
+    call.save()
+    logger.info("call started channel=%s organization=%s call=%s", channel, organization.pk, call.pk)
+    return call, token
+
+
+def _lock(call: Call) -> Call:
+    return Call.objects.select_for_update().get(pk=call.pk)
+
+
+def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[TranscriptSegment]:
+    """Append segments to a locked call, skipping ones whose upstream item id is already stored."""
+    incoming = list(segments)
+    item_ids = {segment.item_id for segment in incoming if segment.item_id}
+    known = set(
+        TranscriptSegment.objects.filter(call=call, item_id__in=item_ids).values_list("item_id", flat=True)
+    ) if item_ids else set()
+    next_seq = (TranscriptSegment.objects.filter(call=call).aggregate(top=Max("seq"))["top"] or 0) + 1
+    created = []
+    now = timezone.now()
+    for segment in incoming:
+        if segment.item_id and segment.item_id in known:
+            continue
+        if segment.item_id:
+            known.add(segment.item_id)
+        created.append(
+            TranscriptSegment(
+                call=call,
+                seq=next_seq,
+                speaker=segment.speaker,
+                text=segment.text,
+                occurred_at=segment.occurred_at or now,
+                item_id=segment.item_id,
+                metadata=segment.metadata or {},
+            )
+        )
+        next_seq += 1
+    TranscriptSegment.objects.bulk_create(created)
+    return created
+
+
+def transcript_segments_append(*, call: Call, segments: Iterable[SegmentInput]) -> list[TranscriptSegment]:
+    """Persist segments now (not at call end). Idempotent by upstream item id; returns the newly stored ones."""
+    with transaction.atomic():
+        locked = _lock(call)
+        return _append_locked(locked, segments)
+
+
+def transcript_segment_append(
+    *,
+    call: Call,
+    speaker: str,
+    text: str,
+    item_id: str = "",
+    occurred_at: dt.datetime | None = None,
+    metadata: dict | None = None,
+) -> TranscriptSegment | None:
+    """Store one segment; None when its item id was already stored (a redelivered event)."""
+    stored = transcript_segments_append(
+        call=call,
+        segments=[
+            SegmentInput(speaker=speaker, text=text, item_id=item_id, occurred_at=occurred_at, metadata=metadata)
+        ],
+    )
+    return stored[0] if stored else None
+
+
+def intake_store(*, call: Call, data: dict) -> Intake:
+    """Validate against the clinic's intake fields and store (merging with what was stored before).
+
+    Raises IntakeInvalid with field errors; nothing is written then.
+    """
+    fields = list(call.organization.intake_fields.all())
+    with transaction.atomic():
+        locked = _lock(call)
+        result = _validate_merged(locked, fields, data)
+        intake = _save_intake(locked, result)
+        locked.save(update_fields=["urgency"])
+        return intake
+
+
+def _validate_merged(call: Call, fields: list, data: object) -> IntakeResult:
+    """Validate new intake data merged over what the call already has; raise IntakeInvalid on errors."""
+    if isinstance(data, dict):
+        existing = Intake.objects.filter(call=call).values_list("data", flat=True).first() or {}
+        data = {**existing, **data}
+    result = validate_intake(fields, data)
+    if not result.ok:
+        raise IntakeInvalid(result)
+    return result
+
+
+def _save_intake(call: Call, result: IntakeResult) -> Intake:
+    """Store a validated intake; its urgency becomes the call's (the caller saves the call)."""
+    urgency = result.data.get("urgency", "")
+    urgency = urgency if urgency in {"routine", "urgent", "emergency"} else ""
+    intake, _ = Intake.objects.update_or_create(
+        call=call, defaults={"data": result.data, "urgency": urgency, "completed": result.complete}
+    )
+    if urgency:
+        call.urgency = urgency
+    return intake
+
+
+def call_end(
+    *,
+    call: Call,
+    reason: str = Call.EndReason.CALLER_HANGUP,
+    transcript: Iterable[SegmentInput] = (),
+    intake: dict | None = None,
+    ended_at: dt.datetime | None = None,
+) -> Call:
+    """Finalize a call. Ending an ended call changes nothing and returns it as it is (idempotent)."""
+    fields = list(call.organization.intake_fields.all()) if intake is not None else []
+    with transaction.atomic():
+        locked = _lock(call)
+        if locked.is_ended:
+            return locked
+        # Validate before writing anything: an invalid intake leaves the call untouched.
+        result = _validate_merged(locked, fields, intake) if intake is not None else None
+        _append_locked(locked, transcript)
+        if result is not None:
+            _save_intake(locked, result)
+        end = max(ended_at or timezone.now(), locked.started_at)
+        locked.status = Call.Status.FAILED if reason == Call.EndReason.ERROR else Call.Status.COMPLETED
+        locked.end_reason = reason
+        locked.ended_at = end
+        locked.duration_seconds = int((end - locked.started_at).total_seconds())
+        locked.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
+    logger.info("call ended reason=%s status=%s call=%s", reason, locked.status, locked.pk)
+    return locked
+
+
+def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
+    with transaction.atomic():
+        locked = _lock(call)
+        if locked.reviewed_at is None:
+            locked.reviewed_by = user
+            locked.reviewed_at = timezone.now()
+            locked.save(update_fields=["reviewed_by", "reviewed_at"])
+    return locked
+
+
+def escalation_create(
+    *,
+    call: Call,
+    level: str,
+    source: str,
+    reason: str = "",
+    evidence: str = "",
+) -> tuple[Escalation, bool]:
+    """Record an escalation and mark the call escalated. A second trigger of the same level on the same call
+    (while the first is not resolved) returns the existing escalation instead of multiplying alerts."""
+    with transaction.atomic():
+        locked = _lock(call)
+        existing = (
+            Escalation.objects.filter(call=locked, level=level)
+            .exclude(status=Escalation.Status.RESOLVED)
+            .order_by("created_at")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        escalation = Escalation.objects.create(
+            call=locked,
+            organization_id=locked.organization_id,
+            level=level,
+            source=source,
+            reason=reason[:300],
+            evidence=evidence,
+        )
+        current = Escalation.SEVERITY.get(locked.escalation_level, 0) if locked.escalation_level else 0
+        if Escalation.SEVERITY[level] > current:
+            locked.escalation_level = level
+        locked.escalated = True
+        locked.save(update_fields=["escalated", "escalation_level"])
+    logger.info("escalation created level=%s source=%s call=%s", level, source, call.pk)
+    return escalation, True
+
+
+def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) -> Escalation:
+    """Open → acknowledged, recording who and when. Acknowledging again changes nothing."""
+    with transaction.atomic():
+        locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
+        if locked.status == Escalation.Status.OPEN:
+            locked.status = Escalation.Status.ACKNOWLEDGED
+            locked.acknowledged_by = user
+            locked.acknowledged_at = timezone.now()
+            locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+    return locked
+
+
+def escalation_resolve(*, escalation: Escalation, user: AbstractBaseUser, note: str = "") -> Escalation:
+    """→ resolved, recording who and when (and acknowledging it if nobody had). Resolving again changes nothing."""
+    with transaction.atomic():
+        locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
+        if locked.status != Escalation.Status.RESOLVED:
+            now = timezone.now()
+            if locked.acknowledged_at is None:
+                locked.acknowledged_by = user
+                locked.acknowledged_at = now
+            locked.status = Escalation.Status.RESOLVED
+            locked.resolved_by = user
+            locked.resolved_at = now
+            locked.resolution_note = note
+            locked.save(
+                update_fields=[
+                    "status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"
+                ]
+            )
+    return locked
+

@@ -1,0 +1,93 @@
+"""Shared test personas: clinic A (admin, staff), clinic B (admin, staff) and an operator (superuser).
+
+Every tenancy test is written against these: A's people must never see or change B's data and vice versa.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from calls.models import Call
+from calls.services import call_start
+from organizations.models import Membership, Organization
+from organizations.services import membership_set, organization_create
+
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test persona password
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_org(slug: str, **config) -> Organization:
+    config.setdefault("timezone", "America/New_York")
+    config.setdefault("escalation_phone", "+14155550100")
+    config.setdefault("allowed_origins", [f"https://{slug}.example"])
+    return organization_create(name=slug.replace("-", " ").title(), slug=slug, **config)
+
+
+def make_user(username: str, org: Organization | None = None, role: str = Membership.Role.STAFF):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.com")
+    if org is not None:
+        membership_set(user=user, organization=org, role=role)
+        user.refresh_from_db()
+    return user
+
+
+def make_call(org: Organization, *, channel: str = Call.Channel.WEB, minutes_ago: int = 5, **kwargs) -> Call:
+    call, _token = call_start(
+        organization=org, channel=channel, started_at=timezone.now() - dt.timedelta(minutes=minutes_ago), **kwargs
+    )
+    return call
+
+
+@pytest.fixture
+def org_a(db) -> Organization:
+    return make_org("clinic-a")
+
+
+@pytest.fixture
+def org_b(db) -> Organization:
+    return make_org("clinic-b", timezone="America/Los_Angeles")
+
+
+@pytest.fixture
+def admin_a(org_a):
+    return make_user("alice", org_a, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def staff_a(org_a):
+    return make_user("sam", org_a, Membership.Role.STAFF)
+
+
+@pytest.fixture
+def admin_b(org_b):
+    return make_user("bob", org_b, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def staff_b(org_b):
+    return make_user("betty", org_b, Membership.Role.STAFF)
+
+
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_superuser(username="op", password=PASSWORD, email="op@example.com")
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def token_for(user) -> str:
+    return Token.objects.get_or_create(user=user)[0].key

@@ -1,0 +1,56 @@
+"""The tenancy chokepoint: every tenant-owned lookup made on behalf of a user goes through here.
+
+Superusers (operators) see every clinic; everybody else sees exactly the clinics they have a membership in.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model, QuerySet
+
+from organizations.models import Membership, Organization
+
+
+def organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
+    if not user.is_authenticated or not user.is_active:
+        return Organization.objects.none()
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(memberships__user=user)
+
+
+def organization_ids_for_user(user: AbstractBaseUser | AnonymousUser) -> set:
+    return set(organizations_for_user(user).values_list("id", flat=True))
+
+
+def admin_organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
+    """Clinics whose configuration the user may change."""
+    if not user.is_authenticated or not user.is_active:
+        return Organization.objects.none()
+    if user.is_superuser:
+        return Organization.objects.all()
+    return Organization.objects.filter(memberships__user=user, memberships__role=Membership.Role.ADMIN)
+
+
+def scope_for_user[M: Model](
+    queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser, *, via: str = "organization"
+) -> QuerySet[M]:
+    """Restrict `queryset` to rows of the user's clinics; `via` is the lookup path to the organization."""
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{via}__in": organizations_for_user(user).values("id")})
+
+
+def role_in(user: AbstractBaseUser | AnonymousUser, organization: Organization) -> str | None:
+    """The user's role in the clinic ('admin' or 'staff'), 'admin' for superusers, None for outsiders."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Membership.Role.ADMIN
+    return (
+        Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
+    )
+
+
+def can_administer(user: AbstractBaseUser | AnonymousUser, organization: Organization) -> bool:
+    return role_in(user, organization) == Membership.Role.ADMIN

@@ -1,0 +1,456 @@
+"""Clinics (organizations), their configuration, and who belongs to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import secrets
+import uuid
+import zoneinfo
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
+e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 format, e.g. +14155550123.")
+ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+FIELD_NAME_REGEX = r"^[a-z][a-z0-9_]{0,49}$"
+
+# Languages the agent may answer in (BCP 47 primary tags the Realtime models handle well).
+AGENT_LANGUAGES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "pt": "Portuguese",
+    "zh": "Chinese",
+    "vi": "Vietnamese",
+    "ko": "Korean",
+    "ar": "Arabic",
+    "ru": "Russian",
+    "ht": "Haitian Creole",
+}
+
+
+def default_agent_languages() -> list[str]:
+    return ["en"]
+
+
+def generate_publishable_key() -> str:
+    return "pk_" + secrets.token_urlsafe(24)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("%(value)s is not an IANA time zone such as America/New_York.", params={"value": value})
+
+
+def validate_origin(value: str) -> None:
+    if not ORIGIN_RE.match(value):
+        raise ValidationError(
+            "%(value)s is not a web origin: use scheme and host only, e.g. https://clinic.example.",
+            params={"value": value},
+        )
+
+
+def validate_string_list(value: object, *, item_validator=None, what: str = "entry") -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError(f"Expected a list of non-empty texts (one {what} each).")
+    if len(set(value)) != len(value):
+        raise ValidationError(f"Each {what} may appear only once.")
+    if item_validator:
+        for item in value:
+            item_validator(item)
+
+
+def validate_origin_list(value: object) -> None:
+    validate_string_list(value, item_validator=validate_origin, what="origin")
+
+
+def validate_service_list(value: object) -> None:
+    validate_string_list(value, what="service")
+
+
+def validate_phone_list(value: object) -> None:
+    validate_string_list(value, item_validator=e164_validator, what="phone number")
+
+
+def validate_language_list(value: object) -> None:
+    validate_string_list(value, what="language")
+    if not value:
+        raise ValidationError("Choose at least one language.")
+    unknown = [code for code in value if code not in AGENT_LANGUAGES]
+    if unknown:
+        raise ValidationError("Unsupported language code(s): %(codes)s.", params={"codes": ", ".join(unknown)})
+
+
+class Organization(models.Model):
+    """A clinic: the tenant every call, user and setting belongs to."""
+
+    class AfterHoursPolicy(models.TextChoices):
+        TAKE_MESSAGE = "take_message", "Take a message for a callback"
+        FORWARD_ON_CALL = "forward_on_call", "Forward to the on-call phone"
+        EMERGENCY_ONLY = "emergency_only", "Emergency instructions only"
+
+    class Voice(models.TextChoices):
+        MARIN = "marin", "Marin"
+        CEDAR = "cedar", "Cedar"
+        ALLOY = "alloy", "Alloy"
+        ASH = "ash", "Ash"
+        BALLAD = "ballad", "Ballad"
+        CORAL = "coral", "Coral"
+        ECHO = "echo", "Echo"
+        SAGE = "sage", "Sage"
+        SHIMMER = "shimmer", "Shimmer"
+        VERSE = "verse", "Verse"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_timezone], help_text="IANA time zone."
+    )
+    after_hours_policy = models.CharField(
+        max_length=20, choices=AfterHoursPolicy.choices, default=AfterHoursPolicy.TAKE_MESSAGE
+    )
+    after_hours_message = models.TextField(
+        blank=True, help_text="Optional: what the agent says after hours instead of the default for the policy."
+    )
+    services = models.JSONField(
+        default=list, blank=True, validators=[validate_service_list], help_text="Services the clinic offers."
+    )
+    escalation_phone = models.CharField(
+        max_length=16, blank=True, validators=[e164_validator], help_text="Where urgent calls are transferred (E.164)."
+    )
+    on_call_phone = models.CharField(
+        max_length=16, blank=True, validators=[e164_validator], help_text="After-hours on-call phone (E.164)."
+    )
+    publishable_key = models.CharField(max_length=64, unique=True, default=generate_publishable_key, editable=False)
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_origin_list],
+        help_text="Web origins allowed to start calls with the publishable key, e.g. https://clinic.example.",
+    )
+
+    # Agent settings.
+    agent_voice = models.CharField(max_length=16, choices=Voice.choices, default=Voice.MARIN)
+    agent_languages = models.JSONField(default=default_agent_languages, validators=[validate_language_list])
+    agent_greeting = models.TextField(blank=True, help_text="The agent's opening line.")
+    agent_extra_instructions = models.TextField(blank=True, help_text="Clinic-specific rules for the agent.")
+    max_call_minutes = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(60)]
+    )
+    vad_threshold = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Voice activity threshold (0 to 1); raise it for noisy callers.",
+    )
+    vad_silence_ms = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(200), MaxValueValidator(3000)],
+        help_text="Silence (ms) that ends a caller's turn.",
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(publishable_key__startswith="pk_"), name="org_publishable_key_prefix"
+            ),
+            models.CheckConstraint(
+                condition=Q(after_hours_policy__in=["take_message", "forward_on_call", "emergency_only"]),
+                name="org_after_hours_policy_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation_phone="") | Q(escalation_phone__regex=E164_REGEX),
+                name="org_escalation_phone_e164",
+            ),
+            models.CheckConstraint(
+                condition=Q(on_call_phone="") | Q(on_call_phone__regex=E164_REGEX), name="org_on_call_phone_e164"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_call_minutes__gte=1, max_call_minutes__lte=60), name="org_max_call_minutes_range"
+            ),
+            models.CheckConstraint(condition=Q(vad_threshold__gte=0, vad_threshold__lte=1), name="org_vad_range"),
+            models.CheckConstraint(
+                condition=Q(vad_silence_ms__gte=200, vad_silence_ms__lte=3000), name="org_vad_silence_range"
+            ),
+            # A forward-to-on-call policy without a phone to forward to would leave callers nowhere.
+            models.CheckConstraint(
+                condition=~Q(after_hours_policy="forward_on_call") | ~Q(on_call_phone=""),
+                name="org_forward_policy_needs_on_call_phone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.after_hours_policy == self.AfterHoursPolicy.FORWARD_ON_CALL and not self.on_call_phone:
+            raise ValidationError({"on_call_phone": "Required when after-hours calls are forwarded to on-call."})
+
+    def regenerate_publishable_key(self) -> None:
+        self.publishable_key = generate_publishable_key()
+        self.save(update_fields=["publishable_key", "updated_at"])
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    # --- Business hours -----------------------------------------------------------------------------------------
+    # Intervals are fetched once per call of these methods (or taken from a prefetch of `hours`/`closures`).
+
+    def _hours_by_weekday(self) -> dict[int, list[BusinessHours]]:
+        by_day: dict[int, list[BusinessHours]] = {}
+        for interval in self.hours.all():
+            by_day.setdefault(interval.weekday, []).append(interval)
+        return by_day
+
+    def _closed_dates(self) -> set[dt.date]:
+        return {closure.date for closure in self.closures.all()}
+
+    def _intervals_starting_on(
+        self, day: dt.date, by_day: dict[int, list[BusinessHours]], closed: set[dt.date]
+    ) -> Iterable[tuple[dt.datetime, dt.datetime]]:
+        """Open intervals (UTC) that start on local date `day`; none on a closure date."""
+        if day in closed:
+            return []
+        out = []
+        for interval in by_day.get(day.weekday(), []):
+            out.append(interval.bounds_on(day, self.tz))
+        return sorted(out)
+
+    def is_open(self, at: dt.datetime) -> bool:
+        by_day, closed = self._hours_by_weekday(), self._closed_dates()
+        at_utc = at.astimezone(dt.UTC)
+        local_day = at.astimezone(self.tz).date()
+        # Yesterday's overnight interval may still be running.
+        for day in (local_day - dt.timedelta(days=1), local_day):
+            for start, end in self._intervals_starting_on(day, by_day, closed):
+                if start <= at_utc < end:
+                    return True
+        return False
+
+    def next_opening(self, at: dt.datetime, *, horizon_days: int = 400) -> dt.datetime | None:
+        """When the clinic next opens after `at` (None if it is open at `at`, or has no hours in the horizon)."""
+        if self.is_open(at):
+            return None
+        by_day, closed = self._hours_by_weekday(), self._closed_dates()
+        at_utc = at.astimezone(dt.UTC)
+        local_day = at.astimezone(self.tz).date()
+        for offset in range(horizon_days):
+            for start, _end in self._intervals_starting_on(local_day + dt.timedelta(days=offset), by_day, closed):
+                if start > at_utc:
+                    return start.astimezone(self.tz)
+        return None
+
+
+class BusinessHours(models.Model):
+    """One opening interval on a weekday. `closes` at or before `opens` means it ends the next day (overnight);
+    equal times mean open around the clock."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        verbose_name = "business hours interval"
+        verbose_name_plural = "business hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="hours_weekday_range"),
+            models.UniqueConstraint(fields=["organization", "weekday", "opens"], name="hours_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    @property
+    def is_overnight(self) -> bool:
+        return self.closes <= self.opens
+
+    def bounds_on(self, day: dt.date, tz: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """UTC start and end of this interval when it starts on local date `day`.
+
+        Local wall times are converted with the zone's rules for that date, so a 9:00 opening stays 9:00 across DST
+        changes; a wall time inside a spring-forward gap is read with the offset before the change (02:30 -> 03:30).
+        """
+        end_day = day + dt.timedelta(days=1) if self.is_overnight else day
+        start = dt.datetime.combine(day, self.opens, tzinfo=tz).astimezone(dt.UTC)
+        end = dt.datetime.combine(end_day, self.closes, tzinfo=tz).astimezone(dt.UTC)
+        return start, end
+
+    def minutes(self) -> tuple[int, int]:
+        """Start and end as minutes from the start of the week (end may pass 7 days for Sunday overnight)."""
+        start = self.weekday * 1440 + self.opens.hour * 60 + self.opens.minute
+        length = (self.closes.hour * 60 + self.closes.minute) - (self.opens.hour * 60 + self.opens.minute)
+        if length <= 0:
+            length += 1440
+        return start, start + length
+
+
+def validate_hours_do_not_overlap(intervals: Iterable[BusinessHours]) -> None:
+    """Raise if any two weekly intervals overlap (including overnight ones spilling into the next day)."""
+    week = 7 * 1440
+    spans = []
+    for interval in intervals:
+        start, end = interval.minutes()
+        spans.append((start, end, interval))
+        if end > week:  # Sunday overnight wraps to Monday morning
+            spans.append((start - week, end - week, interval))
+    spans.sort(key=lambda span: span[0])
+    for (_s1, e1, first), (s2, _e2, second) in itertools.pairwise(spans):
+        if s2 < e1 and first is not second:
+            raise ValidationError(f"Opening hours overlap: {first} and {second}.")
+
+
+class Closure(models.Model):
+    """A date the clinic is closed (holiday, training day)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="closures")
+    date = models.DateField()
+    label = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "date"], name="closure_unique_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.label}".strip()
+
+
+class IntakeField(models.Model):
+    """One field of the structured intake the agent collects."""
+
+    class FieldType(models.TextChoices):
+        TEXT = "text", "Text"
+        DATE = "date", "Date (ISO, YYYY-MM-DD)"
+        PHONE = "phone", "Phone number (E.164)"
+        CHOICE = "choice", "One of a list"
+        BOOLEAN = "boolean", "Yes / no"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="intake_fields")
+    name = models.CharField(
+        max_length=50,
+        validators=[RegexValidator(FIELD_NAME_REGEX, "Use lowercase letters, digits and underscores.")],
+    )
+    field_type = models.CharField(max_length=10, choices=FieldType.choices, default=FieldType.TEXT)
+    required = models.BooleanField(default=False)
+    description = models.CharField(max_length=300, blank=True, help_text="What the agent should ask for.")
+    choices = models.JSONField(
+        default=list, blank=True, help_text="For 'one of a list' fields: the allowed values."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="intake_field_unique_name"),
+            models.CheckConstraint(condition=Q(name__regex=FIELD_NAME_REGEX), name="intake_field_name_format"),
+            models.CheckConstraint(
+                condition=Q(field_type__in=["text", "date", "phone", "choice", "boolean"]),
+                name="intake_field_type_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.field_type == self.FieldType.CHOICE:
+            validate_string_list(self.choices, what="choice")
+            if not self.choices:
+                raise ValidationError({"choices": "List the allowed values for a 'one of a list' field."})
+        elif self.choices:
+            raise ValidationError({"choices": "Only 'one of a list' fields take choices."})
+
+
+DEFAULT_INTAKE_FIELDS: list[dict] = [
+    {"name": "patient_name", "field_type": "text", "required": True, "description": "Patient's full name."},
+    {"name": "date_of_birth", "field_type": "date", "required": True, "description": "Date of birth (YYYY-MM-DD)."},
+    {
+        "name": "callback_number",
+        "field_type": "phone",
+        "required": True,
+        "description": "Phone number to call back (E.164).",
+    },
+    {"name": "reason_for_call", "field_type": "text", "required": True, "description": "Why the caller is calling."},
+    {
+        "name": "urgency",
+        "field_type": "choice",
+        "required": True,
+        "description": "How urgent the need is.",
+        "choices": ["routine", "urgent", "emergency"],
+    },
+    {"name": "preferred_time", "field_type": "text", "required": False, "description": "Preferred appointment time."},
+    {"name": "is_new_patient", "field_type": "boolean", "required": False, "description": "New to the clinic?"},
+    {
+        "name": "insurance_provider",
+        "field_type": "text",
+        "required": False,
+        "description": "Insurance provider, if any.",
+    },
+]
+
+
+class EscalationPhrase(models.Model):
+    """A clinic-specific phrase that triggers an escalation of the given level when a caller says it."""
+
+    class Level(models.TextChoices):
+        EMERGENCY = "emergency", "Emergency"
+        URGENT = "urgent", "Urgent"
+        HUMAN = "human", "Human requested"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="escalation_phrases")
+    level = models.CharField(max_length=10, choices=Level.choices)
+    phrase = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "level", "phrase"], name="escalation_phrase_unique"),
+            models.CheckConstraint(
+                condition=Q(level__in=["emergency", "urgent", "human"]), name="escalation_phrase_level_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.phrase}"
+
+
+class Membership(models.Model):
+    """A user's role in one clinic. A user may belong to several clinics."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Clinic admin"
+        STAFF = "staff", "Staff"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_org"),
+            models.CheckConstraint(condition=Q(role__in=["admin", "staff"]), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization} ({self.role})"

@@ -1,0 +1,24 @@
+"""`manage.py serve`: run the ASGI server (daphne) the way `make run` does, and say where to log in."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Serve voiceagent with daphne and print the console URL."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, host: str, port: int, **options) -> None:
+        from daphne.cli import CommandLineInterface
+
+        base = f"http://{host}:{port}"
+        self.stdout.write(self.style.SUCCESS(f"voiceagent console: {base}/admin/"))
+        self.stdout.write(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+                          f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}")
+        self.stdout.flush()
+        CommandLineInterface().run(["-b", host, "-p", str(port), "--http-timeout", "30", "voiceagent.asgi:application"])
