@@ -68,6 +68,10 @@ class Call(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     usage = models.JSONField(default=dict, blank=True)  # token usage summed from response.done events
     token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Phone calls: hash of the one-time Media Streams token, and when its (single) stream was accepted.
+    stream_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    stream_started_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)  # for the reaper of interrupted calls
 
     class Meta:
         constraints = [

@@ -40,6 +40,10 @@ def default_agent_languages() -> list[str]:
     return ["en"]
 
 
+def generate_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
 def generate_publishable_key() -> str:
     return "pk_" + secrets.token_urlsafe(24)
 
@@ -156,6 +160,10 @@ class Organization(models.Model):
         help_text="Silence (ms) that ends a caller's turn.",
     )
 
+    # Escalation notifications POSTed to the clinic's own system, signed with webhook_secret (HMAC-SHA256).
+    webhook_url = models.URLField(blank=True, help_text="Optional https URL that receives escalation notifications.")
+    webhook_secret = models.CharField(max_length=64, default=generate_webhook_secret, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -163,6 +171,9 @@ class Organization(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(publishable_key__startswith="pk_"), name="org_publishable_key_prefix"
+            ),
+            models.CheckConstraint(
+                condition=Q(webhook_url="") | Q(webhook_url__startswith="https://"), name="org_webhook_url_https"
             ),
             models.CheckConstraint(
                 condition=Q(after_hours_policy__in=["take_message", "forward_on_call", "emergency_only"]),
@@ -194,6 +205,8 @@ class Organization(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if self.webhook_url and not self.webhook_url.startswith("https://"):
+            raise ValidationError({"webhook_url": "Use an https:// URL."})
         if self.after_hours_policy == self.AfterHoursPolicy.FORWARD_ON_CALL and not self.on_call_phone:
             raise ValidationError({"on_call_phone": "Required when after-hours calls are forwarded to on-call."})
 
@@ -432,6 +445,20 @@ class EscalationPhrase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level}: {self.phrase}"
+
+
+class TwilioNumber(models.Model):
+    """A phone number (E.164) routed to this clinic by Twilio; incoming calls find their clinic by it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="twilio_numbers")
+    number = models.CharField(max_length=16, unique=True, validators=[e164_validator])
+    label = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(number__regex=E164_REGEX), name="twilio_number_e164")]
+
+    def __str__(self) -> str:
+        return self.number
 
 
 class Membership(models.Model):

@@ -40,11 +40,13 @@ class Migration(migrations.Migration):
                 ('max_call_minutes', models.PositiveSmallIntegerField(default=15, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)])),
                 ('vad_threshold', models.FloatField(default=0.5, help_text='Voice activity threshold (0 to 1); raise it for noisy callers.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
                 ('vad_silence_ms', models.PositiveIntegerField(default=500, help_text="Silence (ms) that ends a caller's turn.", validators=[django.core.validators.MinValueValidator(200), django.core.validators.MaxValueValidator(3000)])),
+                ('webhook_url', models.URLField(blank=True, help_text='Optional https URL that receives escalation notifications.')),
+                ('webhook_secret', models.CharField(default=organizations.models.generate_webhook_secret, editable=False, max_length=64)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('publishable_key__startswith', 'pk_')), name='org_publishable_key_prefix'), models.CheckConstraint(condition=models.Q(('after_hours_policy__in', ['take_message', 'forward_on_call', 'emergency_only'])), name='org_after_hours_policy_valid'), models.CheckConstraint(condition=models.Q(('escalation_phone', ''), ('escalation_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_escalation_phone_e164'), models.CheckConstraint(condition=models.Q(('on_call_phone', ''), ('on_call_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_on_call_phone_e164'), models.CheckConstraint(condition=models.Q(('max_call_minutes__gte', 1), ('max_call_minutes__lte', 60)), name='org_max_call_minutes_range'), models.CheckConstraint(condition=models.Q(('vad_threshold__gte', 0), ('vad_threshold__lte', 1)), name='org_vad_range'), models.CheckConstraint(condition=models.Q(('vad_silence_ms__gte', 200), ('vad_silence_ms__lte', 3000)), name='org_vad_silence_range'), models.CheckConstraint(condition=models.Q(models.Q(('after_hours_policy', 'forward_on_call'), _negated=True), models.Q(('on_call_phone', ''), _negated=True), _connector='OR'), name='org_forward_policy_needs_on_call_phone')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('publishable_key__startswith', 'pk_')), name='org_publishable_key_prefix'), models.CheckConstraint(condition=models.Q(('webhook_url', ''), ('webhook_url__startswith', 'https://'), _connector='OR'), name='org_webhook_url_https'), models.CheckConstraint(condition=models.Q(('after_hours_policy__in', ['take_message', 'forward_on_call', 'emergency_only'])), name='org_after_hours_policy_valid'), models.CheckConstraint(condition=models.Q(('escalation_phone', ''), ('escalation_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_escalation_phone_e164'), models.CheckConstraint(condition=models.Q(('on_call_phone', ''), ('on_call_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_on_call_phone_e164'), models.CheckConstraint(condition=models.Q(('max_call_minutes__gte', 1), ('max_call_minutes__lte', 60)), name='org_max_call_minutes_range'), models.CheckConstraint(condition=models.Q(('vad_threshold__gte', 0), ('vad_threshold__lte', 1)), name='org_vad_range'), models.CheckConstraint(condition=models.Q(('vad_silence_ms__gte', 200), ('vad_silence_ms__lte', 3000)), name='org_vad_silence_range'), models.CheckConstraint(condition=models.Q(models.Q(('after_hours_policy', 'forward_on_call'), _negated=True), models.Q(('on_call_phone', ''), _negated=True), _connector='OR'), name='org_forward_policy_needs_on_call_phone')],
             },
         ),
         migrations.CreateModel(
@@ -114,6 +116,18 @@ class Migration(migrations.Migration):
                 'verbose_name': 'business hours interval',
                 'verbose_name_plural': 'business hours',
                 'constraints': [models.CheckConstraint(condition=models.Q(('weekday__gte', 0), ('weekday__lte', 6)), name='hours_weekday_range'), models.UniqueConstraint(fields=('organization', 'weekday', 'opens'), name='hours_unique_start')],
+            },
+        ),
+        migrations.CreateModel(
+            name='TwilioNumber',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('number', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Enter a phone number in E.164 format, e.g. +14155550123.')])),
+                ('label', models.CharField(blank=True, max_length=100)),
+                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='twilio_numbers', to='organizations.organization')),
+            ],
+            options={
+                'constraints': [models.CheckConstraint(condition=models.Q(('number__regex', '^\\+[1-9][0-9]{6,14}$')), name='twilio_number_e164')],
             },
         ),
     ]
