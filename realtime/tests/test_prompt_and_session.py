@@ -1,0 +1,109 @@
+"""The system prompt and GA session built from a clinic's configuration."""
+
+import datetime as dt
+import zoneinfo
+
+import pytest
+
+from conftest import make_org
+from organizations.models import BusinessHours, IntakeField
+from realtime.prompt import build_instructions
+from realtime.session import PCMU, build_session, session_update_event
+
+NY = zoneinfo.ZoneInfo("America/New_York")
+MONDAY_10AM = dt.datetime(2026, 11, 23, 10, 0, tzinfo=NY)
+SATURDAY_NOON = dt.datetime(2026, 11, 28, 12, 0, tzinfo=NY)
+
+
+@pytest.fixture
+def clinic(db):
+    org = make_org(
+        "lakeside-family",
+        services=["Primary care", "Flu shots"],
+        agent_languages=["en", "es"],
+        after_hours_policy="take_message",
+        agent_extra_instructions="Never book same-day appointments for new patients.",
+        agent_voice="cedar",
+    )
+    for weekday in range(5):
+        BusinessHours.objects.create(organization=org, weekday=weekday, opens=dt.time(8), closes=dt.time(17))
+    return org
+
+
+def test_prompt_states_the_agent_is_not_a_medical_professional_and_never_diagnoses(clinic):
+    prompt = build_instructions(clinic, now=MONDAY_10AM)
+    assert "not a doctor" in prompt and "Never diagnose" in prompt
+    assert "medical advice" in prompt
+
+
+def test_prompt_sends_emergencies_to_911_and_self_harm_to_988_with_escalation(clinic):
+    prompt = build_instructions(clinic, now=MONDAY_10AM)
+    assert "call 911" in prompt and "988" in prompt
+    assert 'escalate_call tool with level "emergency"' in prompt
+
+
+def test_prompt_carries_the_clinics_rules(clinic):
+    prompt = build_instructions(clinic, now=MONDAY_10AM)
+    assert "Lakeside Family" in prompt
+    assert "Primary care, Flu shots" in prompt
+    assert "Never book same-day appointments for new patients." in prompt
+    assert "English, Spanish" in prompt
+    assert "Monday: 08:00-17:00" in prompt
+
+
+def test_prompt_knows_whether_the_clinic_is_open_now(clinic):
+    assert "OPEN right now" in build_instructions(clinic, now=MONDAY_10AM)
+    closed = build_instructions(clinic, now=SATURDAY_NOON)
+    assert "CLOSED right now" in closed and "Monday November 30 at 8:00 AM" in closed
+    assert "call back when it opens" in closed  # the take-message policy
+
+
+def test_prompt_lists_the_clinics_intake_fields_and_asks_for_read_back(clinic):
+    IntakeField.objects.create(organization=clinic, name="pharmacy", description="Preferred pharmacy", position=99)
+    prompt = build_instructions(clinic, now=MONDAY_10AM)
+    for name in ("patient_name", "date_of_birth", "callback_number", "urgency", "pharmacy"):
+        assert f"- {name} (" in prompt
+    assert "reading them back" in prompt and "Keep every answer short" in prompt
+
+
+def test_session_is_ga_shaped_with_the_clinics_voice_vad_and_tools(clinic, settings):
+    settings.REALTIME_MODEL = "gpt-realtime-2.1"
+    clinic.vad_threshold, clinic.vad_silence_ms = 0.7, 800
+    session = build_session(clinic, now=MONDAY_10AM)
+    assert session["type"] == "realtime" and session["model"] == "gpt-realtime-2.1"
+    assert session["audio"]["output"]["voice"] == "cedar"
+    vad = session["audio"]["input"]["turn_detection"]
+    assert vad == {"type": "server_vad", "threshold": 0.7, "silence_duration_ms": 800, "prefix_padding_ms": 300,
+                   "create_response": True, "interrupt_response": True}
+    assert session["audio"]["input"]["transcription"]["model"]
+    assert session["tool_choice"] == "auto"
+    assert [tool["name"] for tool in session["tools"]] == ["escalate_call", "complete_intake", "end_call"]
+    # No beta names anywhere (the beta interface is shut down upstream).
+    for beta in ("voice", "modalities", "input_audio_format", "turn_detection", "temperature",
+                 "input_audio_transcription", "max_response_output_tokens"):
+        assert beta not in session
+
+
+def test_complete_intake_schema_follows_the_clinics_fields(clinic):
+    tools = {tool["name"]: tool for tool in build_session(clinic)["tools"]}
+    parameters = tools["complete_intake"]["parameters"]
+    assert parameters["properties"]["urgency"]["enum"] == ["routine", "urgent", "emergency"]
+    assert parameters["properties"]["is_new_patient"]["type"] == "boolean"
+    assert set(parameters["required"]) == {"patient_name", "date_of_birth", "callback_number", "reason_for_call",
+                                           "urgency"}
+    assert tools["escalate_call"]["parameters"]["properties"]["level"]["enum"] == [
+        "emergency", "urgent", "human", "uncertain"]
+
+
+def test_phone_sessions_use_mulaw_both_ways_and_updates_leave_the_model_out(clinic):
+    session = build_session(clinic, audio_format=PCMU)
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+    assert session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
+    update = session_update_event(session)
+    assert update["type"] == "session.update" and update["session"]["type"] == "realtime"
+    assert "model" not in update["session"]
+
+
+def test_single_language_clinics_pin_the_transcription_language(db):
+    org = make_org("solo", agent_languages=["es"])
+    assert build_session(org)["audio"]["input"]["transcription"]["language"] == "es"
