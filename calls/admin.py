@@ -1,0 +1,415 @@
+"""Call review and the escalation queue in the staff console.
+
+Everything a call records is written by the system, so the console shows it read-only; staff act on calls and
+escalations only through the workflow steps in calls.services (mark reviewed, acknowledge, resolve, escalate).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+
+from calls.intake import normalize_phone
+from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.services import call_mark_reviewed, escalation_acknowledge, escalation_create, escalation_resolve
+from organizations.access import scope_for_user
+from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
+from organizations.models import IntakeField
+
+EMPTY = "—"
+
+
+def _escalations_url(call: Call) -> str:
+    return reverse("admin:calls_escalation_changelist") + "?" + urlencode({"call": str(call.pk)})
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return EMPTY
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def _pretty_json(value: object) -> str:
+    if not value:
+        return EMPTY
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+class ReviewedFilter(admin.SimpleListFilter):
+    title = "reviewed"
+    parameter_name = "reviewed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Reviewed"), ("no", "Not reviewed yet")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(reviewed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(reviewed_at__isnull=True)
+        return queryset
+
+
+class EscalationInline(admin.TabularInline):
+    """The call's escalations, read-only: they change state only through the queue's actions."""
+
+    model = Escalation
+    fk_name = "call"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["created_at", "level", "source", "status", "reason", "acknowledged_by", "resolved_by"]
+    readonly_fields = fields
+    ordering = ["created_at"]
+
+    def get_queryset(self, request):
+        return scope_for_user(super().get_queryset(request), request.user).select_related(
+            "acknowledged_by", "resolved_by"
+        )
+
+    def has_add_permission(self, request, obj):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Call)
+class CallAdmin(ClinicScopedAdmin):
+    list_display = [
+        "started_at",
+        "organization",
+        "channel",
+        "status",
+        "caller",
+        "urgency_label",
+        "escalations_link",
+        "duration",
+        "reviewed",
+    ]
+    list_display_links = ["started_at"]
+    list_filter = [
+        "status",
+        "escalated",
+        "channel",
+        "urgency",
+        ReviewedFilter,
+        ("organization", admin.RelatedOnlyFieldListFilter),
+    ]
+    date_hierarchy = "started_at"
+    # get_search_results below implements these without a join (no duplicate rows, no DISTINCT over calls).
+    search_fields = ["caller_phone", "caller_name", "segments__text"]
+    search_help_text = "Search by caller phone or name, or by words said in the call."
+    list_select_related = ["organization", "reviewed_by"]
+    show_full_result_count = False  # COUNT(*) over a clinic's whole history on every page is wasted work
+    ordering = ["-started_at"]
+    list_per_page = 50
+    actions = ["mark_reviewed"]
+    inlines = [EscalationInline]
+    fieldsets = [
+        ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at",
+                             "duration"]}),
+        ("Caller", {"fields": ["caller_name", "caller_phone", "urgency", "escalation_summary"]}),
+        ("Intake", {"fields": ["intake_table"]}),
+        ("Transcript", {"fields": ["transcript_table"]}),
+        ("Review", {"fields": ["reviewed_by", "reviewed_at"]}),
+        (
+            "Technical details",
+            {
+                "classes": ["collapse"],
+                "fields": ["id", "twilio_call_sid", "openai_call_id", "last_activity_at", "metadata_display",
+                           "usage_display"],
+            },
+        ),
+    ]
+    readonly_fields = [
+        "duration",
+        "escalation_summary",
+        "intake_table",
+        "transcript_table",
+        "metadata_display",
+        "usage_display",
+        "id",
+    ]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        matching = Q(caller_phone__icontains=term) | Q(caller_name__icontains=term)
+        phone = normalize_phone(term)
+        if phone:
+            matching |= Q(caller_phone=phone)  # "(415) 555-0123" finds +14155550123
+        # A subquery instead of a join: a call whose transcript says the term ten times is listed once.
+        matching |= Q(pk__in=TranscriptSegment.objects.filter(text__icontains=term).values("call_id"))
+        return queryset.filter(matching), False
+
+    def has_add_permission(self, request):
+        return False  # calls are created by callers, never typed in
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and obj is not None  # operators only, one call at a time
+
+    def has_change_permission(self, request, obj=None):
+        # A call's record is read-only; the change permission only unlocks the review actions.
+        return obj is None and super().has_change_permission(request)
+
+    # Columns ---------------------------------------------------------------------------------------------------------
+
+    @admin.display(description="Caller")
+    def caller(self, obj: Call) -> str:
+        return obj.caller_name or obj.caller_phone or EMPTY
+
+    @admin.display(description="Urgency", ordering="urgency")
+    def urgency_label(self, obj: Call) -> str:
+        return obj.get_urgency_display() or EMPTY
+
+    @admin.display(description="Escalation", ordering="escalation_level")
+    def escalations_link(self, obj: Call) -> str:
+        if not obj.escalated:
+            return EMPTY
+        level = Escalation.Level(obj.escalation_level).label if obj.escalation_level else "Escalated"
+        return format_html('<a href="{}">{}</a>', _escalations_url(obj), level)
+
+    @admin.display(description="Duration", ordering="duration_seconds")
+    def duration(self, obj: Call) -> str:
+        return _duration(obj.duration_seconds)
+
+    @admin.display(description="Reviewed", boolean=True, ordering="reviewed_at")
+    def reviewed(self, obj: Call) -> bool:
+        return obj.is_reviewed
+
+    # Change page ---------------------------------------------------------------------------------------------------
+
+    @admin.display(description="Escalations")
+    def escalation_summary(self, obj: Call) -> str:
+        if not obj.escalated:
+            return "Not escalated"
+        level = Escalation.Level(obj.escalation_level).label
+        return format_html('Highest level: {} · <a href="{}">open in the escalation queue</a>', level,
+                           _escalations_url(obj))
+
+    @admin.display(description="Intake")
+    def intake_table(self, obj: Call) -> str:
+        intake = Intake.objects.filter(call=obj).first()
+        if intake is None:
+            return "No intake was taken."
+        fields = list(IntakeField.objects.filter(organization_id=obj.organization_id).order_by("position", "id"))
+        known = {field.name for field in fields}
+        rows = [(field.name, field.description, intake.data.get(field.name)) for field in fields]
+        rows += [(name, "(no longer an intake field)", value) for name, value in intake.data.items()
+                 if name not in known]
+        status = "Complete" if intake.completed else "Incomplete"
+        return format_html(
+            '<p>{}{}</p><table><thead><tr><th>Field</th><th>Value</th><th>Asked for</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            status,
+            f" · urgency: {intake.get_urgency_display()}" if intake.urgency else "",
+            format_html_join(
+                "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+                ((name, _intake_value(value), description) for name, description, value in rows),
+            ),
+        )
+
+    @admin.display(description="Transcript")
+    def transcript_table(self, obj: Call) -> str:
+        segments = list(obj.segments.order_by("seq").only("seq", "speaker", "text", "occurred_at"))
+        if not segments:
+            return "No transcript."
+        tz = obj.organization.tz
+        return format_html(
+            "<table><thead><tr><th>#</th><th>Time</th><th>Speaker</th><th>Said</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td style="white-space: pre-wrap">{}</td>'
+                "</tr>",
+                (
+                    (seg.seq, seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"), seg.get_speaker_display(), seg.text)
+                    for seg in segments
+                ),
+            ),
+        )
+
+    @admin.display(description="Metadata")
+    def metadata_display(self, obj: Call) -> str:
+        return _pretty_json(obj.metadata)
+
+    @admin.display(description="Token usage")
+    def usage_display(self, obj: Call) -> str:
+        return _pretty_json(obj.usage)
+
+    # Workflow --------------------------------------------------------------------------------------------------------
+
+    @admin.action(description="Mark selected calls as reviewed", permissions=["change"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        count = 0
+        for call in queryset.filter(reviewed_at__isnull=True):
+            call_mark_reviewed(call=call, user=request.user)
+            count += 1
+        self.message_user(request, f"{count} call(s) marked as reviewed.", messages.SUCCESS)
+
+    def get_object_buttons(self, request, obj):
+        if obj.is_reviewed or not super().has_change_permission(request):
+            return []
+
+        def review(request: HttpRequest, call: Call, note: str) -> str:
+            call_mark_reviewed(call=call, user=request.user)
+            return "Call marked as reviewed."
+
+        return [
+            ObjectButton(
+                name="mark-reviewed",
+                label="Mark reviewed",
+                explanation="Record that you reviewed this call (your name and the time are kept).",
+                run=review,
+            )
+        ]
+
+    def get_object_links(self, request, obj):
+        links = []
+        if obj.escalated:
+            links.append({"label": "Escalations", "url": _escalations_url(obj)})
+        escalations = self.admin_site.get_model_admin(Escalation)
+        if escalations.has_add_permission(request):
+            url = reverse("admin:calls_escalation_add") + "?" + urlencode({"call": str(obj.pk)})
+            links.append({"label": "Escalate", "url": url})
+        return links
+
+
+def _intake_value(value: object) -> str:
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ClinicScopedAdmin):
+    list_display = ["created_at", "level", "status", "organization", "call_link", "reason", "source",
+                    "acknowledged_by", "resolved_by"]
+    list_display_links = ["created_at", "level"]
+    list_filter = ["status", "level", "source", ("organization", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["reason", "call__caller_phone", "call__caller_name"]
+    search_help_text = "Search by reason or the caller's phone or name."
+    list_select_related = ["call", "call__organization", "organization", "acknowledged_by", "resolved_by"]
+    show_full_result_count = False
+    date_hierarchy = "created_at"
+    # The work queue: open first, then acknowledged, then resolved; newest first within each.
+    ordering = [
+        Case(
+            When(status=Escalation.Status.OPEN, then=Value(0)),
+            When(status=Escalation.Status.ACKNOWLEDGED, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        ).asc(),
+        "-created_at",
+    ]
+    actions = ["acknowledge", "resolve"]
+    autocomplete_fields = ["call"]
+    add_fields = ["call", "level", "reason", "evidence"]
+    fieldsets = [
+        (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at"]}),
+        ("What happened", {"fields": ["reason", "evidence"]}),
+        ("Handling", {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
+                                 "resolution_note"]}),
+    ]
+    readonly_fields = ["call_link"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": self.add_fields, "description": "Flag a call for a colleague's attention."})]
+        return self.fieldsets
+
+    def has_change_permission(self, request, obj=None):
+        # An escalation's record is read-only; the change permission only unlocks acknowledge/resolve.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the queue is an audit trail
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        escalation, created = escalation_create(
+            call=obj.call, level=obj.level, source=Escalation.Source.STAFF, reason=obj.reason, evidence=obj.evidence
+        )
+        obj.pk = escalation.pk
+        obj.refresh_from_db()
+        if not created:
+            self.message_user(
+                request, "This call already had an unresolved escalation of that level; showing it.", messages.INFO
+            )
+
+    @admin.display(description="Call", ordering="call__started_at")
+    def call_link(self, obj: Escalation) -> str:
+        call = obj.call
+        who = call.caller_name or call.caller_phone or call.get_channel_display() + " caller"
+        return admin_change_link(call, f"{who}, {call.started_at:%Y-%m-%d %H:%M}")
+
+    # Workflow --------------------------------------------------------------------------------------------------------
+
+    @admin.action(description="Acknowledge selected escalations", permissions=["change"])
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
+        count = 0
+        for escalation in queryset.filter(status=Escalation.Status.OPEN):
+            escalation_acknowledge(escalation=escalation, user=request.user)
+            count += 1
+        self.message_user(request, f"{count} escalation(s) acknowledged.", messages.SUCCESS)
+
+    @admin.action(description="Resolve selected escalations", permissions=["change"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
+        count = 0
+        for escalation in queryset.exclude(status=Escalation.Status.RESOLVED):
+            escalation_resolve(escalation=escalation, user=request.user)
+            count += 1
+        self.message_user(request, f"{count} escalation(s) resolved.", messages.SUCCESS)
+
+    def get_object_buttons(self, request, obj):
+        if not super().has_change_permission(request):
+            return []
+        def acknowledge(request: HttpRequest, escalation: Escalation, note: str) -> str:
+            escalation_acknowledge(escalation=escalation, user=request.user)
+            return "Escalation acknowledged."
+
+        def resolve(request: HttpRequest, escalation: Escalation, note: str) -> str:
+            escalation_resolve(escalation=escalation, user=request.user, note=note)
+            return "Escalation resolved."
+
+        buttons = []
+        if obj.status == Escalation.Status.OPEN:
+            buttons.append(
+                ObjectButton(
+                    name="acknowledge",
+                    label="Acknowledge",
+                    explanation="Tell your colleagues you are handling this escalation (your name and the time "
+                    "are recorded).",
+                    run=acknowledge,
+                )
+            )
+        if obj.status != Escalation.Status.RESOLVED:
+            buttons.append(
+                ObjectButton(
+                    name="resolve",
+                    label="Resolve",
+                    explanation="Close this escalation (your name and the time are recorded). Add a note on what "
+                    "was done if it helps the next person.",
+                    run=resolve,
+                    with_note=True,
+                )
+            )
+        return buttons
+
+    def get_object_links(self, request, obj):
+        return [{"label": "Open the call", "url": reverse("admin:calls_call_change", args=[obj.call_id])}]

@@ -1,0 +1,374 @@
+"""The clinic staff console: clinic configuration and memberships, plus the tenancy plumbing every console page uses.
+
+Tenancy follows the API's rules: every queryset, foreign-key choice list, autocomplete and action goes through
+organizations.access, and another clinic's object answers 404. Model permissions come from the console groups
+(migration 0002, driven by the membership role); whether they apply to a given clinic is checked per object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from organizations.access import admin_organizations_for_user, organizations_for_user, role_in, scope_for_user
+from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OrganizationForm
+from organizations.models import (
+    BusinessHours,
+    Closure,
+    EscalationPhrase,
+    IntakeField,
+    Membership,
+    Organization,
+    TwilioNumber,
+)
+from organizations.services import membership_remove, membership_set
+
+# --- Tenancy plumbing shared by every console page ----------------------------------------------------------------
+
+
+def request_role(request: HttpRequest, organization: Organization) -> str | None:
+    """The user's role in `organization`, asked once per request (inlines ask for every permission check)."""
+    cache = request.__dict__.setdefault("_console_roles", {})
+    if organization.pk not in cache:
+        cache[organization.pk] = role_in(request.user, organization)
+    return cache[organization.pk]
+
+
+def may_administer(request: HttpRequest, organization: Organization | None) -> bool:
+    return organization is not None and request_role(request, organization) == Membership.Role.ADMIN
+
+
+def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet | None:
+    """The rows of `model` the user may pick in a form: their clinics, or rows of their clinics."""
+    if model is Organization:
+        return organizations_for_user(request.user)
+    if any(field.name == "organization" for field in model._meta.get_fields()):
+        return scope_for_user(model._default_manager.all(), request.user)
+    return None
+
+
+@dataclass(frozen=True)
+class ObjectButton:
+    """A workflow step offered on an object's change page (e.g. "Acknowledge"), run through a service.
+
+    The change page links to a confirmation page (GET); its form POSTs back and `run` returns the success message.
+    """
+
+    name: str
+    label: str
+    explanation: str
+    run: Callable[[HttpRequest, Model, str], str]
+    with_note: bool = False
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose rows belong to clinics: everything is limited to the user's clinics."""
+
+    clinic_path = "organization"  # lookup from the row to its clinic
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_for_user(super().get_queryset(request), request.user, via=self.clinic_path)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = scoped_choices(db_field.related_model, request)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index for a missing object; another clinic's object must look simply absent.
+        raise Http404(f"No {opts.verbose_name} matches the given id.")
+
+    # Object buttons ------------------------------------------------------------------------------------------------
+
+    def get_object_buttons(self, request: HttpRequest, obj: Model) -> list[ObjectButton]:
+        return []
+
+    def get_object_links(self, request: HttpRequest, obj: Model) -> list[dict]:
+        """Extra plain links for the change page's tool bar (label, url)."""
+        return []
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        button = path(
+            "<path:object_id>/do/<slug:button>/",
+            self.admin_site.admin_view(self.object_button_view),
+            name="{}_{}_button".format(*info),
+        )
+        return [button, *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            url_name = f"admin:{self.opts.app_label}_{self.opts.model_name}_button"
+            tools = [
+                {"label": button.label, "url": reverse(url_name, args=[obj.pk, button.name])}
+                for button in self.get_object_buttons(request, obj)
+            ]
+            extra_context["object_buttons"] = tools + self.get_object_links(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def object_button_view(self, request: HttpRequest, object_id: str, button: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} matches the given id.")
+        spec = {candidate.name: candidate for candidate in self.get_object_buttons(request, obj)}.get(button)
+        if spec is None:
+            raise PermissionDenied
+        change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        if request.method == "POST":
+            note = request.POST.get("note", "").strip()[:2000] if spec.with_note else ""
+            self.message_user(request, spec.run(request, obj, note), messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{spec.label}: {obj}",
+            "opts": self.opts,
+            "object": obj,
+            "button": spec,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/object_button_confirm.html", context)
+
+
+class ClinicScopedInline(admin.TabularInline):
+    """An inline of rows belonging to a clinic; shown read-only to members who are not clinic admins."""
+
+    extra = 0
+    editable_by_clinic_admins = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_for_user(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = scoped_choices(db_field.related_model, request)
+            if queryset is not None:
+                kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _may_edit(self, request: HttpRequest, obj: Organization | None) -> bool:
+        if request.user.is_superuser:
+            return True
+        return self.editable_by_clinic_admins and may_administer(request, obj)
+
+    def has_add_permission(self, request, obj):
+        return super().has_add_permission(request, obj) and self._may_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+
+
+# --- Clinic configuration -------------------------------------------------------------------------------------------
+
+
+class BusinessHoursInline(ClinicScopedInline):
+    model = BusinessHours
+    formset = BusinessHoursFormSet
+    fields = ["weekday", "opens", "closes"]
+    verbose_name = "opening interval"
+    verbose_name_plural = "Business hours (a closing time at or before the opening time means overnight)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("weekday", "opens")
+
+
+class ClosureInline(ClinicScopedInline):
+    model = Closure
+    fields = ["date", "label"]
+    verbose_name_plural = "Closures and holidays"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("date")
+
+
+class IntakeFieldInline(ClinicScopedInline):
+    model = IntakeField
+    form = IntakeFieldForm
+    fields = ["position", "name", "field_type", "required", "description", "choices"]
+    verbose_name_plural = "Intake fields (what the agent collects, in this order)"
+
+
+class EscalationPhraseInline(ClinicScopedInline):
+    model = EscalationPhrase
+    fields = ["level", "phrase"]
+    verbose_name_plural = "Extra escalation phrases (said by a caller, they alert staff)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("level", "phrase")
+
+
+class TwilioNumberInline(ClinicScopedInline):
+    """Numbers belong to the operator's Twilio account and route calls between clinics, so only operators
+    (superusers) assign them; clinic members see which numbers reach them."""
+
+    model = TwilioNumber
+    fields = ["number", "label"]
+    editable_by_clinic_admins = False
+    verbose_name_plural = "Phone numbers (Twilio)"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser or (obj is not None and request_role(request, obj) is not None)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(ClinicScopedAdmin):
+    clinic_path = "id"
+    form = OrganizationForm
+    inlines = [BusinessHoursInline, ClosureInline, IntakeFieldInline, EscalationPhraseInline, TwilioNumberInline]
+    list_display = ["name", "slug", "timezone", "open_now", "after_hours_policy", "escalation_phone"]
+    list_filter = ["after_hours_policy"]
+    search_fields = ["name", "slug"]  # never the webhook secret
+    ordering = ["name"]
+    actions = ["regenerate_publishable_keys"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "timezone"]}),
+        ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
+        ("Phones", {"fields": ["escalation_phone", "on_call_phone"]}),
+        ("Services", {"fields": ["services"]}),
+        ("Website widget", {"fields": ["publishable_key", "allowed_origins"]}),
+        (
+            "Agent",
+            {
+                "fields": [
+                    "agent_voice",
+                    "agent_languages",
+                    "agent_greeting",
+                    "agent_extra_instructions",
+                    "max_call_minutes",
+                    "vad_threshold",
+                    "vad_silence_ms",
+                ]
+            },
+        ),
+        ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
+        ("Record", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        # hours and closures feed the "open now" column without a query per row.
+        return super().get_queryset(request).prefetch_related("hours", "closures")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["publishable_key", "webhook_secret_hint", "created_at", "updated_at"]
+        if not request.user.is_superuser:
+            fields.append("slug")  # integrations refer to the slug; operators change it
+        return fields
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or request.user.is_superuser or may_administer(request, obj)
+
+    @admin.display(description="Open now", boolean=True)
+    def open_now(self, obj: Organization) -> bool:
+        return obj.is_open(timezone.now())
+
+    @admin.display(description="Webhook signing secret")
+    def webhook_secret_hint(self, obj: Organization) -> str:
+        if not obj.webhook_secret:
+            return "—"
+        return f"whsec_…{obj.webhook_secret[-4:]} (hidden; used to sign escalation webhooks)"
+
+    @admin.action(description="Regenerate publishable key", permissions=["change"])
+    def regenerate_publishable_keys(self, request: HttpRequest, queryset: QuerySet[Organization]) -> None:
+        allowed = queryset.filter(pk__in=admin_organizations_for_user(request.user).values("id"))
+        count = 0
+        for organization in allowed:
+            organization.regenerate_publishable_key()
+            count += 1
+        self.message_user(
+            request,
+            f"New publishable key for {count} clinic(s). Update the key in each clinic's website widget.",
+            messages.SUCCESS,
+        )
+
+    def get_object_buttons(self, request, obj):
+        if not self.has_change_permission(request, obj):
+            return []
+
+        def regenerate(request: HttpRequest, organization: Organization, note: str) -> str:
+            organization.regenerate_publishable_key()
+            return "New publishable key generated. Update it in the clinic's website widget."
+
+        return [
+            ObjectButton(
+                name="regenerate-key",
+                label="Regenerate publishable key",
+                explanation="The current key stops working at once: the clinic's website widget cannot start "
+                "calls until it is updated with the new key.",
+                run=regenerate,
+            )
+        ]
+
+
+# --- Memberships ------------------------------------------------------------------------------------------------------
+
+
+@admin.register(Membership)
+class MembershipAdmin(ClinicScopedAdmin):
+    """Clinic admins see who belongs to their clinics; operators manage memberships. Saving goes through
+    organizations.services so the user's console groups and staff flag follow the role."""
+
+    list_display = ["user", "user_email", "organization", "role", "created_at"]
+    list_filter = ["role", ("organization", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["user__username", "user__email", "organization__name"]
+    list_select_related = ["user", "organization"]
+    autocomplete_fields = ["user", "organization"]
+    ordering = ["organization__name", "user__username"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        # Only clinic admins list members, and only of the clinics they administer.
+        return queryset.filter(organization__in=admin_organizations_for_user(request.user).values("id"))
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return ["user", "organization", "created_at"]  # change the role; a different pair is a new membership
+        return ["created_at"]
+
+    @admin.display(description="Email", ordering="user__email")
+    def user_email(self, obj: Membership) -> str:
+        return obj.user.email
+
+    def save_model(self, request, obj, form, change):
+        membership = membership_set(user=obj.user, organization=obj.organization, role=obj.role)
+        obj.pk = membership.pk
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        membership_remove(user=obj.user, organization=obj.organization)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "organization"):
+            membership_remove(user=membership.user, organization=membership.organization)
+
+
+def admin_change_link(obj: Model, text: str | None = None) -> str:
+    """An HTML link to `obj`'s console change page (escaped)."""
+    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else str(obj))

@@ -1,0 +1,146 @@
+"""Console forms: readable widgets over the clinic's list-valued settings, so nobody types raw JSON.
+
+The form fields convert text to the Python value the model stores and run the model's own validators, so the console
+rejects exactly what the database and the API reject, with the message next to the field.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from organizations.models import (
+    AGENT_LANGUAGES,
+    BusinessHours,
+    IntakeField,
+    Organization,
+    validate_hours_do_not_overlap,
+    validate_language_list,
+    validate_origin_list,
+    validate_service_list,
+)
+
+
+class LinesListField(forms.Field):
+    """A list of texts edited as a textarea, one entry per line; blank lines are ignored."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
+
+    def prepare_value(self, value: object) -> object:
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: object) -> list[str]:
+        if isinstance(value, list):
+            return value
+        if not value:
+            return []
+        return [line.strip() for line in str(value).splitlines() if line.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+    def run_validators(self, value: list[str]) -> None:
+        # The model validators accept an empty list; the base class would skip them for [] anyway.
+        errors = []
+        for validator in self.validators:
+            try:
+                validator(value)
+            except ValidationError as error:
+                errors.extend(error.error_list)
+        if errors:
+            raise ValidationError(errors)
+
+    def has_changed(self, initial: object, data: object) -> bool:
+        return self.to_python(initial) != self.to_python(data)
+
+
+class CommaSeparatedListField(LinesListField):
+    """A short list of texts typed on one line, separated by commas (e.g. an intake field's choices)."""
+
+    widget = forms.TextInput(attrs={"size": 40, "placeholder": "routine, urgent, emergency"})
+
+    def prepare_value(self, value: object) -> object:
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: object) -> list[str]:
+        if isinstance(value, list):
+            return value
+        if not value:
+            return []
+        return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+class OrganizationForm(forms.ModelForm):
+    services = LinesListField(
+        required=False,
+        validators=[validate_service_list],
+        help_text="Services the clinic offers, one per line (the agent only offers these).",
+    )
+    allowed_origins = LinesListField(
+        required=False,
+        validators=[validate_origin_list],
+        help_text="Web origins allowed to start calls with the publishable key, one per line, "
+        "e.g. https://clinic.example (scheme and host only, no path).",
+    )
+    agent_languages = forms.MultipleChoiceField(
+        choices=list(AGENT_LANGUAGES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        validators=[validate_language_list],
+        label="Agent languages",
+        help_text="Languages the agent may answer in.",
+    )
+
+    class Meta:
+        model = Organization
+        fields = [
+            "name",
+            "slug",
+            "timezone",
+            "after_hours_policy",
+            "after_hours_message",
+            "escalation_phone",
+            "on_call_phone",
+            "services",
+            "allowed_origins",
+            "agent_voice",
+            "agent_languages",
+            "agent_greeting",
+            "agent_extra_instructions",
+            "max_call_minutes",
+            "vad_threshold",
+            "vad_silence_ms",
+            "webhook_url",
+        ]
+
+
+class IntakeFieldForm(forms.ModelForm):
+    choices = CommaSeparatedListField(
+        required=False, help_text="For 'one of a list' fields: the allowed values, separated by commas."
+    )
+
+    class Meta:
+        model = IntakeField
+        fields = ["position", "name", "field_type", "required", "description", "choices"]
+
+
+class BusinessHoursFormSet(forms.BaseInlineFormSet):
+    """Checks the week's intervals together: two rows may each be valid yet overlap (Monday 08-12 and 11-17)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return  # row errors first; overlaps are only meaningful between valid rows
+        intervals = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            if data.get("weekday") is None or data.get("opens") is None or data.get("closes") is None:
+                continue
+            intervals.append(BusinessHours(weekday=data["weekday"], opens=data["opens"], closes=data["closes"]))
+        validate_hours_do_not_overlap(intervals)
