@@ -244,3 +244,47 @@ class Escalation(models.Model):
     @property
     def severity(self) -> int:
         return self.SEVERITY[self.level]
+
+
+class Notification(models.Model):
+    """Outbox of escalation notifications: written in the escalation's transaction, delivered after commit and
+    retried with back-off until delivered, so a Redis outage or a clinic webhook being down loses nothing."""
+
+    class Channel(models.TextChoices):
+        BOARD = "board", "Live board (channel layer)"
+        WEBHOOK = "webhook", "Clinic webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="notifications")
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    event = models.CharField(max_length=32, default="escalation.created")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=200, blank=True)  # an error class or HTTP status, never a body
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=["board", "webhook"]), name="notification_channel_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]), name="notification_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="delivered") | Q(delivered_at__isnull=False), name="notification_delivered_at"
+            ),
+        ]
+        indexes = [
+            # The delivery worker: pending notifications that are due (partial: pending rows only).
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.event} ({self.status})"
