@@ -10,6 +10,8 @@ admin.site.index_title = "Clinic console"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
+    path("api/", include("calls.api.escalation_urls")),
+    path("", include("calls.urls")),
     path("api/", include("organizations.api.urls")),
     path("", include("realtime.urls")),
 ]
