@@ -1,3 +1,22 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from realtime.telephony import (
+    DIAL_RESULT_PATH,
+    RECORDING_STATUS_PATH,
+    STATUS_PATH,
+    STREAM_ENDED_PATH,
+    VOICE_PATH,
+    VOICEMAIL_PATH,
+)
+from realtime.telephony import views as twilio_views
+
+# Twilio webhooks: paths without a trailing slash, exactly as TwiML and the console name them (Twilio signs the
+# exact URL, so an APPEND_SLASH redirect would break the signature).
+urlpatterns: list = [
+    path(VOICE_PATH.lstrip("/"), twilio_views.voice, name="twilio-voice"),
+    path(STATUS_PATH.lstrip("/"), twilio_views.status, name="twilio-status"),
+    path(STREAM_ENDED_PATH.lstrip("/"), twilio_views.stream_ended, name="twilio-stream-ended"),
+    path(DIAL_RESULT_PATH.lstrip("/"), twilio_views.dial_result, name="twilio-dial-result"),
+    path(VOICEMAIL_PATH.lstrip("/"), twilio_views.voicemail, name="twilio-voicemail"),
+    path(RECORDING_STATUS_PATH.lstrip("/"), twilio_views.recording_status, name="twilio-recording-status"),
+]
