@@ -1,0 +1,198 @@
+"""When the agent's stream ends unexpectedly or a transfer goes unanswered, the caller is never left in silence."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.test import Client
+
+from calls.models import Call, Escalation
+from calls.services import call_end
+from organizations.models import BusinessHours
+from realtime.fake_twilio.testing import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    TEST_PUBLIC_BASE_URL,
+    add_number,
+    open_around_the_clock,
+    twilio_post,
+)
+from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
+from realtime.telephony.services import stream_end_mark
+
+CLINIC_NUMBER = "+14155550199"
+CALLER = "+14155550123"
+
+
+@pytest.fixture(autouse=True)
+def twilio_settings(settings):
+    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+
+
+@pytest.fixture
+def clinic(org_a):
+    add_number(org_a, CLINIC_NUMBER)
+    open_around_the_clock(org_a)
+    return org_a
+
+
+def start_call(clinic) -> Call:
+    sid = new_call_sid()
+    twilio_post(Client(), "/twilio/voice", voice_params(call_sid=sid, caller=CALLER, called=CLINIC_NUMBER))
+    return Call.objects.get(twilio_call_sid=sid)
+
+
+def post_twiml(path: str, params: dict, **kwargs) -> ET.Element:
+    response = twilio_post(Client(), path, params, **kwargs)
+    assert response.status_code == 200
+    return ET.fromstring(response.content)  # noqa: S314 - our own TwiML, not untrusted input
+
+
+def stream_ended(call: Call, **kwargs) -> ET.Element:
+    return post_twiml("/twilio/stream-ended", {"CallSid": call.twilio_call_sid, "CallStatus": "in-progress"}, **kwargs)
+
+
+def dial_result(call: Call, dial_status: str, *, leg: str = "transfer", **kwargs) -> ET.Element:
+    params = {"CallSid": call.twilio_call_sid, "DialCallStatus": dial_status, "DialCallSid": "CA" + "d" * 32,
+              "DialCallDuration": "42" if dial_status == "completed" else "0"}
+    return post_twiml(f"/twilio/dial-result?leg={leg}", params, **kwargs)
+
+
+def assert_speaks_before_ending(root: ET.Element) -> None:
+    verbs = [child.tag for child in root]
+    assert verbs[0] == "Say", verbs
+
+
+# --- stream ended -----------------------------------------------------------------------------------------------
+
+
+def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
+    call = start_call(clinic)
+    root = stream_ended(call)
+    assert_speaks_before_ending(root)
+    assert "sorry" in root.find("Say").text.lower()
+    dial = root.find("Dial")
+    assert dial.find("Number").text == clinic.escalation_phone
+    assert dial.get("answerOnBridge") == "true"
+    assert dial.get("timeout") == "20"
+    assert dial.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/dial-result?leg=fallback"
+    call.refresh_from_db()
+    assert call.metadata["twilio"]["fallback"] == "dial"
+
+
+def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
+    call = start_call(clinic)
+    BusinessHours.objects.filter(organization=clinic).delete()  # the clinic closed while the call was running
+    root = stream_ended(call)
+    assert_speaks_before_ending(root)
+    record = root.find("Record")
+    assert record.get("maxLength") == "120"
+    assert record.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/voicemail"
+    assert record.get("recordingStatusCallback") == f"{TEST_PUBLIC_BASE_URL}/twilio/recording-status"
+    assert root.find("Dial") is None
+    call.refresh_from_db()
+    assert call.metadata["twilio"]["fallback"] == "voicemail"
+
+
+def test_without_an_escalation_phone_the_fallback_is_voicemail_even_during_hours(clinic):
+    clinic.escalation_phone = ""
+    clinic.save()
+    assert stream_ended(start_call(clinic)).find("Record") is not None
+
+
+@pytest.mark.parametrize("outcome", ["goodbye", "transfer"])
+def test_after_a_normal_goodbye_or_transfer_the_stream_end_just_hangs_up(clinic, outcome):
+    call = start_call(clinic)
+    stream_end_mark(call=call, outcome=outcome)
+    root = stream_ended(call)
+    assert [child.tag for child in root] == ["Hangup"]
+
+
+def test_a_call_the_agent_ended_is_not_given_the_fallback(clinic):
+    call = start_call(clinic)
+    call_end(call=call, reason=Call.EndReason.AGENT_ENDED)
+    assert [child.tag for child in stream_ended(call)] == ["Hangup"]
+
+
+def test_a_call_that_failed_upstream_still_gets_the_fallback(clinic):
+    call = start_call(clinic)
+    call_end(call=call, reason=Call.EndReason.ERROR)  # e.g. OpenAI dropped and the bridge recorded it
+    assert stream_ended(call).find("Dial") is not None
+
+
+def test_stream_ended_for_an_unknown_call_still_says_something(db):
+    root = post_twiml("/twilio/stream-ended", {"CallSid": new_call_sid()})
+    assert_speaks_before_ending(root)
+    assert root.find("Hangup") is not None
+
+
+# --- dial result ------------------------------------------------------------------------------------------------
+
+
+def test_an_answered_transfer_is_recorded_and_creates_no_escalation(clinic):
+    call = start_call(clinic)
+    root = dial_result(call, "completed")
+    assert [child.tag for child in root] == ["Hangup"]  # the caller already talked to a person
+    call.refresh_from_db()
+    assert call.metadata["transfer"]["outcome"] == "answered"
+    assert call.metadata["transfer"]["duration"] == 42
+    assert not call.escalations.exists()
+
+
+@pytest.mark.parametrize("dial_status", ["busy", "no-answer", "failed"])
+def test_an_unanswered_transfer_promises_a_callback_and_files_an_urgent_escalation(clinic, dial_status):
+    call = start_call(clinic)
+    root = dial_result(call, dial_status)
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    assert "call you back" in root.find("Say").text
+    call.refresh_from_db()
+    assert call.metadata["transfer"]["outcome"] == dial_status
+    escalation = call.escalations.get()
+    assert (escalation.level, escalation.status, escalation.reason) == ("urgent", "open", "transfer_unanswered")
+    assert CALLER in escalation.evidence
+    assert call.escalated and call.escalation_level == "urgent"
+    # The callback number is in the escalation, never in the call's metadata.
+    assert CALLER not in str(call.metadata)
+
+
+def test_a_redelivered_dial_result_files_one_escalation(clinic):
+    call = start_call(clinic)
+    token = new_idempotency_token()
+    dial_result(call, "no-answer", idempotency_token=token)
+    Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
+    root = dial_result(call, "no-answer", idempotency_token=token)
+    assert root.find("Say") is not None  # Twilio's retry still gets something to say
+    assert call.escalations.count() == 1
+
+
+def test_an_unanswered_on_call_forward_offers_voicemail(clinic):
+    clinic.after_hours_policy = "forward_on_call"
+    clinic.on_call_phone = "+14155550177"
+    clinic.save()
+    call = start_call(clinic)
+    root = dial_result(call, "no-answer", leg="on_call")
+    assert_speaks_before_ending(root)
+    assert root.find("Record") is not None
+    assert call.escalations.get().level == "urgent"
+
+
+# --- voicemail --------------------------------------------------------------------------------------------------
+
+
+def test_a_recorded_voicemail_thanks_the_caller_and_queues_a_callback(clinic):
+    call = start_call(clinic)
+    root = post_twiml("/twilio/voicemail", {"CallSid": call.twilio_call_sid, "RecordingSid": "RE" + "1" * 32,
+                                            "RecordingDuration": "17", "RecordingUrl": "https://api.twilio.com/x"})
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    response = twilio_post(Client(), "/twilio/recording-status", {
+        "CallSid": call.twilio_call_sid, "RecordingSid": "RE" + "1" * 32, "RecordingStatus": "completed",
+        "RecordingDuration": "17"})
+    assert response.status_code == 204
+    call.refresh_from_db()
+    assert call.metadata["voicemail"] == {"recording_sid": "RE" + "1" * 32, "duration": 17, "status": "completed"}
+    escalation = call.escalations.get()
+    assert (escalation.level, escalation.reason) == ("human", "voicemail_left")
+    assert CALLER in escalation.evidence

@@ -1,0 +1,116 @@
+"""Call status callbacks move a phone call forward only, and a redelivery changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from calls.models import Call
+from realtime.fake_twilio.testing import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    TEST_PUBLIC_BASE_URL,
+    add_number,
+    open_around_the_clock,
+    twilio_post,
+)
+from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
+from realtime.telephony.services import stream_end_mark
+
+CLINIC_NUMBER = "+14155550199"
+
+
+@pytest.fixture(autouse=True)
+def twilio_settings(settings):
+    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+
+
+@pytest.fixture
+def phone_call(org_a) -> Call:
+    add_number(org_a, CLINIC_NUMBER)
+    open_around_the_clock(org_a)
+    sid = new_call_sid()
+    twilio_post(Client(), "/twilio/voice", voice_params(call_sid=sid, caller="+14155550123", called=CLINIC_NUMBER))
+    call = Call.objects.get(twilio_call_sid=sid)
+    # Pretend the call started a while ago so a reported duration fits.
+    Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - dt.timedelta(minutes=10))
+    call.refresh_from_db()
+    return call
+
+
+def status(call: Call, call_status: str, *, duration: int | None = None, idempotency_token: str | None = None):
+    params = {"CallSid": call.twilio_call_sid, "CallStatus": call_status}
+    if duration is not None:
+        params["CallDuration"] = str(duration)
+    response = twilio_post(Client(), "/twilio/status", params, idempotency_token=idempotency_token)
+    assert response.status_code == 204
+    call.refresh_from_db()
+    return call
+
+
+def test_completed_ends_the_call_with_twilios_duration(phone_call):
+    call = status(phone_call, "completed", duration=185)
+    assert call.status == Call.Status.COMPLETED
+    assert call.end_reason == Call.EndReason.CALLER_HANGUP
+    assert call.duration_seconds == 185
+    assert call.ended_at == call.started_at + dt.timedelta(seconds=185)
+
+
+def test_completed_after_the_agent_said_goodbye_records_that_the_agent_ended_it(phone_call):
+    stream_end_mark(call=phone_call, outcome="goodbye")
+    assert status(phone_call, "completed", duration=60).end_reason == Call.EndReason.AGENT_ENDED
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "expected"),
+    [("busy", Call.Status.ABANDONED), ("no-answer", Call.Status.ABANDONED), ("canceled", Call.Status.ABANDONED),
+     ("failed", Call.Status.FAILED)],
+)
+def test_unconnected_outcomes_end_the_call_as_abandoned_or_failed(phone_call, twilio_status, expected):
+    call = status(phone_call, twilio_status)
+    assert call.status == expected
+    assert call.ended_at is not None
+
+
+def test_a_terminal_call_stays_terminal_whatever_arrives_later(phone_call):
+    ended = status(phone_call, "completed", duration=30)
+    for late in ("ringing", "in-progress", "failed", "busy", "completed"):
+        call = status(phone_call, late, duration=999)
+        assert (call.status, call.ended_at, call.duration_seconds) == (
+            Call.Status.COMPLETED, ended.ended_at, 30
+        )
+
+
+def test_ringing_after_in_progress_is_ignored(phone_call):
+    assert status(phone_call, "in-progress").metadata["twilio"]["status"] == "in-progress"
+    call = status(phone_call, "ringing")
+    assert call.metadata["twilio"]["status"] == "in-progress"
+    assert call.status == Call.Status.IN_PROGRESS
+
+
+def test_a_redelivered_callback_changes_nothing(phone_call):
+    token = new_idempotency_token()
+    status(phone_call, "in-progress", idempotency_token=token)
+    before = Call.objects.get(pk=phone_call.pk).metadata
+    for _ in range(5):
+        call = status(phone_call, "in-progress", idempotency_token=token)
+    assert call.metadata == before
+    assert call.metadata["twilio"]["seen"].count(token) == 1
+
+
+def test_a_replayed_completed_callback_cannot_end_a_later_call_twice(phone_call):
+    token = new_idempotency_token()
+    first = status(phone_call, "completed", duration=40, idempotency_token=token)
+    again = status(phone_call, "completed", duration=99, idempotency_token=token)
+    assert (again.status, again.ended_at, again.duration_seconds) == (first.status, first.ended_at, 40)
+
+
+def test_a_callback_for_an_unknown_call_is_accepted_and_ignored(db):
+    response = twilio_post(Client(), "/twilio/status", {"CallSid": new_call_sid(), "CallStatus": "completed"})
+    assert response.status_code == 204
+    assert Call.objects.count() == 0
