@@ -31,7 +31,7 @@ from organizations.models import (
     Organization,
     TwilioNumber,
 )
-from organizations.services import membership_remove, membership_set
+from organizations.services import intake_fields_reset_to_default, membership_remove, membership_set
 
 # --- Tenancy plumbing shared by every console page ----------------------------------------------------------------
 
@@ -280,6 +280,13 @@ class OrganizationAdmin(ClinicScopedAdmin):
         if not super().has_change_permission(request, obj):
             return False
         return obj is None or request.user.is_superuser or may_administer(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # A clinic added here starts with the default intake fields (as organization_create does), unless the
+        # operator already defined its own in the inline.
+        if not change and not form.instance.intake_fields.exists():
+            intake_fields_reset_to_default(organization=form.instance)
 
     @admin.display(description="Open now", boolean=True)
     def open_now(self, obj: Organization) -> bool:
