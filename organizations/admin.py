@@ -90,6 +90,12 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         # Django redirects to the index for a missing object; another clinic's object must look simply absent.
         raise Http404(f"No {opts.verbose_name} matches the given id.")
 
+    def delete_view(self, request, object_id, extra_context=None):
+        # Django checks the delete permission before looking the object up; absent must win over forbidden.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404(f"No {self.opts.verbose_name} matches the given id.")
+        return super().delete_view(request, object_id, extra_context)
+
     # Object buttons ------------------------------------------------------------------------------------------------
 
     def get_object_buttons(self, request: HttpRequest, obj: Model) -> list[ObjectButton]:
