@@ -144,6 +144,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves the console's and the API docs' assets from this process (no CDN, no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Caller-side CORS (per-clinic origins) and the API body limit answer before sessions/CSRF run.
+    "calls.api.middleware.CallerCorsMiddleware",
+    "calls.api.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -280,10 +283,23 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded in size and nesting: answers 413/400 where DRF's JSONParser would read unbounded or crash.
+    "DEFAULT_PARSER_CLASSES": ["calls.api.parsers.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "calls.api.errors.api_exception_handler",
     # 0: daphne is hit directly unless an operator sets it; otherwise a rotating X-Forwarded-For evades throttles.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=10),
 }
+
+# Caller-side rate limits (per client IP, per clinic), e.g. "30/min"; counted in the cache (Redis when configured).
+CALLER_THROTTLE_RATES = {
+    "caller_ip": env_str("THROTTLE_CALLER_IP_RATE", "30/min"),
+    "caller_org": env_str("THROTTLE_CALLER_ORG_RATE", "300/min"),
+}
+for _scope, _rate in CALLER_THROTTLE_RATES.items():
+    if not re.match(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", _rate):
+        raise ImproperlyConfigured(f"THROTTLE_{_scope.upper()}_RATE: expected a rate like 30/min, got {_rate!r}")
+# Largest JSON body the API reads; bigger ones answer 413 payload_too_large.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 262_144, minimum=1024, maximum=10_000_000)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "voiceagent API",
@@ -293,6 +309,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # assets served by this server: clinics and these machines are offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every path is routed with and without a trailing slash; the schema lists the canonical (slashless) one.
+    "PREPROCESSING_HOOKS": ["calls.api.schema.drop_trailing_slash_duplicates"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status`/`channel`; name their enums instead of letting hashes decide.
+    "ENUM_NAME_OVERRIDES": {
+        "CallChannelEnum": "calls.models.Call.Channel",
+        "CallStatusEnum": "calls.models.Call.Status",
+        "EscalationStatusEnum": "calls.models.Escalation.Status",
+        "WebChannelEnum": ["web"],
+        "LiveCallStatusEnum": ["in_progress"],
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """URL map: the staff console, the API, the realtime and telephony endpoints."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from calls.api.errors import api_not_found
 
 admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
@@ -14,4 +17,9 @@ urlpatterns = [
     path("", include("calls.urls")),
     path("api/", include("organizations.api.urls")),
     path("", include("realtime.urls")),
+    # OpenAPI schema and Swagger UI (assets from drf-spectacular-sidecar, served by this process).
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other /api/ path answers 404 in the API's error shape, not Django's HTML page.
+    re_path(r"^api/", api_not_found),
 ]

@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+"""Call endpoints; every path answers with and without a trailing slash."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from calls.api import views
+
+
+def optional_slash(route: str, view, name: str) -> list:
+    return [path(route, view, name=name), path(f"{route}/", view, name=f"{name}-slash")]
+
+
+urlpatterns = [
+    *optional_slash("call/start", views.CallStartView.as_view(), "call-start"),
+    *optional_slash("call/end", views.CallEndView.as_view(), "call-end"),
+    *optional_slash("calls", views.CallListView.as_view(), "call-list"),
+    *optional_slash("calls/<uuid:call_id>", views.CallDetailView.as_view(), "call-detail"),
+]

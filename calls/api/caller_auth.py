@@ -1,0 +1,161 @@
+"""Caller-side authentication: the clinic's publishable key (`X-Org-Key`) and a call's token (`X-Call-Token`).
+
+Reused by every caller-side endpoint (call start/end here; realtime session minting and event forwarding in the
+realtime app):
+
+    class MyCallerView(CallerAPIView):          # X-Org-Key required, Origin checked, throttled per IP and clinic
+        def post(self, request):
+            organization = caller_organization(request)
+            call = caller_call(request, call_id)     # scoped to the clinic, X-Call-Token checked
+
+Neither the key nor the token is ever logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from calls.api.errors import ApiError, CallerAuthError
+from calls.api.throttling import CallerIpThrottle, CallerOrgThrottle
+from calls.models import Call, hash_call_token
+from organizations.models import ORIGIN_RE, Organization
+
+ORG_KEY_HEADER = "X-Org-Key"
+CALL_TOKEN_HEADER = "X-Call-Token"  # noqa: S105 - a header name, not a secret
+_ORG_KEY_RE = re.compile(r"^pk_[A-Za-z0-9_-]{8,61}$")
+_CALL_TOKEN_RE = re.compile(r"^ct_[A-Za-z0-9_-]{8,125}$")
+# Compared against when no call matched, so a miss costs the same as a wrong token.
+_DUMMY_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    """What `request.auth` holds after caller-side authentication."""
+
+    organization: Organization
+
+
+class CallerOrgAuthentication(BaseAuthentication):
+    """`X-Org-Key: pk_…` names the clinic; a present `Origin` must be one of the clinic's allowed origins.
+
+    Returns None when the header is absent so it can sit in front of staff authentication (e.g. /api/call/end);
+    caller-only views refuse the anonymous request through `IsCaller`.
+    """
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, CallerContext] | None:
+        key = request.headers.get(ORG_KEY_HEADER)
+        if key is None or not key.strip():
+            return None
+        key = key.strip()
+        organization = Organization.objects.filter(publishable_key=key).first() if _ORG_KEY_RE.match(key) else None
+        if organization is None:
+            raise CallerAuthError("invalid_org_key", "The X-Org-Key header does not name a clinic.")
+        origin = request.headers.get("Origin")
+        if origin is not None:
+            if origin not in organization.allowed_origins:
+                raise ApiError(403, "origin_not_allowed", "This web origin is not allowed for this clinic.")
+            # Lets the CORS middleware echo the origin without looking it up again.
+            request._request.caller_origin_allowed = True
+        return AnonymousUser(), CallerContext(organization=organization)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'OrgKey realm="api", header="X-Org-Key"'
+
+
+class IsCaller(BasePermission):
+    """Caller-side endpoints: a valid publishable key is required."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not isinstance(request.auth, CallerContext):
+            raise CallerAuthError("missing_org_key", "Send the clinic's publishable key in the X-Org-Key header.")
+        return True
+
+
+class IsCallerOrStaff(BasePermission):
+    """Endpoints both sides may use (e.g. /api/call/end): a publishable key, or a logged-in/token staff user."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if isinstance(request.auth, CallerContext):
+            return True
+        return bool(request.user and request.user.is_authenticated)
+
+
+def caller_organization(request: Request) -> Organization:
+    context = request.auth
+    if not isinstance(context, CallerContext):  # a view bug, not a client error
+        raise RuntimeError("caller_organization() needs CallerOrgAuthentication")
+    return context.organization
+
+
+def require_call_token(request: Request) -> str:
+    """The X-Call-Token header, or 401 when it is missing or cannot be a token."""
+    token = (request.headers.get(CALL_TOKEN_HEADER) or "").strip()
+    if not token:
+        raise CallerAuthError("missing_call_token", "Send the call's token in the X-Call-Token header.")
+    if not _CALL_TOKEN_RE.match(token):
+        raise CallerAuthError("invalid_call_token", "The X-Call-Token does not match this call.")
+    return token
+
+
+def caller_call(request: Request, call_id: uuid.UUID | str, *, for_update: bool = False) -> Call:
+    """The call `call_id` of the caller's clinic, if the request's X-Call-Token is that call's token.
+
+    Another clinic's call answers 404 (like an unknown one); a token of another call answers 401. The token is
+    compared in constant time, also when no call matched.
+    """
+    organization = caller_organization(request)
+    token = require_call_token(request)
+    try:
+        call_uuid = call_id if isinstance(call_id, uuid.UUID) else uuid.UUID(str(call_id))
+    except ValueError:
+        raise ApiError(404, "not_found", "No such call.") from None
+    queryset = Call.objects.filter(organization=organization, pk=call_uuid).select_related("organization")
+    if for_update:
+        queryset = queryset.select_for_update()
+    call = queryset.first()
+    if call is None:
+        hmac.compare_digest(_DUMMY_HASH, hash_call_token(token))
+        raise ApiError(404, "not_found", "No such call.")
+    if not call.token_matches(token):
+        raise CallerAuthError("invalid_call_token", "The X-Call-Token does not match this call.")
+    return call
+
+
+def origin_allowed_anywhere(origin: str) -> bool:
+    """Whether any clinic lists `origin` (CORS preflights carry no X-Org-Key to say which clinic)."""
+    if not ORIGIN_RE.match(origin):
+        return False
+    if connection.features.supports_json_field_contains:
+        return Organization.objects.filter(allowed_origins__contains=[origin]).exists()
+    # SQLite cannot query inside JSON lists; clinics are few, and preflights are cached by browsers (Max-Age).
+    return any(origin in (origins or []) for origins in Organization.objects.values_list("allowed_origins", flat=True))
+
+
+class CallerAPIView(APIView):
+    """Base for caller-side views: publishable key, Origin check, per-IP and per-clinic throttles."""
+
+    authentication_classes = [CallerOrgAuthentication]
+    permission_classes = [IsCaller]
+    throttle_classes = [CallerOrgThrottle]
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        # The per-IP throttle runs before authentication, so floods of bad keys are refused cheaply as well.
+        ip_throttle = CallerIpThrottle()
+        if not ip_throttle.allow_request(request, self):
+            self.throttled(request, ip_throttle.wait())
+        super().initial(request, *args, **kwargs)
+
+
+# Staff-side authentication for API views. Token first: its WWW-Authenticate header keeps unauthenticated answers
+# at 401 (DRF turns them into 403 when the first authenticator has no header, as SessionAuthentication has none).
+STAFF_AUTHENTICATION = [TokenAuthentication, SessionAuthentication]

@@ -1,0 +1,196 @@
+"""Call API serializers: input shapes (validated, never written from here) and output shapes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from calls.intake import normalize_phone
+from calls.models import Call, Escalation, Intake, TranscriptSegment
+
+MAX_METADATA_BYTES = 4096
+MAX_JSON_DEPTH = 8
+MAX_TRANSCRIPT_ITEMS = 2000
+MAX_SEGMENT_CHARS = 20_000
+
+
+def check_json_safe(value: Any, *, depth: int = 0) -> None:
+    """Reject what PostgreSQL's jsonb cannot store (NUL characters) and absurd nesting."""
+    if depth > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError("Text may not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json_safe(key, depth=depth + 1)
+            check_json_safe(item, depth=depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json_safe(item, depth=depth + 1)
+
+
+# --- Inputs -------------------------------------------------------------------------------------------------------
+
+
+class CallerInfoSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, default="", help_text="E.164, e.g. +14155550123."
+    )
+
+    def validate_phone(self, value: str) -> str:
+        if not value.strip():
+            return ""
+        phone = normalize_phone(value)
+        if phone is None:
+            raise serializers.ValidationError("Expected a phone number in E.164 format, e.g. +14155550123.")
+        return phone
+
+
+class CallStartSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=[Call.Channel.WEB.value], help_text="Website calls: always web.")
+    caller = CallerInfoSerializer()
+    metadata = serializers.DictField(
+        required=False, default=dict, help_text="Free-form context from the widget (at most 4 KB of JSON)."
+    )
+
+    def validate_metadata(self, value: dict) -> dict:
+        check_json_safe(value)
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
+        return value
+
+
+class TranscriptItemSerializer(serializers.Serializer):
+    speaker = serializers.ChoiceField(choices=TranscriptSegment.Speaker.choices)
+    text = serializers.CharField(max_length=MAX_SEGMENT_CHARS)
+    timestamp = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    item_id = serializers.CharField(
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Upstream conversation item id; a segment with an already stored item id is stored once.",
+    )
+
+
+END_REASONS = [
+    Call.EndReason.CALLER_HANGUP.value,
+    Call.EndReason.AGENT_ENDED.value,
+    Call.EndReason.TRANSFERRED.value,
+    Call.EndReason.ERROR.value,
+]
+
+
+class CallEndSerializer(serializers.Serializer):
+    call_id = serializers.UUIDField()
+    reason = serializers.ChoiceField(
+        choices=END_REASONS, required=False, default=Call.EndReason.CALLER_HANGUP.value,
+        help_text="error marks the call failed; anything else completed.",
+    )
+    transcript = serializers.ListField(
+        child=TranscriptItemSerializer(), required=False, default=list, max_length=MAX_TRANSCRIPT_ITEMS
+    )
+    intake = serializers.DictField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The clinic's intake fields by name (see GET /api/org/config/{org_id} intake_fields).",
+    )
+
+    def validate_intake(self, value: dict | None) -> dict | None:
+        if value is not None:
+            check_json_safe(value)
+        return value
+
+
+# --- Outputs ------------------------------------------------------------------------------------------------------
+
+
+class CallSummarySerializer(serializers.ModelSerializer):
+    organization = serializers.UUIDField(source="organization_id", read_only=True)
+    transcript_segments = serializers.IntegerField(read_only=True, help_text="Number of transcript segments.")
+    intake_completed = serializers.BooleanField(read_only=True)
+    reviewed = serializers.BooleanField(source="is_reviewed", read_only=True)
+    escalation_level = serializers.CharField(read_only=True, help_text="Highest escalation level, or empty.")
+    urgency = serializers.CharField(read_only=True, help_text="routine, urgent, emergency, or empty.")
+
+    class Meta:
+        model = Call
+        fields = [
+            "id",
+            "organization",
+            "channel",
+            "status",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "escalated",
+            "escalation_level",
+            "urgency",
+            "caller_phone",
+            "transcript_segments",
+            "intake_completed",
+            "reviewed",
+        ]
+        read_only_fields = fields
+
+
+class TranscriptSegmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TranscriptSegment
+        fields = ["seq", "speaker", "text", "occurred_at"]
+        read_only_fields = fields
+
+
+class IntakeSerializer(serializers.ModelSerializer):
+    urgency = serializers.CharField(read_only=True, help_text="routine, urgent, emergency, or empty.")
+
+    class Meta:
+        model = Intake
+        fields = ["data", "urgency", "completed"]
+        read_only_fields = fields
+
+
+class EscalationSerializer(serializers.ModelSerializer):
+    acknowledged_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username, or null."
+    )
+
+    class Meta:
+        model = Escalation
+        fields = [
+            "id",
+            "level",
+            "source",
+            "reason",
+            "evidence",
+            "status",
+            "created_at",
+            "acknowledged_by",
+            "acknowledged_at",
+        ]
+        read_only_fields = fields
+
+
+class CallDetailSerializer(CallSummarySerializer):
+    transcript = TranscriptSegmentSerializer(many=True, read_only=True, source="ordered_segments")
+    intake = serializers.SerializerMethodField()
+    escalations = EscalationSerializer(many=True, read_only=True, source="ordered_escalations")
+
+    class Meta(CallSummarySerializer.Meta):
+        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations"]
+        read_only_fields = fields
+
+    @extend_schema_field(IntakeSerializer(allow_null=True))
+    def get_intake(self, call: Call) -> dict | None:
+        try:
+            intake = call.intake
+        except ObjectDoesNotExist:
+            return None
+        return IntakeSerializer(intake).data

@@ -1,0 +1,92 @@
+"""Fixed-window rate limits on the shared cache (Redis in production), atomic under parallel bursts.
+
+DRF's SimpleRateThrottle reads the request history, appends and writes it back: two processes that read at the same
+time both pass. Here each request is one atomic `add`/`incr` on a per-window counter, so N parallel requests see N
+distinct counts and at most `limit` of them pass.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+DEFAULT_RATES = {"caller_ip": "30/min", "caller_org": "300/min"}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'30/min' -> (30, 60). Raises ValueError for anything else (settings validate rates at start)."""
+    match = _RATE_RE.match(rate)
+    if not match:
+        raise ValueError(f"not a rate like 30/min: {rate!r}")
+    return int(match.group(1)), _PERIODS[match.group(2)[0]]
+
+
+def hit(key: str, limit: int, period: int, *, now: float | None = None) -> tuple[bool, float]:
+    """Count one request against `key`'s current window; (allowed, seconds until the window resets)."""
+    now = time.time() if now is None else now
+    window = int(now // period)
+    cache_key = f"throttle:{key}:{window}"
+    if cache.add(cache_key, 1, timeout=period + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr: this request opens the window again
+            cache.add(cache_key, 1, timeout=period + 1)
+            count = 1
+    wait = (window + 1) * period - now
+    return count <= limit, wait
+
+
+class FixedWindowThrottle(BaseThrottle):
+    scope = ""
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def rate(self) -> tuple[int, int]:
+        # Read at request time, so `settings.CALLER_THROTTLE_RATES` overrides (tests, reloads) apply at once.
+        rates = {**DEFAULT_RATES, **getattr(settings, "CALLER_THROTTLE_RATES", {})}
+        return parse_rate(rates[self.scope])
+
+    def ident(self, request: Request, view: APIView) -> str | None:
+        raise NotImplementedError
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        ident = self.ident(request, view)
+        if ident is None:
+            return True
+        limit, period = self.rate()
+        allowed, wait = hit(f"{self.scope}:{ident}", limit, period)
+        self._wait = None if allowed else wait
+        return allowed
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class CallerIpThrottle(FixedWindowThrottle):
+    """Per client IP (REST_FRAMEWORK NUM_PROXIES decides how much of X-Forwarded-For to trust)."""
+
+    scope = "caller_ip"
+
+    def ident(self, request: Request, view: APIView) -> str | None:
+        return self.get_ident(request)[:100]
+
+
+class CallerOrgThrottle(FixedWindowThrottle):
+    """Per clinic, after its publishable key authenticated the request."""
+
+    scope = "caller_org"
+
+    def ident(self, request: Request, view: APIView) -> str | None:
+        organization = getattr(request.auth, "organization", None)
+        return str(organization.pk) if organization is not None else None

@@ -1,0 +1,287 @@
+"""Call endpoints: the caller side starts and ends calls; staff list, read and end them. Views are thin: they
+authenticate, scope, validate and call calls.services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from calls.api.caller_auth import (
+    ORG_KEY_HEADER,
+    STAFF_AUTHENTICATION,
+    CallerAPIView,
+    CallerContext,
+    CallerOrgAuthentication,
+    IsCallerOrStaff,
+    caller_call,
+    caller_organization,
+    require_call_token,
+)
+from calls.api.errors import ApiError
+from calls.api.filters import CallFilterSet
+from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination
+from calls.api.queries import call_detail, calls_for_user, calls_with_detail, calls_with_summary
+from calls.api.schema import (
+    CALL_START_RESPONSE,
+    CALLER_ERRORS,
+    ERROR_404,
+    STAFF_READ_ERRORS,
+)
+from calls.api.serializers import (
+    CallDetailSerializer,
+    CallEndSerializer,
+    CallStartSerializer,
+    CallSummarySerializer,
+)
+from calls.api.throttling import CallerOrgThrottle
+from calls.models import Call
+from calls.observability import call_context
+from calls.services import IntakeInvalid, SegmentInput, call_end, call_start
+
+EXAMPLE_CALL_ID = "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c"
+EXAMPLE_ORG_ID = "0b6d4c1e-2f3a-4b5c-8d9e-a1b2c3d4e5f6"
+
+CALL_DETAIL_EXAMPLE = OpenApiExample(
+    "A completed call",
+    response_only=True,
+    value={
+        "id": EXAMPLE_CALL_ID,
+        "organization": EXAMPLE_ORG_ID,
+        "channel": "web",
+        "status": "completed",
+        "started_at": "2026-03-02T14:05:09.120000Z",
+        "ended_at": "2026-03-02T14:08:41.503000Z",
+        "duration_seconds": 212,
+        "escalated": False,
+        "escalation_level": "",
+        "urgency": "routine",
+        "caller_phone": "+14155550123",
+        "transcript_segments": 2,
+        "intake_completed": True,
+        "reviewed": False,
+        "transcript": [
+            {"seq": 1, "speaker": "agent", "text": "Clinic A, how can I help?", "occurred_at": "2026-03-02T14:05:10Z"},
+            {"seq": 2, "speaker": "caller", "text": "A checkup, please.", "occurred_at": "2026-03-02T14:05:15Z"},
+        ],
+        "intake": {
+            "data": {
+                "patient_name": "Ana Diaz",
+                "date_of_birth": "1984-07-12",
+                "callback_number": "+14155550123",
+                "reason_for_call": "Annual checkup",
+                "urgency": "routine",
+            },
+            "urgency": "routine",
+            "completed": True,
+        },
+        "escalations": [],
+    },
+)
+
+
+class CallStartView(CallerAPIView):
+    @extend_schema(
+        operation_id="call_start",
+        summary="Start a web call",
+        description="Caller side: authenticate with the clinic's publishable key (X-Org-Key). Creates a live call "
+        "and returns its call_token once; send it as X-Call-Token on this call's later requests.",
+        tags=["Caller side"],
+        request=CallStartSerializer,
+        responses={201: CALL_START_RESPONSE, **CALLER_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Start a web call",
+                request_only=True,
+                value={
+                    "channel": "web",
+                    "caller": {"name": "Ana Diaz", "phone": "+14155550123"},
+                    "metadata": {"page": "/book"},
+                },
+            ),
+            OpenApiExample(
+                "Started",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "call_id": EXAMPLE_CALL_ID,
+                    "call_token": "ct_4hY0m1…",
+                    "status": "in_progress",
+                    "started_at": "2026-03-02T14:05:09.120000Z",
+                    "organization": {"id": EXAMPLE_ORG_ID, "name": "Clinic A"},
+                },
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        organization = caller_organization(request)
+        serializer = CallStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        call, token = call_start(
+            organization=organization,
+            channel=data["channel"],
+            caller_name=data["caller"]["name"],
+            caller_phone=data["caller"]["phone"],
+            metadata=data["metadata"],
+        )
+        body = {
+            "call_id": call.pk,
+            "call_token": token,
+            "status": call.status,
+            "started_at": serializers.DateTimeField().to_representation(call.started_at),
+            "organization": {"id": organization.pk, "name": organization.name},
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CallEndView(CallerAPIView):
+    """Caller side (X-Org-Key + X-Call-Token) or staff (session or token, scoped to their clinics)."""
+
+    authentication_classes = [CallerOrgAuthentication, *STAFF_AUTHENTICATION]
+    permission_classes = [IsCallerOrStaff]
+    throttle_classes = [CallerOrgThrottle]
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        # Only caller-side requests count against the caller throttles; staff dashboards are not rate limited here.
+        if request.headers.get(ORG_KEY_HEADER):
+            super().initial(request, *args, **kwargs)
+        else:
+            super(CallerAPIView, self).initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="call_end",
+        summary="End a call",
+        description="Finalizes the call: completed (failed for reason=error), ended_at and duration; merges the "
+        "transcript (segments with an already stored item_id are stored once) and validates and stores the intake "
+        "against the clinic's intake fields. Idempotent: ending an ended call answers 200 with the call as it is. "
+        "Caller side: X-Org-Key and the call's X-Call-Token. Staff: session or Authorization: Token.",
+        tags=["Caller side"],
+        request=CallEndSerializer,
+        parameters=[
+            OpenApiParameter(
+                "X-Call-Token",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Caller side: the call_token from /api/call/start (required with X-Org-Key).",
+            )
+        ],
+        responses={200: CallDetailSerializer, **CALLER_ERRORS, 404: ERROR_404},
+        examples=[
+            OpenApiExample(
+                "End with transcript and intake",
+                request_only=True,
+                value={
+                    "call_id": EXAMPLE_CALL_ID,
+                    "reason": "caller_hangup",
+                    "transcript": [
+                        {"speaker": "agent", "text": "Thanks for calling Clinic A.", "item_id": "item_001"},
+                        {"speaker": "caller", "text": "I'd like to book a checkup.", "item_id": "item_002"},
+                    ],
+                    "intake": {
+                        "patient_name": "Ana Diaz",
+                        "date_of_birth": "1984-07-12",
+                        "callback_number": "+14155550123",
+                        "reason_for_call": "Annual checkup",
+                        "urgency": "routine",
+                    },
+                },
+            ),
+            CALL_DETAIL_EXAMPLE,
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        is_caller = isinstance(request.auth, CallerContext)
+        if is_caller:
+            require_call_token(request)  # 401 before looking at the body
+        serializer = CallEndSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if is_caller:
+            call = caller_call(request, data["call_id"])
+        else:
+            call = calls_for_user(request.user).select_related("organization").filter(pk=data["call_id"]).first()
+            if call is None:
+                raise ApiError(404, "not_found", "No such call.")
+        segments = [
+            SegmentInput(
+                speaker=item["speaker"], text=item["text"], occurred_at=item["timestamp"], item_id=item["item_id"]
+            )
+            for item in data["transcript"]
+        ]
+        with call_context(call.pk):
+            try:
+                call_end(call=call, reason=data["reason"], transcript=segments, intake=data["intake"])
+            except IntakeInvalid as invalid:
+                fields = {
+                    "intake" if name == "non_field_errors" else f"intake.{name}": messages
+                    for name, messages in invalid.result.errors.items()
+                }
+                raise ApiError(400, "validation_error", "The intake is not valid; see fields.", fields=fields) from None
+        return Response(CallDetailSerializer(call_detail(call.pk)).data)
+
+
+class CallListView(generics.ListAPIView):
+    authentication_classes = STAFF_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+    serializer_class = CallSummarySerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CallFilterSet
+    pagination_class = CallCursorPagination
+    ordering_param = DEFAULT_ORDERING
+
+    def get_queryset(self) -> QuerySet[Call]:
+        return calls_with_summary(calls_for_user(self.request.user))
+
+    def filter_queryset(self, queryset: QuerySet[Call]) -> QuerySet[Call]:
+        filterset = CallFilterSet(data=self.request.query_params, queryset=queryset, request=self.request)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        cleaned = filterset.form.cleaned_data
+        self.ordering_param = cleaned.get("ordering") or DEFAULT_ORDERING
+        self.request.validated_page_size = cleaned.get("page_size")
+        return filterset.qs
+
+    @extend_schema(
+        operation_id="calls_list",
+        summary="List calls",
+        description="Staff: the calls of one of your clinics, newest first by default, cursor-paginated (follow "
+        "next/previous as given). `organization` is required when you belong to several clinics "
+        "(400 organization_required); another clinic answers 404.",
+        tags=["Staff"],
+        responses={200: CallSummarySerializer(many=True), **STAFF_READ_ERRORS},
+    )
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class CallDetailView(generics.RetrieveAPIView):
+    authentication_classes = STAFF_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+    serializer_class = CallDetailSerializer
+
+    def get_object(self) -> Call:
+        call = calls_with_detail(calls_for_user(self.request.user)).filter(pk=self.kwargs["call_id"]).first()
+        if call is None:
+            raise ApiError(404, "not_found", "No such call.")
+        return call
+
+    @extend_schema(
+        operation_id="calls_retrieve",
+        summary="One call with transcript, intake and escalations",
+        description="Staff: another clinic's call answers 404.",
+        tags=["Staff"],
+        responses={200: CallDetailSerializer, 401: STAFF_READ_ERRORS[401], 403: STAFF_READ_ERRORS[403], 404: ERROR_404},
+        examples=[CALL_DETAIL_EXAMPLE],
+    )
+    def get(self, request: Request, call_id: uuid.UUID) -> Response:
+        return super().get(request, call_id=call_id)
