@@ -1,0 +1,151 @@
+"""`manage.py seed_demo`: demo clinics a newcomer can log into, created once however often it runs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from calls.models import Call, Escalation, Intake, TranscriptSegment
+from organizations.models import (
+    BusinessHours,
+    Closure,
+    EscalationPhrase,
+    IntakeField,
+    Membership,
+    Organization,
+    TwilioNumber,
+)
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [
+    Organization,
+    BusinessHours,
+    Closure,
+    IntakeField,
+    EscalationPhrase,
+    TwilioNumber,
+    Membership,
+    Call,
+    TranscriptSegment,
+    Intake,
+    Escalation,
+    Token,
+    get_user_model(),
+]
+
+
+@pytest.fixture(autouse=True)
+def _debug_on(settings):
+    settings.DEBUG = True
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> dict:
+    """Every seeded row's id and the fields that would change if a run re-created or re-keyed anything."""
+    state = {model.__name__: sorted(str(pk) for pk in model.objects.values_list("pk", flat=True)) for model in MODELS}
+    state["keys"] = sorted(Organization.objects.values_list("slug", "publishable_key", "webhook_secret"))
+    state["passwords"] = sorted(get_user_model().objects.values_list("username", "password"))
+    state["escalations"] = sorted(Escalation.objects.values_list("pk", "status", "created_at"))
+    return state
+
+
+def test_seeding_twice_leaves_exactly_the_same_data():
+    seed()
+    first = snapshot()
+
+    seed()
+
+    assert snapshot() == first
+    assert len(first["Organization"]) == 2
+    assert len(first["User"]) == 3
+
+
+def test_demo_clinics_are_realistic_and_usable_from_the_demo_page():
+    seed()
+
+    for org in Organization.objects.all():
+        assert org.allowed_origins == ["http://127.0.0.1:8000", "http://localhost:8000"]
+        assert org.services
+        assert org.hours.count() >= 5
+        assert org.closures.filter(label="Christmas Day").exists()
+        assert org.twilio_numbers.count() == 1
+        assert org.escalation_phone.startswith("+1") and org.escalation_phone[5:9] == "5550"
+        assert org.intake_fields.filter(name="patient_name", required=True).exists()
+        assert Call.objects.filter(organization=org).count() >= 2
+        org.full_clean()
+    assert Escalation.objects.filter(status=Escalation.Status.OPEN).count() == 1
+    assert TranscriptSegment.objects.count() >= 30
+    assert Intake.objects.count() == Call.objects.count()
+    # One clinic keeps a late evening, and the hours do not overlap (validated on creation).
+    assert BusinessHours.objects.filter(closes__gte="20:00").exists()
+
+
+def test_json_output_has_exactly_the_documented_shape_and_working_credentials():
+    payload = json.loads(seed("--json"))
+
+    assert list(payload) == ["organizations"]
+    assert len(payload["organizations"]) == 2
+    roles = []
+    for org in payload["organizations"]:
+        assert set(org) == {"id", "slug", "name", "publishable_key", "users"}
+        stored = Organization.objects.get(pk=org["id"])
+        assert (stored.slug, stored.name, stored.publishable_key) == (org["slug"], org["name"], org["publishable_key"])
+        for user in org["users"]:
+            assert set(user) == {"username", "password", "role", "api_token"}
+            roles.append((org["slug"], user["role"]))
+            client = Client()
+            assert client.login(username=user["username"], password=user["password"])
+            assert client.get("/admin/organizations/organization/").status_code == 200
+            assert Token.objects.get(key=user["api_token"]).user.username == user["username"]
+            assert Membership.objects.get(user__username=user["username"], organization=stored).role == user["role"]
+    assert sorted(roles) == [
+        ("harbor-pediatrics", "admin"),
+        ("riverside-family-medicine", "admin"),
+        ("riverside-family-medicine", "staff"),
+    ]
+
+
+def test_json_output_is_stable_across_runs():
+    assert json.loads(seed("--json")) == json.loads(seed("--json"))
+
+
+def test_plain_output_says_how_to_log_in():
+    out = seed()
+
+    assert "http://127.0.0.1:8000/admin/" in out
+    assert "riverside-admin" in out
+    assert "riverside-admin-demo" in out
+
+
+def test_a_changed_demo_password_is_reset_so_the_printed_login_works():
+    seed()
+    user = get_user_model().objects.get(username="harbor-admin")
+    user.set_password("something-else")
+    user.save()
+
+    seed()
+
+    assert Client().login(username="harbor-admin", password="harbor-admin-demo")
+
+
+def test_refuses_to_run_with_debug_off_unless_forced(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        seed()
+    assert not Organization.objects.exists()
+
+    seed("--force")
+    assert Organization.objects.count() == 2
