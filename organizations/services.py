@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
-from organizations.models import DEFAULT_INTAKE_FIELDS, IntakeField, Membership, Organization
+from organizations.models import (
+    DEFAULT_INTAKE_FIELDS,
+    BusinessHours,
+    Closure,
+    EscalationPhrase,
+    IntakeField,
+    Membership,
+    Organization,
+    TwilioNumber,
+    validate_hours_do_not_overlap,
+)
 
 # Group names created by migration organizations.0002; membership roles map onto them.
 ADMIN_GROUP = "Clinic admins"
@@ -61,3 +72,131 @@ def membership_remove(*, user: AbstractBaseUser, organization: Organization) -> 
     with transaction.atomic():
         Membership.objects.filter(user=user, organization=organization).delete()
         user_sync_console_access(user=user)
+
+
+# --- Configuration updates (API) ---------------------------------------------------------------------------------
+
+# Scalar settings a clinic admin may change (model field names); lists of child rows are replaced wholesale.
+CONFIG_SCALAR_FIELDS = frozenset(
+    {
+        "name",
+        "timezone",
+        "after_hours_policy",
+        "after_hours_message",
+        "services",
+        "escalation_phone",
+        "on_call_phone",
+        "allowed_origins",
+        "webhook_url",
+        "agent_voice",
+        "agent_languages",
+        "agent_greeting",
+        "agent_extra_instructions",
+        "max_call_minutes",
+        "vad_threshold",
+        "vad_silence_ms",
+    }
+)
+CONFIG_LIST_FIELDS = ("business_hours", "closures", "intake_fields", "escalation_phrases", "twilio_numbers")
+
+
+def _child_errors(rows: list, name: str, errors: dict[str, list[str]]) -> None:
+    """Validate child rows like the console's inline forms: field validators, choices and clean()."""
+    for index, row in enumerate(rows):
+        try:
+            # The organization is excluded: its unique constraints are checked within the new list instead,
+            # since the rows it replaces are still in the database.
+            row.full_clean(exclude=["organization"], validate_unique=False)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                key = f"{name}.{index}" if field == NON_FIELD_ERRORS else f"{name}.{index}.{field}"
+                errors.setdefault(key, []).extend(messages)
+
+
+def _duplicates(rows: list, key, name: str, what: str, errors: dict[str, list[str]]) -> None:
+    seen: set = set()
+    for index, row in enumerate(rows):
+        value = key(row)
+        if value in seen:
+            errors.setdefault(f"{name}.{index}", []).append(f"Duplicate {what}.")
+        seen.add(value)
+
+
+def organization_config_update(*, organization: Organization, data: dict) -> Organization:
+    """Change a clinic's configuration: only the keys in `data` change, all or nothing.
+
+    `data` holds model field names (CONFIG_SCALAR_FIELDS) and lists of plain dicts for the child rows
+    (CONFIG_LIST_FIELDS), each list replacing the clinic's rows. Everything is validated as the console validates
+    it (field validators, Organization.clean(), IntakeField.clean(), no overlapping hours); a ValidationError maps
+    each problem to a dotted path such as "business_hours.1.closes" and nothing is written.
+    """
+    errors: dict[str, list[str]] = {}
+    with transaction.atomic():
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        for name in CONFIG_SCALAR_FIELDS & data.keys():
+            setattr(locked, name, data[name])
+        try:
+            locked.full_clean()
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.setdefault("non_field_errors" if field == NON_FIELD_ERRORS else field, []).extend(messages)
+
+        children: dict[str, list] = {}
+        if "business_hours" in data:
+            rows = [BusinessHours(organization=locked, **row) for row in data["business_hours"]]
+            _child_errors(rows, "business_hours", errors)
+            _duplicates(rows, lambda r: (r.weekday, r.opens), "business_hours", "opening time on that day", errors)
+            if not any(key.startswith("business_hours") for key in errors):
+                try:
+                    validate_hours_do_not_overlap(rows)
+                except ValidationError as error:
+                    errors.setdefault("business_hours", []).extend(error.messages)
+            children["business_hours"] = rows
+        if "closures" in data:
+            rows = [Closure(organization=locked, **row) for row in data["closures"]]
+            _child_errors(rows, "closures", errors)
+            _duplicates(rows, lambda r: r.date, "closures", "closure date", errors)
+            children["closures"] = rows
+        if "intake_fields" in data:
+            rows = [
+                IntakeField(organization=locked, position=position, **row)
+                for position, row in enumerate(data["intake_fields"])
+            ]
+            _child_errors(rows, "intake_fields", errors)
+            _duplicates(rows, lambda r: r.name, "intake_fields", "intake field name", errors)
+            children["intake_fields"] = rows
+        if "escalation_phrases" in data:
+            rows = [EscalationPhrase(organization=locked, **row) for row in data["escalation_phrases"]]
+            _child_errors(rows, "escalation_phrases", errors)
+            _duplicates(rows, lambda r: (r.level, r.phrase), "escalation_phrases", "phrase for that level", errors)
+            children["escalation_phrases"] = rows
+        if "twilio_numbers" in data:
+            rows = [TwilioNumber(organization=locked, **row) for row in data["twilio_numbers"]]
+            _child_errors(rows, "twilio_numbers", errors)
+            _duplicates(rows, lambda r: r.number, "twilio_numbers", "number", errors)
+            taken = set(
+                TwilioNumber.objects.filter(number__in=[row.number for row in rows])
+                .exclude(organization=locked)
+                .values_list("number", flat=True)
+            )
+            for index, row in enumerate(rows):
+                if row.number in taken:
+                    errors.setdefault(f"twilio_numbers.{index}.number", []).append(
+                        "This number is already routed to another clinic."
+                    )
+            children["twilio_numbers"] = rows
+
+        if errors:
+            raise ValidationError(errors)
+        locked.save()
+        models = {
+            "business_hours": BusinessHours,
+            "closures": Closure,
+            "intake_fields": IntakeField,
+            "escalation_phrases": EscalationPhrase,
+            "twilio_numbers": TwilioNumber,
+        }
+        for name, rows in children.items():
+            models[name].objects.filter(organization=locked).delete()
+            models[name].objects.bulk_create(rows)
+    return locked

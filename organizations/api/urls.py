@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Clinic configuration endpoint; answers with and without a trailing slash."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from organizations.api.views import OrganizationConfigView
+
+urlpatterns = [
+    path("org/config/<uuid:org_id>", OrganizationConfigView.as_view(), name="org-config"),
+    path("org/config/<uuid:org_id>/", OrganizationConfigView.as_view(), name="org-config-slash"),
+]

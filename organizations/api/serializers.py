@@ -1,0 +1,190 @@
+"""Clinic configuration: one output shape and one partial-update input shape with field names that match the model
+(agent settings grouped under `agent`). The input serializer checks types and sizes; the rules themselves are the
+model's (organizations.services.organization_config_update runs them exactly as the console does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from organizations.models import (
+    AGENT_LANGUAGES,
+    EscalationPhrase,
+    IntakeField,
+    Organization,
+)
+
+# Fields the output has but an update cannot change; a client may send them back unchanged (they are ignored).
+READ_ONLY_FIELDS = {"id", "slug", "publishable_key", "is_open_now", "next_opening"}
+# API name under `agent` -> model field.
+AGENT_FIELDS = {
+    "voice": "agent_voice",
+    "languages": "agent_languages",
+    "greeting": "agent_greeting",
+    "extra_instructions": "agent_extra_instructions",
+    "max_call_minutes": "max_call_minutes",
+    "vad_threshold": "vad_threshold",
+    "vad_silence_ms": "vad_silence_ms",
+}
+MODEL_TO_API = {model: f"agent.{api}" for api, model in AGENT_FIELDS.items()}
+
+
+class BusinessHoursSerializer(serializers.Serializer):
+    weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday … 6 = Sunday.")
+    opens = serializers.TimeField(help_text="Local time, HH:MM.")
+    closes = serializers.TimeField(help_text="Local time; at or before opens means the interval ends the next day.")
+
+
+class ClosureSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class IntakeFieldSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50, help_text="lowercase_with_underscores")
+    field_type = serializers.ChoiceField(choices=IntakeField.FieldType.choices, default=IntakeField.FieldType.TEXT)
+    required = serializers.BooleanField(default=False)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
+    )
+
+
+class EscalationPhraseSerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=EscalationPhrase.Level.choices)
+    phrase = serializers.CharField(max_length=200)
+
+
+class TwilioNumberSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=16, help_text="E.164, e.g. +14155550199.")
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class AgentSerializer(serializers.Serializer):
+    voice = serializers.ChoiceField(choices=Organization.Voice.choices, required=False)
+    languages = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(AGENT_LANGUAGES.items())), required=False, max_length=20
+    )
+    greeting = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+    extra_instructions = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+    max_call_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
+    vad_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    vad_silence_ms = serializers.IntegerField(min_value=200, max_value=3000, required=False)
+
+
+def _text_list(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=max_length), required=False, max_length=max_items, help_text=help_text
+    )
+
+
+class OrganizationConfigUpdateSerializer(serializers.Serializer):
+    """Every field optional: only what is sent changes. Lists replace the clinic's list."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA, e.g. America/New_York.")
+    business_hours = BusinessHoursSerializer(many=True, required=False, max_length=50)
+    closures = ClosureSerializer(many=True, required=False, max_length=400)
+    after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices, required=False)
+    after_hours_message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    services = _text_list(100, 200, "Services the clinic offers.")
+    escalation_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    on_call_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")
+    webhook_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    agent = AgentSerializer(required=False)
+    intake_fields = IntakeFieldSerializer(many=True, required=False, max_length=50)
+    escalation_phrases = EscalationPhraseSerializer(many=True, required=False, max_length=200)
+    twilio_numbers = TwilioNumberSerializer(many=True, required=False, max_length=20)
+
+    def to_internal_value(self, data: Any) -> dict:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields) - READ_ONLY_FIELDS)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def service_data(self) -> dict[str, Any]:
+        """The validated data as organization_config_update() takes it: model field names, plain dict rows."""
+        data = dict(self.validated_data)
+        agent = data.pop("agent", {}) or {}
+        for api_name, value in agent.items():
+            data[AGENT_FIELDS[api_name]] = value
+        for name in ("business_hours", "closures", "intake_fields", "escalation_phrases", "twilio_numbers"):
+            if name in data:
+                data[name] = [dict(row) for row in data[name]]
+        return data
+
+
+# --- Output ---------------------------------------------------------------------------------------------------------
+
+
+class OrganizationConfigSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    timezone = serializers.CharField(help_text="IANA time zone.")
+    publishable_key = serializers.CharField(help_text="pk_…: public by design; the website widget sends it.")
+    business_hours = serializers.SerializerMethodField()
+    closures = serializers.SerializerMethodField()
+    after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices)
+    after_hours_message = serializers.CharField()
+    services = serializers.ListField(child=serializers.CharField())
+    escalation_phone = serializers.CharField()
+    on_call_phone = serializers.CharField()
+    allowed_origins = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField()
+    agent = serializers.SerializerMethodField()
+    intake_fields = serializers.SerializerMethodField()
+    escalation_phrases = serializers.SerializerMethodField()
+    twilio_numbers = serializers.SerializerMethodField()
+    is_open_now = serializers.SerializerMethodField()
+    next_opening = serializers.SerializerMethodField()
+
+    @extend_schema_field(BusinessHoursSerializer(many=True))
+    def get_business_hours(self, org: Organization) -> list:
+        rows = sorted(org.hours.all(), key=lambda row: (row.weekday, row.opens))
+        return BusinessHoursSerializer(rows, many=True).data
+
+    @extend_schema_field(ClosureSerializer(many=True))
+    def get_closures(self, org: Organization) -> list:
+        return ClosureSerializer(sorted(org.closures.all(), key=lambda row: row.date), many=True).data
+
+    @extend_schema_field(AgentSerializer)
+    def get_agent(self, org: Organization) -> dict:
+        return {api_name: getattr(org, model_name) for api_name, model_name in AGENT_FIELDS.items()}
+
+    @extend_schema_field(IntakeFieldSerializer(many=True))
+    def get_intake_fields(self, org: Organization) -> list:
+        rows = sorted(org.intake_fields.all(), key=lambda row: (row.position, row.pk))
+        return IntakeFieldSerializer(rows, many=True).data
+
+    @extend_schema_field(EscalationPhraseSerializer(many=True))
+    def get_escalation_phrases(self, org: Organization) -> list:
+        rows = sorted(org.escalation_phrases.all(), key=lambda row: (row.level, row.phrase))
+        return EscalationPhraseSerializer(rows, many=True).data
+
+    @extend_schema_field(TwilioNumberSerializer(many=True))
+    def get_twilio_numbers(self, org: Organization) -> list:
+        return TwilioNumberSerializer(sorted(org.twilio_numbers.all(), key=lambda row: row.number), many=True).data
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_is_open_now(self, org: Organization) -> bool:
+        return org.is_open(self._now())
+
+    @extend_schema_field(
+        serializers.DateTimeField(allow_null=True, help_text="Null while open (or with no opening ahead).")
+    )
+    def get_next_opening(self, org: Organization) -> str | None:
+        opening = org.next_opening(self._now())
+        # In the clinic's own offset: "opens 2026-03-03T08:00:00-05:00" reads as local time.
+        return opening.isoformat() if opening else None
+
+    def _now(self) -> Any:
+        # One instant for both answers, so is_open_now and next_opening never disagree.
+        if "now" not in self.context:
+            self.context["now"] = timezone.now()
+        return self.context["now"]
