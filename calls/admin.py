@@ -36,6 +36,13 @@ def _duration(seconds: int | None) -> str:
     return f"{minutes}:{rest:02d}"
 
 
+def clinic_time(moment, organization) -> str:
+    """A timestamp in the clinic's own time zone: staff think in clinic time, the server runs in UTC."""
+    if moment is None:
+        return EMPTY
+    return moment.astimezone(organization.tz).strftime("%a %d %b %Y, %H:%M %Z")
+
+
 def _pretty_json(value: object) -> str:
     if not value:
         return EMPTY
@@ -87,7 +94,7 @@ class EscalationInline(admin.TabularInline):
 @admin.register(Call)
 class CallAdmin(ClinicScopedAdmin):
     list_display = [
-        "started_at",
+        "started",
         "organization",
         "channel",
         "status",
@@ -97,7 +104,7 @@ class CallAdmin(ClinicScopedAdmin):
         "duration",
         "reviewed",
     ]
-    list_display_links = ["started_at"]
+    list_display_links = ["started"]
     list_filter = [
         "status",
         "escalated",
@@ -165,6 +172,10 @@ class CallAdmin(ClinicScopedAdmin):
         return obj is None and super().has_change_permission(request)
 
     # Columns ---------------------------------------------------------------------------------------------------------
+
+    @admin.display(description="Started (clinic time)", ordering="started_at")
+    def started(self, obj: Call) -> str:
+        return clinic_time(obj.started_at, obj.organization)
 
     @admin.display(description="Caller")
     def caller(self, obj: Call) -> str:
@@ -297,9 +308,9 @@ def _intake_value(value: object) -> str:
 
 @admin.register(Escalation)
 class EscalationAdmin(ClinicScopedAdmin):
-    list_display = ["created_at", "level", "status", "organization", "call_link", "reason", "source",
+    list_display = ["raised", "level", "status", "organization", "call_link", "reason", "source",
                     "acknowledged_by", "resolved_by"]
-    list_display_links = ["created_at", "level"]
+    list_display_links = ["raised", "level"]
     list_filter = ["status", "level", "source", ("organization", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["reason", "call__caller_phone", "call__caller_name"]
     search_help_text = "Search by reason or the caller's phone or name."
@@ -352,11 +363,15 @@ class EscalationAdmin(ClinicScopedAdmin):
                 request, "This call already had an unresolved escalation of that level; showing it.", messages.INFO
             )
 
+    @admin.display(description="Raised (clinic time)", ordering="created_at")
+    def raised(self, obj: Escalation) -> str:
+        return clinic_time(obj.created_at, obj.organization)
+
     @admin.display(description="Call", ordering="call__started_at")
     def call_link(self, obj: Escalation) -> str:
         call = obj.call
         who = call.caller_name or call.caller_phone or call.get_channel_display() + " caller"
-        return admin_change_link(call, f"{who}, {call.started_at:%Y-%m-%d %H:%M}")
+        return admin_change_link(call, f"{who}, {clinic_time(call.started_at, call.organization)}")
 
     # Workflow --------------------------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ rejects exactly what the database and the API reject, with the message next to t
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -76,6 +78,12 @@ class CommaSeparatedListField(LinesListField):
 
 
 class OrganizationForm(forms.ModelForm):
+    timezone = forms.ChoiceField(
+        choices=[(name, name) for name in sorted(zoneinfo.available_timezones())],
+        initial="America/New_York",
+        label="Time zone",
+        help_text="Business hours and closures are read in this time zone.",
+    )
     services = LinesListField(
         required=False,
         validators=[validate_service_list],
@@ -116,6 +124,15 @@ class OrganizationForm(forms.ModelForm):
             "vad_silence_ms",
             "webhook_url",
         ]
+        labels = {
+            "on_call_phone": "On-call phone",
+            "max_call_minutes": "Maximum call length (minutes)",
+            "vad_threshold": "Voice detection threshold",
+            "vad_silence_ms": "End-of-turn silence (ms)",
+            "webhook_url": "Webhook URL",
+            "after_hours_message": "After-hours message",
+            "after_hours_policy": "After-hours policy",
+        }
 
 
 class IntakeFieldForm(forms.ModelForm):

@@ -435,10 +435,11 @@ class Command(BaseCommand):
         ]
         validate_hours_do_not_overlap(hours)
         BusinessHours.objects.bulk_create(hours)
-        this_year = timezone.localdate().year
+        today = timezone.localdate()
         Closure.objects.bulk_create(
             Closure(organization=organization, date=day, label=label)
-            for day, label in _holidays(this_year) + _holidays(this_year + 1)
+            for day, label in _holidays(today.year) + _holidays(today.year + 1)
+            if today <= day < today + dt.timedelta(days=366)  # the coming year's holidays
         )
         EscalationPhrase.objects.bulk_create(
             EscalationPhrase(organization=organization, level=level, phrase=phrase) for level, phrase in spec.phrases
