@@ -70,3 +70,8 @@ def request_is_from_twilio(request: HttpRequest) -> bool:
         request.headers.get("X-Twilio-Signature"),
         request.headers.get(SIGNATURE_SETTINGS_HEADER),
     )
+
+
+def websocket_signature_is_valid(path: str, signature: str | None, settings_header: str | None = None) -> bool:
+    """Media Streams upgrade: Twilio signs the wss:// URL from our TwiML (public_ws_url) with no parameters."""
+    return signature_is_valid(public_ws_url(path), {}, signature, settings_header)

@@ -15,7 +15,7 @@ from realtime.fake_twilio.testing import (
     twilio_post,
 )
 from realtime.fake_twilio.webhooks import new_call_sid, sign, signed_headers, voice_params
-from realtime.telephony.signatures import signature_is_valid
+from realtime.telephony.signatures import signature_is_valid, websocket_signature_is_valid
 
 CLINIC_NUMBER = "+14155550199"
 
@@ -171,3 +171,19 @@ def test_a_signed_request_without_a_call_sid_is_a_clear_400(clinic):
     response = twilio_post(Client(), "/twilio/status", {"CallStatus": "completed"})
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_call_sid"
+
+
+def test_the_media_stream_upgrade_is_checked_against_the_public_wss_url():
+    path = "/twilio/media"
+    good = sign(TEST_AUTH_TOKEN, "wss://voice.clinic.example/twilio/media")
+    assert websocket_signature_is_valid(path, good)
+    assert not websocket_signature_is_valid(path, sign(TEST_AUTH_TOKEN, "https://voice.clinic.example/twilio/media"))
+    assert not websocket_signature_is_valid(path, sign(TEST_AUTH_TOKEN, "ws://127.0.0.1:8000/twilio/media"))
+    assert not websocket_signature_is_valid(path, None)
+    assert not websocket_signature_is_valid(path, good.swapcase())
+
+
+def test_no_signature_validates_while_the_auth_token_is_unset(settings):
+    settings.TWILIO_AUTH_TOKEN = ""
+    url = "https://voice.clinic.example/twilio/voice"
+    assert not signature_is_valid(url, {}, sign("", url))
