@@ -14,7 +14,8 @@ from websockets.asyncio.server import serve
 
 from calls.models import Call
 from realtime.fake_twilio.audio import FRAME_BYTES, read_wav, silence, tone, write_wav_ulaw
-from realtime.fake_twilio.media import MediaStreamClient
+from realtime.fake_twilio.media import MediaStreamClient, run_media_stream
+from realtime.fake_twilio.runner import LoopThread
 from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, add_number, open_around_the_clock
 from realtime.fake_twilio.webhooks import WebhookClient, new_call_sid
 
@@ -198,3 +199,17 @@ async def test_the_client_notices_when_the_server_hangs_up_first():
     assert result.close_code == 1008
     assert result.sent_frames < 50
     assert not result.stopped
+
+
+def test_sync_tests_can_play_a_call_through_the_thread_runner():
+    with LoopThread() as server_loop:
+        bridge = BridgeStandIn(agent_ms=20)
+        server_loop.run(bridge.__aenter__())
+        try:
+            result = run_media_stream(bridge.url, auth_token=TEST_AUTH_TOKEN, audio=tone(0.1), stream_token="st_x",
+                                      call_id="c-2", signature_url=PUBLIC_WSS, fast_marks=True, linger_seconds=0.2)
+        finally:
+            server_loop.run(bridge.__aexit__(None, None, None))
+    assert result.sent_frames == 5
+    assert result.received_ms == 20
+    assert bridge.marks_back == ["m1"]
