@@ -18,11 +18,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from organizations.access import admin_organizations_for_user, organizations_for_user, role_in, scope_for_user
 from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OrganizationForm
 from organizations.models import (
+    AGENT_LANGUAGES,
     BusinessHours,
     Closure,
     EscalationPhrase,
@@ -207,7 +209,17 @@ class IntakeFieldInline(ClinicScopedInline):
     model = IntakeField
     form = IntakeFieldForm
     fields = ["position", "name", "field_type", "required", "description", "choices"]
+    readonly_fields = ["allowed_values"]
     verbose_name_plural = "Intake fields (what the agent collects, in this order)"
+
+    def get_fields(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return [name if name != "choices" else "allowed_values" for name in self.fields]
+
+    @admin.display(description="Choices")
+    def allowed_values(self, obj: IntakeField) -> str:
+        return ", ".join(obj.choices) if obj.choices else "—"
 
 
 class EscalationPhraseInline(ClinicScopedInline):
@@ -266,12 +278,40 @@ class OrganizationAdmin(ClinicScopedAdmin):
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
 
+    # Read-only viewers (staff) see list settings as text, not as the JSON the model stores.
+    READ_ONLY_DISPLAY = {
+        "services": "services_display",
+        "allowed_origins": "allowed_origins_display",
+        "agent_languages": "agent_languages_display",
+    }
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or self.has_change_permission(request, obj):
+            return self.fieldsets
+        return [
+            (title, {**options, "fields": [self.READ_ONLY_DISPLAY.get(name, name) for name in options["fields"]]})
+            for title, options in self.fieldsets
+        ]
+
+    @admin.display(description="Services")
+    def services_display(self, obj: Organization) -> str:
+        return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in obj.services)) or "—"
+
+    @admin.display(description="Allowed origins")
+    def allowed_origins_display(self, obj: Organization) -> str:
+        return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in obj.allowed_origins)) or "—"
+
+    @admin.display(description="Agent languages")
+    def agent_languages_display(self, obj: Organization) -> str:
+        return ", ".join(AGENT_LANGUAGES.get(code, code) for code in obj.agent_languages)
+
     def get_queryset(self, request):
         # hours and closures feed the "open now" column without a query per row.
         return super().get_queryset(request).prefetch_related("hours", "closures")
 
     def get_readonly_fields(self, request, obj=None):
         fields = ["publishable_key", "webhook_secret_hint", "created_at", "updated_at"]
+        fields += self.READ_ONLY_DISPLAY.values()
         if not request.user.is_superuser:
             fields.append("slug")  # integrations refer to the slug; operators change it
         return fields

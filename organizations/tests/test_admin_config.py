@@ -183,6 +183,18 @@ def test_choosing_no_language_is_rejected(org_a, admin_a):
     assert "agent_languages" in response.context["adminform"].form.errors
 
 
+def test_staff_member_sees_config_as_readable_text(org_a, staff_a):
+    org_a.services = ["Flu shots", "X-ray"]
+    org_a.save()
+
+    html = logged_in(staff_a).get(change_url(org_a)).content.decode()
+
+    assert "Flu shots<br>X-ray" in html
+    assert "routine, urgent, emergency" in html  # intake choices
+    assert "English" in html
+    assert "[&quot;" not in html and '["' not in html  # no JSON anywhere
+
+
 def test_staff_member_sees_config_read_only_and_cannot_change_it(org_a, admin_a, staff_a):
     data = change_form_data(logged_in(admin_a).get(change_url(org_a)))
     data["name"] = "Renamed by staff"
