@@ -185,6 +185,7 @@ class Escalation(models.Model):
         KEYWORD = "keyword", "Triage (keyword)"
         AGENT_TOOL = "agent_tool", "Agent tool call"
         STAFF = "staff", "Staff"
+        SYSTEM = "system", "System (transfer, voicemail)"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -220,7 +221,7 @@ class Escalation(models.Model):
                 condition=Q(level__in=["emergency", "urgent", "human", "uncertain"]), name="escalation_level_valid"
             ),
             models.CheckConstraint(
-                condition=Q(source__in=["keyword", "agent_tool", "staff"]), name="escalation_source_valid"
+                condition=Q(source__in=["keyword", "agent_tool", "staff", "system"]), name="escalation_source_valid"
             ),
             models.CheckConstraint(
                 condition=Q(status="open")

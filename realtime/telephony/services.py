@@ -377,7 +377,7 @@ def dial_result_answer(
                 call=call,
                 level=Escalation.Level.URGENT,
                 # No "system" source exists; the transfer is part of the agent's workflow, not keyword triage.
-                source=Escalation.Source.AGENT_TOOL,
+                source=Escalation.Source.SYSTEM,
                 reason="transfer_unanswered",
                 evidence=_callback_evidence(call, f"Transfer ({leg}) ended: {outcome}."),
             )
@@ -414,7 +414,7 @@ def recording_status_update(
             escalation_create(
                 call=call,
                 level=Escalation.Level.HUMAN,
-                source=Escalation.Source.AGENT_TOOL,
+                source=Escalation.Source.SYSTEM,
                 reason="voicemail_left",
                 evidence=_callback_evidence(call, f"Voicemail recording {recording_sid[:64]}."),
             )
