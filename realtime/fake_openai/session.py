@@ -161,8 +161,8 @@ class RealtimeSession:
     async def send(self, event: dict) -> None:
         if "event_id" not in event:
             event = {"event_id": new_id("event"), **event}
-        self.log.sent.append(event)
         data = json.dumps(event)
+        self.log.sent.append(json.loads(data))  # a snapshot: items in flight are mutated after they are sent
         async with self._send_lock:
             for ws in list(self.sockets):
                 if not ws.closed:
@@ -200,9 +200,9 @@ class RealtimeSession:
         """A socket joins: it gets `session.created`; the script starts at the first session.update (or later)."""
         self.sockets.append(ws)
         self.log.sockets_opened += 1
-        event = {"type": "session.created", "event_id": new_id("event"), "session": self.session}
-        self.log.sent.append(event)
-        await ws.send_str(json.dumps(event))
+        data = json.dumps({"type": "session.created", "event_id": new_id("event"), "session": self.session})
+        self.log.sent.append(json.loads(data))
+        await ws.send_str(data)
         if self.scenario is not None and self._playback is None:
             self._playback = self._spawn(self._play_script())
 
@@ -766,7 +766,7 @@ async def run_echo(ws: web.WebSocketResponse, log_: SessionLog, session: dict) -
         if kind == "input_audio_buffer.append":
             data = event.get("audio", "")
             counter += 1
-            log_.audio_bytes_in += len(data) * 3 // 4
+            log_.audio_bytes_in += len(data) * 3 // 4 - data[-2:].count("=")
             await ws.send_str(f'{head}{counter}","delta":{json.dumps(data)}}}')
         elif kind == "session.update" and isinstance(event.get("session"), dict):
             counter += 1
