@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from calls.intake import IntakeResult, validate_intake
 from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
 from organizations.models import Organization
 
 logger = logging.getLogger(__name__)
@@ -234,6 +235,9 @@ def escalation_create(
             locked.escalation_level = level
         locked.escalated = True
         locked.save(update_fields=["escalated", "escalation_level"])
+        # Outbox rows commit (or roll back) with the escalation; delivery starts after commit, off this thread.
+        has_webhook = Organization.objects.filter(pk=locked.organization_id).exclude(webhook_url="").exists()
+        notifications_enqueue(escalation=escalation, event=EVENT_CREATED, webhook=has_webhook)
     logger.info("escalation created level=%s source=%s call=%s", level, source, call.pk)
     return escalation, True
 
@@ -247,6 +251,7 @@ def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) ->
             locked.acknowledged_by = user
             locked.acknowledged_at = timezone.now()
             locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+            notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return locked
 
 
@@ -254,19 +259,69 @@ def escalation_resolve(*, escalation: Escalation, user: AbstractBaseUser, note: 
     """→ resolved, recording who and when (and acknowledging it if nobody had). Resolving again changes nothing."""
     with transaction.atomic():
         locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
-        if locked.status != Escalation.Status.RESOLVED:
-            now = timezone.now()
-            if locked.acknowledged_at is None:
-                locked.acknowledged_by = user
-                locked.acknowledged_at = now
-            locked.status = Escalation.Status.RESOLVED
-            locked.resolved_by = user
-            locked.resolved_at = now
-            locked.resolution_note = note
-            locked.save(
-                update_fields=[
-                    "status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"
-                ]
-            )
+        _resolve_locked(locked, user=user, note=note)
     return locked
+
+
+def _resolve_locked(locked: Escalation, *, user: AbstractBaseUser, note: str) -> bool:
+    if locked.status == Escalation.Status.RESOLVED:
+        return False
+    now = timezone.now()
+    if locked.acknowledged_at is None:
+        locked.acknowledged_by = user
+        locked.acknowledged_at = now
+    locked.status = Escalation.Status.RESOLVED
+    locked.resolved_by = user
+    locked.resolved_at = now
+    locked.resolution_note = note
+    locked.save(
+        update_fields=["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]
+    )
+    notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
+    return True
+
+
+def _audit(call: Call, *, action: str, user: AbstractBaseUser, **details: object) -> None:
+    """Append a staff action (who, when) to the locked call's metadata; the caller saves `metadata`."""
+    entry = {"action": action, "user_id": user.pk, "username": user.get_username(), "at": timezone.now().isoformat()}
+    call.metadata = {**(call.metadata or {})}
+    call.metadata["staff_actions"] = [*call.metadata.get("staff_actions", [])[-49:], {**entry, **details}]
+
+
+def call_escalate_by_staff(
+    *, call: Call, user: AbstractBaseUser, level: str, reason: str = ""
+) -> tuple[Escalation, bool]:
+    """A staff member escalates a call (source staff). Like any trigger, an unresolved escalation of the same level
+    is returned instead of a second one. Who and when go into the call's staff_actions log."""
+    with transaction.atomic():
+        escalation, created = escalation_create(
+            call=call, level=level, source=Escalation.Source.STAFF, reason=reason
+        )
+        locked = _lock(call)
+        _audit(locked, action="escalate", user=user, level=level, escalation_id=str(escalation.pk), created=created)
+        locked.save(update_fields=["metadata"])
+    return escalation, created
+
+
+def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tuple[Call, list[Escalation]]:
+    """A staff member judges the call not (or no longer) an escalation: every unresolved escalation of the call is
+    resolved by them with `note`, and the call's escalated flag and level are cleared. The escalations stay as the
+    record; a later trigger on the call escalates it again. Returns the call and the escalations it resolved."""
+    with transaction.atomic():
+        locked = _lock(call)
+        resolved = []
+        for escalation in (
+            Escalation.objects.select_for_update()
+            .filter(call=locked)
+            .exclude(status=Escalation.Status.RESOLVED)
+            .order_by("created_at")
+        ):
+            if _resolve_locked(escalation, user=user, note=note):
+                resolved.append(escalation)
+        locked.escalated = False
+        locked.escalation_level = ""
+        _audit(locked, action="deescalate", user=user, resolved=[str(e.pk) for e in resolved])
+        locked.save(update_fields=["escalated", "escalation_level", "metadata"])
+    logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
+    return locked, resolved
 

@@ -265,6 +265,9 @@ TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https"))
 if TWILIO_ACCOUNT_SID and not re.match(r"^AC[0-9a-fA-F]{32}$", TWILIO_ACCOUNT_SID):
     raise ImproperlyConfigured("TWILIO_ACCOUNT_SID: expected AC followed by 32 hex digits")
+# Clinic webhooks go only to public https addresses (SSRF guard); true allows http and private/loopback targets,
+# for local development and the test suite's receiver only.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 
 # --- Auth and API -----------------------------------------------------------------------------------------------
 
