@@ -227,3 +227,12 @@ def test_call_changelist_query_count_does_not_grow_with_calls(org_a, admin_a):
 
     assert Call.objects.filter(organization=org_a).count() == 30
     assert many == few
+
+
+def test_malformed_ids_in_console_urls_answer_not_found_never_500(admin_a):
+    client = logged_in(admin_a)
+
+    assert client.get("/admin/calls/call/not-a-uuid/change/").status_code == 404
+    assert client.post("/admin/calls/call/not-a-uuid/do/mark-reviewed/").status_code == 404
+    assert client.get("/admin/calls/escalation/not-a-uuid/change/").status_code == 404
+    assert client.get(reverse("admin:calls_escalation_changelist"), {"call": "not-a-uuid"}).status_code == 302
