@@ -3,9 +3,13 @@ clinic is resolved through the tenancy chokepoint: another clinic answers 404.""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -15,6 +19,21 @@ from calls.models import Call, TranscriptSegment, Urgency
 from organizations.access import organizations_for_user
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    def clean(self, value: object) -> dt.datetime | None:
+        cleaned = super().clean(value)
+        if cleaned is not None:
+            try:
+                cleaned.astimezone(dt.UTC)  # databases compare in UTC; year 1 at +14:00 has no UTC equivalent
+            except OverflowError:
+                raise ValidationError("That date and time is out of range.", code="overflow") from None
+        return cleaned
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -31,8 +50,8 @@ class CallFilterSet(django_filters.FilterSet):
     channel = django_filters.ChoiceFilter(choices=Call.Channel.choices)
     escalated = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_escalated")
     urgency = django_filters.ChoiceFilter(choices=Urgency.choices)
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = BoundedIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = BoundedIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
     q = django_filters.CharFilter(
         method="filter_q", max_length=200, help_text="Search the caller's phone number and the transcript text."
     )

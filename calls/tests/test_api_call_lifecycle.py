@@ -301,6 +301,8 @@ def test_an_invalid_intake_answers_400_with_intake_field_paths_and_leaves_the_ca
         ({"transcript": [{"speaker": "doctor", "text": "hi"}]}, "transcript.0.speaker"),
         ({"transcript": [{"speaker": "caller"}]}, "transcript.0.text"),
         ({"transcript": [{"speaker": "caller", "text": "hi", "timestamp": "yesterday"}]}, "transcript.0.timestamp"),
+        ({"transcript": [{"speaker": "caller", "text": "hi", "timestamp": "0001-01-01T00:00:00+14:00"}]},
+         "transcript.0.timestamp"),
         ({"transcript": "hello"}, "transcript"),
         ({"intake": ["x"]}, "intake"),
         ({"intake": {"patient_name": "A\x00"}}, "intake"),

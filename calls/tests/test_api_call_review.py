@@ -132,6 +132,8 @@ def test_filters_narrow_the_list(org_a, staff_a):
         ({"escalated": "maybe"}, "escalated"),
         ({"urgency": "whenever"}, "urgency"),
         ({"started_after": "last tuesday"}, "started_after"),
+        ({"started_after": "0001-01-01T00:00:00+14:00"}, "started_after"),  # no UTC equivalent
+        ({"started_before": "9999-12-31T23:59:59-14:00"}, "started_before"),
         ({"ordering": "caller_phone"}, "ordering"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "101"}, "page_size"),
