@@ -69,13 +69,13 @@ def board_group(organization_id: uuid.UUID | str) -> str:
 
 
 def reason_codes(escalation: Escalation) -> list[str]:
-    """Machine reason codes only. Triage stores codes ("chest_pain, stroke_signs"); the agent's tool and staff store
-    free text, which may quote the caller, so it never leaves as a code."""
+    """Machine reason codes only. Triage and the telephony fallback store codes ("chest_pain, stroke_signs",
+    "transfer_unanswered"); the agent's tool and staff store free text, which may quote the caller, so it never
+    leaves as a code."""
     parts = [part.strip() for part in escalation.reason.split(",") if part.strip()]
-    if escalation.source == Escalation.Source.KEYWORD and parts and all(REASON_CODE_RE.match(p) for p in parts):
+    coded = escalation.source in {Escalation.Source.KEYWORD, "system"}
+    if coded and all(REASON_CODE_RE.match(part) for part in parts):
         return parts
-    if escalation.source == Escalation.Source.KEYWORD and not parts:
-        return []
     return [{"agent_tool": "agent_reported", "staff": "staff_override"}.get(escalation.source, "other")]
 
 
