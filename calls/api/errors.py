@@ -15,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +101,9 @@ def _message_for(exc: exceptions.APIException, default: str) -> str:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every exception a view raises becomes the one error shape; nothing leaks a 500
     page (unexpected errors are logged with the request id and answered with a generic 500)."""
+    # Imported here: rest_framework.views loads the parser classes from settings, and our parser imports this module.
+    from rest_framework.views import set_rollback
+
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from calls.api.caller_auth import origin_allowed_anywhere
@@ -29,21 +30,35 @@ class ApiBodyLimitMiddleware:
     """413 for API requests whose declared body is over the limit, before anything reads it. (Bodies without a
     Content-Length are bounded by the API's JSON parser.)"""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return error_response(400, "invalid_content_length", "The Content-Length header is not a number.")
-            limit = max_body_bytes()
-            if length > limit:
-                return error_response(
-                    413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
-                )
-        return self.get_response(request)
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return self._refuse(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or await self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "invalid_content_length", "The Content-Length header is not a number.")
+        limit = max_body_bytes()
+        if length > limit:
+            return error_response(
+                413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
+            )
+        return None
 
 
 class CallerCorsMiddleware:
@@ -51,33 +66,68 @@ class CallerCorsMiddleware:
     is allowed when any clinic lists the origin; the actual request is then checked against the clinic its
     X-Org-Key names (403 `origin_not_allowed`)."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        origin = request.headers.get("Origin")
-        if not origin or not CALLER_PATH_RE.match(request.path):
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        origin = self._caller_origin(request)
+        if origin is None:
             return self.get_response(request)
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return self._preflight(origin)
+        if self._is_preflight(request):
+            return _preflight(origin, origin_allowed_anywhere(origin))
         response = self.get_response(request)
-        if getattr(request, "caller_origin_allowed", False) or origin_allowed_anywhere(origin):
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
-        _vary_origin(response)
-        return response
+        allowed = getattr(request, "caller_origin_allowed", False) or origin_allowed_anywhere(origin)
+        return _grant(response, origin, allowed)
 
-    def _preflight(self, origin: str) -> HttpResponse:
-        if not origin_allowed_anywhere(origin):
-            response = error_response(403, "origin_not_allowed", "This web origin is not allowed to call the API.")
-        else:
-            response = HttpResponse(status=204)
-            response["Access-Control-Allow-Origin"] = origin
-            response["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
-            response["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
-            response["Access-Control-Max-Age"] = CORS_MAX_AGE
-        _vary_origin(response)
-        return response
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        origin = self._caller_origin(request)
+        if origin is None:
+            return await self.get_response(request)
+        if self._is_preflight(request):
+            return _preflight(origin, await sync_to_async(origin_allowed_anywhere)(origin))
+        response = await self.get_response(request)
+        allowed = getattr(request, "caller_origin_allowed", False) or await sync_to_async(origin_allowed_anywhere)(
+            origin
+        )
+        return _grant(response, origin, allowed)
+
+    @staticmethod
+    def _caller_origin(request: HttpRequest) -> str | None:
+        origin = request.headers.get("Origin")
+        return origin if origin and CALLER_PATH_RE.match(request.path) else None
+
+    @staticmethod
+    def _is_preflight(request: HttpRequest) -> bool:
+        return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _preflight(origin: str, allowed: bool) -> HttpResponse:
+    if not allowed:
+        response = error_response(403, "origin_not_allowed", "This web origin is not allowed to call the API.")
+    else:
+        response = HttpResponse(status=204)
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+        response["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+        response["Access-Control-Max-Age"] = CORS_MAX_AGE
+    _vary_origin(response)
+    return response
+
+
+def _grant(response: HttpResponse, origin: str, allowed: bool) -> HttpResponse:
+    # Errors (401, 429) are readable by the widget too, so it can tell the caller what went wrong.
+    if allowed:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+    _vary_origin(response)
+    return response
 
 
 def _vary_origin(response: HttpResponse) -> None:
