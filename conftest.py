@@ -22,8 +22,13 @@ PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test persona password
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; pages only need the URLs.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 def make_org(slug: str, **config) -> Organization:

@@ -16,15 +16,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:calls_call_changelist"
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; admin pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def change_url(call: Call) -> str:
     return reverse("admin:calls_call_change", args=[call.pk])
 

@@ -17,15 +17,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:calls_escalation_changelist"
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; admin pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def escalate(org, *, level=Escalation.Level.URGENT, caller_phone="+14155550123", age_minutes=0) -> Escalation:
     call = make_call(org, caller_phone=caller_phone, caller_name="Jane Roe")
     escalation, _ = escalation_create(

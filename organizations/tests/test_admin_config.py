@@ -14,15 +14,6 @@ from organizations.services import membership_set
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; admin pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def change_url(org: Organization) -> str:
     return reverse("admin:organizations_organization_change", args=[org.pk])
 

@@ -13,15 +13,6 @@ from organizations.models import BusinessHours, Closure, EscalationPhrase, Membe
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; admin pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def busy_clinic(org_a, admin_a, staff_a):
     BusinessHours.objects.create(organization=org_a, weekday=0, opens="08:00", closes="17:00")

@@ -13,15 +13,6 @@ from organizations.services import ADMIN_GROUP, STAFF_GROUP
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; admin pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 def autocomplete(client, app_label: str, model_name: str, field_name: str, term: str = ""):
     return client.get(
         reverse("admin:autocomplete"),
