@@ -160,6 +160,7 @@ class FakeOpenAI:
         self._runner: web.AppRunner | None = None
         self._engines: list[RealtimeSession] = []
         self._stopping: asyncio.Event | None = None
+        self._background: set[asyncio.Task] = set()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -423,7 +424,10 @@ class FakeOpenAI:
             if not isinstance(target, str) or not target.startswith(("tel:", "sip:")):
                 raise invalid_value("target_uri", target)
         elif call.state == "active":
-            asyncio.get_running_loop().create_task(self._end_call(call))
+            call.state = "ended"  # at once: the answer must not race the close
+            task = asyncio.get_running_loop().create_task(self._end_call(call))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return web.Response(status=200)
 
     async def _end_call(self, call: CallRecord) -> None:
@@ -573,7 +577,8 @@ class FakeOpenAI:
                         f"Call not found: {call_id}", code="call_not_found", param="call_id", status=404
                     )
             elif kind == "ephemeral":
-                session = dict(self.client_secrets[token].session)  # type: ignore[index]
+                # One secret may start several sessions; each is its own session with its own id.
+                session = {**self.client_secrets[token].session, "id": new_id("sess")}  # type: ignore[index]
             elif not model:
                 raise missing_parameter("model")
             elif model not in REALTIME_MODELS:
@@ -582,7 +587,9 @@ class FakeOpenAI:
                 session = self._new_session(model)
         except ProtocolError as exc:
             return self._error(exc)
-        ws = web.WebSocketResponse(protocols=("realtime",), max_msg_size=32 * 1024 * 1024, compress=False)
+        ws = web.WebSocketResponse(
+            protocols=("realtime",), max_msg_size=32 * 1024 * 1024, compress=False, timeout=2.0
+        )  # timeout: the close handshake; a client that stopped reading must not stall stop()
         if not ws.can_prepare(request).ok:
             return self._error(ProtocolError("Expected a WebSocket upgrade request.", code=None, status=426))
         await ws.prepare(request)

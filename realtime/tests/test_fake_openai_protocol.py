@@ -7,9 +7,10 @@ import base64
 import contextlib
 import json
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
 from realtime.fake_openai import FakeOpenAI
 from realtime.fake_openai.testing import receptionist_session, validate_server_event
@@ -233,11 +234,30 @@ async def test_an_ephemeral_key_opens_a_session_configured_by_its_secret():
 
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
         secret = await client.realtime.client_secrets.create(session=receptionist_session(instructions="From secret"))
-        async with socket(fake, key=secret.value):
+        async with socket(fake, key=secret.value), socket(fake, key=secret.value):
             pass
     assert fake.sessions[0].headers["Authorization"] == "<redacted>"
-    created = fake.sessions[0].events("session.created")[0]
-    assert created["session"]["instructions"] == "From secret"
+    first, second = (log.events("session.created")[0]["session"] for log in fake.sessions)
+    assert first["instructions"] == second["instructions"] == "From secret"
+    assert first["id"] != second["id"]
+
+
+async def test_hangup_closes_the_attached_sideband_socket_normally():
+    async with FakeOpenAI() as fake:
+        call_id = fake.register_call()
+        async with socket(fake, query=f"call_id={call_id}") as ws:
+            async with httpx.AsyncClient() as http:
+                hung_up = await http.post(f"{fake.base_url}/realtime/calls/{call_id}/hangup",
+                                          headers={"Authorization": "Bearer sk-test"})
+            with pytest.raises(ConnectionClosedOK):
+                await asyncio.wait_for(ws.recv(), 5)
+        with pytest.raises(InvalidStatus) as refused:
+            async with socket(fake, query=f"call_id={call_id}"):
+                pass
+    assert hung_up.status_code == 200
+    assert ws.close_code == 1000
+    assert fake.sessions[0].ended.is_set()
+    assert refused.value.response.status_code == 404
 
 
 async def test_echo_mode_returns_each_appended_chunk_as_an_output_audio_delta():
