@@ -20,6 +20,7 @@ E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 format, e.g. +14155550123.")
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 FIELD_NAME_REGEX = r"^[a-z][a-z0-9_]{0,49}$"
+MAX_RETENTION_DAYS = 36_500  # 100 years: anything longer is a typo, and "keep forever" is an empty field
 
 # Languages the agent may answer in (BCP 47 primary tags the Realtime models handle well).
 AGENT_LANGUAGES = {
@@ -160,6 +161,27 @@ class Organization(models.Model):
         help_text="Silence (ms) that ends a caller's turn.",
     )
 
+    # Retention (days; empty = keep forever). `manage.py purge_expired` deletes what is older; audit rows stay.
+    transcript_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Delete call transcripts this many days after the call started (empty: keep forever).",
+    )
+    intake_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Delete intakes (patient details) this many days after the call started (empty: keep forever).",
+    )
+    call_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text="Delete whole calls (with transcript, intake and escalations) this many days after they started "
+        "(empty: keep forever).",
+    )
+
     # Escalation notifications POSTed to the clinic's own system, signed with webhook_secret (HMAC-SHA256).
     webhook_url = models.URLField(blank=True, help_text="Optional https URL that receives escalation notifications.")
     webhook_secret = models.CharField(max_length=64, default=generate_webhook_secret, editable=False)
@@ -192,6 +214,14 @@ class Organization(models.Model):
             models.CheckConstraint(condition=Q(vad_threshold__gte=0, vad_threshold__lte=1), name="org_vad_range"),
             models.CheckConstraint(
                 condition=Q(vad_silence_ms__gte=200, vad_silence_ms__lte=3000), name="org_vad_silence_range"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__isnull": True})
+                    | Q(**{f"{field}__gte": 1, f"{field}__lte": MAX_RETENTION_DAYS}),
+                    name=f"org_{field}_range",
+                )
+                for field in ("transcript_retention_days", "intake_retention_days", "call_retention_days")
             ),
             # A forward-to-on-call policy without a phone to forward to would leave callers nowhere.
             models.CheckConstraint(
