@@ -289,3 +289,89 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.event} ({self.status})"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit rows are append-only: bulk updates and deletes are refused (see calls.audit for the rest)."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditImmutable("audit events cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events cannot be deleted")
+
+    def _raw_delete(self, using: str) -> int:  # the deletion collector's fast path
+        raise AuditImmutable("audit events cannot be deleted")
+
+
+class AuditImmutable(Exception):
+    """Raised by any attempt to change or remove an audit event."""
+
+
+class AuditEvent(models.Model):
+    """Who read or changed which patient data, when and from where (HIPAA 164.312(b) audit controls).
+
+    Append-only: the model refuses updates and deletes, and on PostgreSQL a trigger (migration 0004) refuses them
+    for every client. Actor, clinic and object are plain ids, not foreign keys, so deleting a user, a clinic or a
+    call (retention) never removes or rewrites its audit trail.
+    """
+
+    class Action(models.TextChoices):
+        VIEW = "view", "View"
+        LIST = "list", "List"
+        SEARCH = "search", "Search"
+        EXPORT = "export", "Export"
+        PUSH = "push", "Board push"
+        CREATE = "create", "Create"
+        CHANGE = "change", "Change"
+        DELETE = "delete", "Delete"
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    action = models.CharField(max_length=8, choices=Action.choices)
+    # A staff user (id + username at the time), or a named service principal ("twilio", "openai-sideband", ...).
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True)
+    actor_service = models.CharField(max_length=32, blank=True)
+    organization_id = models.UUIDField(null=True, blank=True)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64, blank=True)  # one object (view, change); blank for lists
+    object_ids = models.JSONField(default=list, blank=True)  # the rows a list, search, export or purge touched
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    via = models.CharField(max_length=16, blank=True)  # api, console, board, pipeline, command
+    details = models.JSONField(default=dict, blank=True)  # field names and counts only, never values
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["view", "list", "search", "export", "push", "create", "change", "delete"]),
+                name="audit_action_valid",
+            ),
+            # Unique user identification (164.312(a)(2)(i)): every row names a user or a service principal.
+            models.CheckConstraint(
+                condition=Q(actor_user_id__isnull=False) | ~Q(actor_service=""), name="audit_has_actor"
+            ),
+        ]
+        indexes = [
+            # The console's audit trail: a clinic's events newest first.
+            models.Index(fields=["organization_id", "-at"], name="audit_org_at_idx"),
+            # "What did this person look at": one actor's events newest first.
+            models.Index(fields=["actor_user_id", "-at"], name="audit_actor_at_idx"),
+            # An object's history (a call's reads and changes).
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_username or self.actor_service} {self.action} {self.object_type} {self.object_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditImmutable("audit events cannot be updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events cannot be deleted")
