@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -24,6 +25,8 @@ PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - test persona password
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Throttle counters live in the cache: each test starts with fresh windows.
+    cache.clear()
     # Tests run with DEBUG off, whose manifest storage needs `collectstatic`; pages only need the URLs.
     settings.STORAGES = {
         **settings.STORAGES,

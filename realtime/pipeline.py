@@ -125,6 +125,11 @@ class CallEventPipeline:
         total.ended = self.call.is_ended
         return total
 
+    def refresh(self) -> bool:
+        """Reload the call; True when it has been ended elsewhere (API, staff, another transport)."""
+        self.call.refresh_from_db()
+        return self.call.is_ended
+
     def finish(self, reason: str) -> Call:
         """End the call (upstream closed, error, caller gone, max length). Idempotent."""
         with call_context(self.call.pk):

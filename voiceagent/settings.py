@@ -175,7 +175,8 @@ TEMPLATES = [
 ]
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start when it is missing
 # In development assets come straight from the apps; deployments run `collectstatic` once per release.
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),
+    path("api/", include("realtime.api_urls")),
     path("", include("calls.urls")),
     path("api/", include("organizations.api.urls")),
     path("", include("realtime.urls")),

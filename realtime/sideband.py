@@ -1,0 +1,115 @@
+"""The server's sideband connection to a browser call (`wss://…/realtime?call_id=rtc_…`).
+
+The browser carries only audio (WebRTC straight to OpenAI); this connection sees every server event of the call,
+feeds the call event pipeline, and sends back tool outputs and steering. It lives as an asyncio task on the ASGI
+server's event loop until the call ends. Database work runs in `sync_to_async` helpers; audio never comes here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import websockets
+from asgiref.sync import sync_to_async
+
+from calls.models import Call
+from calls.observability import call_context
+from realtime.pipeline import CallEventPipeline, PipelineResult, wants
+from realtime.session import build_session, session_update_event
+from realtime.upstream import call_hangup, realtime_ws_url, ws_headers
+
+logger = logging.getLogger(__name__)
+
+_running: dict[str, asyncio.Task] = {}  # call id -> task; also keeps tasks from being garbage-collected
+DEADLINE_CHECK_SECONDS = 5.0
+
+
+def _load_pipeline(call_id: str) -> CallEventPipeline:
+    call = Call.objects.select_related("organization").get(pk=call_id)
+    return CallEventPipeline(call)
+
+
+def _session_update(pipeline: CallEventPipeline) -> dict:
+    return session_update_event(build_session(pipeline.organization))
+
+
+async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float = 5.0) -> Call:
+    """Attach to the call upstream and run it to its end. Returns the ended call."""
+    pipeline = await sync_to_async(_load_pipeline)(call_id)
+    with call_context(call_id):
+        try:
+            async with websockets.connect(
+                realtime_ws_url(call_id=openai_call_id),
+                additional_headers=ws_headers(),
+                open_timeout=open_timeout,
+                max_size=4 * 1024 * 1024,
+            ) as upstream:
+                logger.info("sideband attached")
+                await upstream.send(json.dumps(await sync_to_async(_session_update)(pipeline)))
+                reason = await _pump(upstream, pipeline)
+        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            logger.warning("sideband failed: %s", type(exc).__name__)
+            reason = Call.EndReason.ERROR
+        if not pipeline.ended:
+            await sync_to_async(pipeline.finish)(reason)
+        if reason != Call.EndReason.CALLER_HANGUP:
+            await call_hangup(openai_call_id)
+        logger.info("sideband closed reason=%s", reason)
+        return pipeline.call
+
+
+async def _pump(upstream, pipeline: CallEventPipeline) -> str:
+    """Relay events until the call ends; returns the end reason."""
+    handle = sync_to_async(pipeline.handle)
+    while True:
+        try:
+            raw = await asyncio.wait_for(upstream.recv(), timeout=DEADLINE_CHECK_SECONDS)
+        except TimeoutError:
+            # Quiet line: end at the clinic's max call length, or when the call was ended elsewhere
+            # (POST /api/call/end, staff).
+            if await sync_to_async(pipeline.check_deadline)():
+                return Call.EndReason.TIMEOUT
+            if await sync_to_async(pipeline.refresh)():
+                return pipeline.call.end_reason or Call.EndReason.CALLER_HANGUP
+            continue
+        except websockets.ConnectionClosedOK:
+            return Call.EndReason.CALLER_HANGUP
+        except websockets.ConnectionClosed:
+            return Call.EndReason.ERROR
+        try:
+            event = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(event, dict) or not wants(str(event.get("type"))):
+            continue
+        result: PipelineResult = await handle(event)
+        for client_event in result.client_events:
+            await upstream.send(json.dumps(client_event))
+        if result.ended:
+            return Call.EndReason.AGENT_ENDED
+        if await sync_to_async(pipeline.check_deadline)():
+            return Call.EndReason.TIMEOUT
+
+
+def attach(call_id: str, openai_call_id: str) -> bool:
+    """Start the sideband task on the running loop (an async view's). False when one already runs for the call."""
+    if call_id in _running and not _running[call_id].done():
+        return False
+    task = asyncio.get_running_loop().create_task(run_sideband(call_id, openai_call_id), name=f"sideband-{call_id}")
+    _running[call_id] = task
+    task.add_done_callback(lambda _t: _running.pop(call_id, None))
+    return True
+
+
+def running_calls() -> list[str]:
+    return [call_id for call_id, task in _running.items() if not task.done()]
+
+
+async def stop_all() -> None:
+    for task in list(_running.values()):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,76 @@
+"""The server attached to a browser call (sideband): each shipped scenario end to end over real sockets."""
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from calls.models import Call, Escalation, Intake
+from conftest import make_call
+from realtime.fake_openai import load_scenario
+from realtime.sideband import run_sideband
+
+pytestmark = pytest.mark.django_db
+
+
+def play(fake, org, scenario: str):
+    """Our call + an upstream call playing `scenario`; run the sideband until the call ends."""
+    call = make_call(org, minutes_ago=0)
+    openai_call_id = fake.register_call(scenario=scenario)
+    call.openai_call_id = openai_call_id
+    call.save(update_fields=["openai_call_id"])
+    ended = async_to_sync(run_sideband)(str(call.pk), openai_call_id)
+    session = next(s for s in fake.sessions if s.call_id == openai_call_id)
+    return ended, session
+
+
+@pytest.mark.parametrize("scenario", ["routine_booking", "after_hours_message", "spanish_routine"])
+def test_routine_scenarios_are_persisted_in_order_with_a_complete_intake(fake_openai, org_a, scenario):
+    if scenario == "spanish_routine":
+        org_a.agent_languages = ["en", "es"]
+        org_a.save()
+    call, session = play(fake_openai, org_a, scenario)
+    assert call.status == Call.Status.COMPLETED
+    expected = session.transcript()
+    stored = list(call.segments.exclude(speaker="system").order_by("seq").values_list("speaker", "text"))
+    assert stored == expected and len(stored) >= 4
+    assert Intake.objects.get(call=call).completed
+    assert not call.escalations.exists()
+    assert session.violations == []  # never response.create while a response is active, outputs before create
+    assert "conversation_already_has_active_response" not in str(session.errors())
+
+
+def test_emergency_is_escalated_by_triage_before_the_models_own_tool_call(fake_openai, org_a):
+    call, session = play(fake_openai, org_a, "chest_pain_emergency")
+    escalations = list(call.escalations.all())
+    # Exactly one emergency escalation, raised by triage (the model's later escalate_call joins it).
+    assert [(e.level, e.source) for e in escalations] == [(Escalation.Level.EMERGENCY, Escalation.Source.KEYWORD)]
+    assert call.escalated and call.escalation_level == "emergency"
+    first_caller_line = load_scenario("chest_pain_emergency").turns[0].caller
+    triggering = call.segments.get(speaker="caller", seq=1)
+    assert triggering.text == first_caller_line
+    # The agent was steered at once: a system instruction and a response asking for 911.
+    steering = [e for e in session.received if e.get("type") == "conversation.item.create"
+                and e["item"].get("role") == "system"]
+    assert steering and "911" in steering[0]["item"]["content"][0]["text"]
+    assert any(e.get("type") == "response.create" and "911" in str(e.get("response", {})) for e in session.received)
+    assert session.violations == []
+
+
+def test_request_for_a_human_creates_one_human_escalation(fake_openai, org_a):
+    call, session = play(fake_openai, org_a, "request_human")
+    assert call.escalations.filter(level="human").count() == 1
+    assert session.violations == []
+
+
+def test_tool_errors_go_back_to_the_model_and_the_call_continues(fake_openai, org_a):
+    # The clinic requires a field the scripted model never provides: complete_intake gets an answer it can act on.
+    org_a.intake_fields.create(name="pharmacy", field_type="text", required=True, position=99)
+    call, session = play(fake_openai, org_a, "routine_booking")
+    outputs = list(session.tool_outputs.values())
+    assert any('"complete": false' in output and "pharmacy" in output for output in outputs)
+    assert call.status == Call.Status.COMPLETED and session.violations == []
+
+
+def test_a_sideband_that_cannot_attach_ends_the_call_as_failed(fake_openai, org_a):
+    call = make_call(org_a, minutes_ago=0)
+    ended = async_to_sync(run_sideband)(str(call.pk), "rtc_doesnotexist")
+    assert ended.status == Call.Status.FAILED and ended.end_reason == Call.EndReason.ERROR

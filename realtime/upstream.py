@@ -1,0 +1,111 @@
+"""Talking to OpenAI's Realtime REST endpoints (client secrets, hang-up) with bounded time and clear errors.
+
+httpx rather than the `openai` SDK here: the SDK retries time-outs too (a hung upstream would cost a caller two
+full time-outs) and its exceptions carry upstream bodies; we want one bounded attempt plus one retry only on a
+refused connection, and errors that name no secret. The SDK is still the reference client our fake upstream is
+checked against (realtime/tests/test_fake_openai*).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CLIENT_SECRET_TTL_SECONDS = 120  # the browser uses it within seconds; a short TTL limits a leaked secret's value
+
+
+class UpstreamError(Exception):
+    """An upstream failure mapped for our API: `status` (502/504), `code` and a message safe to show."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    value: str
+    expires_at: int
+    session: dict
+
+
+def _headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.OPENAI_API_KEY or 'sk-local-fake'}"}
+
+
+def _timeout() -> httpx.Timeout:
+    total = settings.OPENAI_TIMEOUT_SECONDS
+    return httpx.Timeout(total, connect=min(2.0, total))
+
+
+def _upstream_message(response: httpx.Response) -> str:
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"OpenAI answered HTTP {response.status_code}."
+    # Never relay anything that looks like a key back to a caller.
+    return str(message)[:300].replace(settings.OPENAI_API_KEY or "\0", "[redacted]")
+
+
+async def _post(path: str, *, json: dict | None = None) -> httpx.Response:
+    url = f"{settings.OPENAI_BASE_URL}{path}"
+    async with httpx.AsyncClient(timeout=_timeout(), follow_redirects=False) as client:
+        for attempt in (1, 2):
+            try:
+                return await client.post(url, json=json, headers=_headers())
+            except httpx.ConnectError:
+                # Nothing reached the upstream, so one retry cannot create a second secret.
+                if attempt == 2:
+                    raise UpstreamError(502, "upstream_unavailable", "OpenAI could not be reached.") from None
+            except httpx.TimeoutException:
+                raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer in time.") from None
+            except httpx.HTTPError:
+                raise UpstreamError(502, "upstream_unavailable", "The connection to OpenAI failed.") from None
+    raise AssertionError("unreachable")
+
+
+async def client_secret_create(session: dict, *, ttl_seconds: int = CLIENT_SECRET_TTL_SECONDS) -> ClientSecret:
+    """POST /realtime/client_secrets with a GA session; maps failures to UpstreamError."""
+    body = {"expires_after": {"anchor": "created_at", "seconds": ttl_seconds}, "session": session}
+    response = await _post("/realtime/client_secrets", json=body)
+    if 400 <= response.status_code < 500:
+        logger.warning("client secret rejected upstream status=%s", response.status_code)
+        raise UpstreamError(502, "upstream_rejected", _upstream_message(response))
+    if response.status_code >= 500 or response.status_code not in (200, 201):
+        logger.warning("client secret failed upstream status=%s", response.status_code)
+        raise UpstreamError(502, "upstream_unavailable", f"OpenAI answered HTTP {response.status_code}.")
+    try:
+        data = response.json()
+        return ClientSecret(value=str(data["value"]), expires_at=int(data["expires_at"]), session=dict(data["session"]))
+    except (ValueError, KeyError, TypeError):
+        raise UpstreamError(502, "upstream_unavailable", "OpenAI answered with a malformed body.") from None
+
+
+async def call_hangup(openai_call_id: str) -> None:
+    """End a WebRTC call upstream (best effort: the call is already ended on our side)."""
+    try:
+        response = await _post(f"/realtime/calls/{openai_call_id}/hangup")
+        if response.status_code >= 400:
+            logger.warning("hangup answered status=%s", response.status_code)
+    except UpstreamError as exc:
+        logger.warning("hangup failed code=%s", exc.code)
+
+
+def realtime_ws_url(*, model: str | None = None, call_id: str | None = None) -> str:
+    """`{OPENAI_BASE_URL as ws}/realtime?model=…` or `?call_id=…` (the sideband)."""
+    parts = urlsplit(settings.OPENAI_BASE_URL)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    query = f"call_id={call_id}" if call_id else f"model={model or settings.REALTIME_MODEL}"
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/realtime", query, ""))
+
+
+def ws_headers() -> dict[str, str]:
+    return _headers()

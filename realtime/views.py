@@ -1,0 +1,222 @@
+"""Caller-side realtime endpoints: mint a browser session, report the OpenAI call id, forward events.
+
+Thin: authentication, scoping and throttling come from calls.api.caller_auth; behaviour lives in
+realtime.services and the call event pipeline. The minting and attach views are async (adrf) so a slow OpenAI
+never holds Django's shared sync thread, which every other sync view of the process waits on.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from adrf.views import APIView as AsyncAPIView
+from asgiref.sync import sync_to_async
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
+from calls.api.errors import ApiError
+from calls.api.schema import CALLER_ERRORS, ERROR_404
+from calls.models import Call
+from calls.observability import call_context
+from realtime import services
+from realtime.upstream import UpstreamError
+
+OPENAI_CALL_ID_RE = re.compile(r"^rtc_[A-Za-z0-9_-]{1,120}$")
+MAX_EVENTS_PER_BATCH = 200
+
+
+class SessionRequestSerializer(serializers.Serializer):
+    call_id = serializers.UUIDField(required=False, help_text="Attach to this call (send its X-Call-Token).")
+
+
+class RealtimeAttachSerializer(serializers.Serializer):
+    openai_call_id = serializers.CharField(
+        max_length=124, help_text="From the Location header of POST /realtime/calls."
+    )
+
+    def validate_openai_call_id(self, value: str) -> str:
+        if not OPENAI_CALL_ID_RE.match(value):
+            raise serializers.ValidationError("Expected an OpenAI call id like rtc_…")
+        return value
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.DictField(), max_length=MAX_EVENTS_PER_BATCH, help_text="GA server events, in order."
+    )
+
+
+UPSTREAM_ERRORS = {
+    502: inline_serializer("UpstreamError502", {"error": serializers.DictField()}),
+    504: inline_serializer("UpstreamError504", {"error": serializers.DictField()}),
+}
+
+
+def _upstream_error(exc: UpstreamError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+class RealtimeSessionView(AsyncAPIView, CallerAPIView):
+    @extend_schema(
+        operation_id="realtime_session",
+        summary="Mint a browser Realtime session",
+        description=(
+            "Caller side (X-Org-Key). Without call_id it starts a web call (as /api/call/start) and returns its "
+            "call_token once; with call_id (and X-Call-Token) it mints for that call. The returned client_secret "
+            "is a short-lived OpenAI key limited to this clinic's session: use it for the WebRTC offer to "
+            "OpenAI, then report the OpenAI call id to /api/calls/{call_id}/realtime."
+        ),
+        tags=["Caller side"],
+        request=SessionRequestSerializer,
+        responses={
+            201: inline_serializer(
+                "RealtimeSession",
+                {
+                    "call_id": serializers.UUIDField(),
+                    "call_token": serializers.CharField(required=False),
+                    "client_secret": inline_serializer(
+                        "ClientSecret", {"value": serializers.CharField(), "expires_at": serializers.IntegerField()}
+                    ),
+                    "model": serializers.CharField(),
+                    "voice": serializers.CharField(),
+                    "session": serializers.DictField(),
+                },
+            ),
+            **CALLER_ERRORS,
+            404: ERROR_404,
+            **UPSTREAM_ERRORS,
+        },
+        examples=[
+            OpenApiExample("Start and mint in one round trip", request_only=True, value={}),
+            OpenApiExample(
+                "Minted",
+                response_only=True,
+                status_codes=["201"],
+                value={
+                    "call_id": "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c",
+                    "call_token": "ct_4hY0m1…",
+                    "client_secret": {"value": "ek_68af…", "expires_at": 1790000000},
+                    "model": "gpt-realtime-2.1",
+                    "voice": "marin",
+                    "session": {
+                        "type": "realtime",
+                        "model": "gpt-realtime-2.1",
+                        "audio": {"output": {"voice": "marin"}},
+                    },
+                },
+            ),
+        ],
+    )
+    async def post(self, request: Request) -> Response:
+        organization = caller_organization(request)
+        serializer = SessionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        call_id = serializer.validated_data.get("call_id")
+        call = None
+        if call_id is not None:
+            call = await sync_to_async(caller_call)(request, call_id)
+            if call.is_ended:
+                raise ApiError(409, "call_ended", "This call has already ended.")
+        session = await sync_to_async(services.session_for)(organization)
+        try:
+            secret = await services.mint(session)
+        except UpstreamError as exc:
+            raise _upstream_error(exc) from None
+        token = None
+        if call is None:
+            call, token = await sync_to_async(services.web_call_start)(organization)
+        with call_context(call.pk):
+            body = {
+                "call_id": str(call.pk),
+                **({"call_token": token} if token else {}),
+                "client_secret": {"value": secret.value, "expires_at": secret.expires_at},
+                "model": secret.session.get("model", session["model"]),
+                "voice": (secret.session.get("audio") or {})
+                .get("output", {})
+                .get("voice", session["audio"]["output"]["voice"]),
+                "session": services.public_session(secret.session or session),
+            }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RealtimeAttachView(AsyncAPIView, CallerAPIView):
+    @extend_schema(
+        operation_id="realtime_attach",
+        summary="Report the OpenAI call id so the server attaches to the call",
+        description=(
+            "Caller side (X-Org-Key + X-Call-Token). After the WebRTC offer to OpenAI answers 201, send the call id "
+            "from its Location header. The server then attaches its sideband connection: it sees the transcript, "
+            "runs the tools and triage, and keeps it until the call ends. Repeating the same id is harmless."
+        ),
+        tags=["Caller side"],
+        request=RealtimeAttachSerializer,
+        responses={
+            202: inline_serializer(
+                "RealtimeAttached",
+                {
+                    "call_id": serializers.UUIDField(),
+                    "openai_call_id": serializers.CharField(),
+                    "sideband": serializers.CharField(),
+                },
+            ),
+            **CALLER_ERRORS,
+            404: ERROR_404,
+        },
+    )
+    async def post(self, request: Request, call_id: uuid.UUID) -> Response:
+        serializer = RealtimeAttachSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        openai_call_id = serializer.validated_data["openai_call_id"]
+        call = await sync_to_async(caller_call)(request, call_id)
+        with call_context(call.pk):
+            outcome = await sync_to_async(services.openai_call_link)(call=call, openai_call_id=openai_call_id)
+            if outcome == services.LINK_CONFLICT:
+                raise ApiError(409, "already_attached", "This call is attached to another OpenAI call.")
+            if outcome == services.LINK_ENDED:
+                raise ApiError(409, "call_ended", "This call has already ended.")
+            started = services.sideband_start(call_id=str(call.pk), openai_call_id=openai_call_id)
+        return Response(
+            {
+                "call_id": str(call.pk),
+                "openai_call_id": openai_call_id,
+                "sideband": "attached" if started else "running",
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class CallEventsView(CallerAPIView):
+    @extend_schema(
+        operation_id="call_events",
+        summary="Forward Realtime server events (for frontends the server cannot attach to)",
+        description=(
+            "Caller side (X-Org-Key + X-Call-Token). Send the GA server events your data channel received (in "
+            "order; resending is harmless). The answer lists the client events you must send back to OpenAI "
+            "(tool outputs, response.create), in order. Transcripts, intake and escalations are stored as they "
+            "arrive, exactly as with the server-attached flow."
+        ),
+        tags=["Caller side"],
+        request=EventBatchSerializer,
+        responses={
+            200: inline_serializer(
+                "CallEventsResult",
+                {
+                    "client_events": serializers.ListField(child=serializers.DictField()),
+                    "call_status": serializers.ChoiceField(choices=Call.Status.choices),
+                },
+            ),
+            **CALLER_ERRORS,
+            404: ERROR_404,
+        },
+    )
+    def post(self, request: Request, call_id: uuid.UUID) -> Response:
+        serializer = EventBatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        call = caller_call(request, call_id)
+        with call_context(call.pk):
+            result, call = services.forwarded_events_handle(call=call, events=serializer.validated_data["events"])
+        return Response({"client_events": result.client_events, "call_status": call.status})
