@@ -14,10 +14,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from calls.routing import websocket_urlpatterns as calls_ws  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
+from realtime.routing import with_twilio_media  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([*calls_ws, *realtime_ws]))),
+        # Twilio's media socket has no Origin/cookies (signature + stream token instead): routed before the guard.
+        "websocket": with_twilio_media(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([*calls_ws, *realtime_ws])))
+        ),
     }
 )

@@ -1,0 +1,72 @@
+"""The Twilio Media Streams WebSocket (`/twilio/media`): a thin Channels adapter around realtime.bridge.MediaBridge.
+
+Two deliberate departures from a stock AsyncWebsocketConsumer, both for the per-frame cost
+(shared/reference/performance.md):
+- no channel layer (`channel_layer_alias = None`): a Redis outage must not end phone calls
+  (shared/reference/reliability.md §0.3), and without one the consumer can read its socket in a plain loop;
+- `websocket.receive` skips Channels' per-message `aclose_old_connections()` (a hop to the sync thread and back,
+  ~45 % of the CPU of a relay). That is safe because the frame path never touches the ORM; database work happens
+  only in `database_sync_to_async` helpers, which manage their own connections. Connect and disconnect keep it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from realtime.bridge import MediaBridge
+from realtime.telephony import MEDIA_PATH
+from realtime.telephony.signatures import websocket_signature_is_valid
+
+logger = logging.getLogger(__name__)
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class TwilioMediaConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = None  # never a channel layer on the phone path
+
+    async def __call__(self, scope, receive, send) -> None:
+        # AsyncConsumer.__call__ without a channel layer, minus await_many_dispatch's task and asyncio.wait per
+        # message: one socket, one loop.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.bridge: MediaBridge | None = None
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    async def dispatch(self, message: dict) -> None:
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            if text is not None and self.bridge is not None:
+                await self.bridge.on_twilio_text(text)
+            return  # Twilio sends text only (binary would be its warning 31950): ignore anything else
+        await super().dispatch(message)
+
+    async def connect(self) -> None:
+        signature = _header(self.scope, b"x-twilio-signature")
+        settings_header = _header(self.scope, b"x-twilio-webhooks-signature-settings")
+        if not websocket_signature_is_valid(MEDIA_PATH, signature, settings_header):
+            logger.warning("media stream refused: bad or missing X-Twilio-Signature")
+            await self.close()  # before accept: the handshake is answered 403
+            return
+        self.bridge = MediaBridge(send_twilio=self._send_text, close_twilio=self.close)
+        await self.accept()
+
+    async def _send_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def disconnect(self, code: int) -> None:
+        if self.bridge is not None:
+            await self.bridge.shutdown()
