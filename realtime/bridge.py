@@ -246,7 +246,8 @@ class MediaBridge:
         if not self._ending:
             code = upstream.close_code
             logger.warning("upstream closed code=%s", code)
-            reason = Call.EndReason.TIMEOUT if code == SESSION_LIMIT_CLOSE else Call.EndReason.ERROR
+            session_limit = code == SESSION_LIMIT_CLOSE and "maximum duration" in (upstream.close_reason or "")
+            reason = Call.EndReason.TIMEOUT if session_limit else Call.EndReason.ERROR
             # No stream_end_mark: Twilio then asks /twilio/stream-ended and the caller hears the fallback.
             self._end_soon(reason, close=True)
 
