@@ -60,6 +60,7 @@ class PipelineState:
     finished_responses: list[str] = field(default_factory=list)  # bounded; guards against done-before-created
     response_pending: bool = False  # a response.create is owed once no response is active
     pending_instructions: str = ""
+    inflight_instructions: str = ""  # sent with a response.create the server has not confirmed yet
     handled_tool_calls: list[str] = field(default_factory=list)
     uncertain_escalated: bool = False
     emergency_steered: bool = False
@@ -168,6 +169,7 @@ class CallEventPipeline:
         known = self.state.finished_responses + self.state.active_responses
         if response_id and response_id not in known:
             self.state.active_responses.append(response_id)
+        self.state.inflight_instructions = ""
 
     def _on_response_done(self, event: dict, result: PipelineResult) -> None:
         response = event.get("response") or {}
@@ -211,8 +213,10 @@ class CallEventPipeline:
         code = error.get("code")
         logger.warning("upstream error code=%s type=%s", code, error.get("type"))
         if code == "conversation_already_has_active_response":
-            # Our view of the conversation was behind: wait for the running response to finish, then retry.
+            # Our view of the conversation was behind (e.g. server VAD started its own response): wait for the
+            # running response to finish, then retry, keeping any steering instructions of the refused create.
             self.state.response_pending = True
+            self.state.pending_instructions = self.state.pending_instructions or self.state.inflight_instructions
             if not self.state.active_responses:
                 self.state.active_responses.append("unknown")
 
@@ -225,6 +229,7 @@ class CallEventPipeline:
                 event["response"] = {"instructions": self.state.pending_instructions}
             result.client_events.append(event)
             self.state.response_pending = False
+            self.state.inflight_instructions = self.state.pending_instructions
             self.state.pending_instructions = ""
 
     def _agent_said(self, text: str, item_id: str, result: PipelineResult) -> None:

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from realtime.demo import demo_call
 from realtime.telephony import (
     DIAL_RESULT_PATH,
     RECORDING_STATUS_PATH,
@@ -19,4 +20,5 @@ urlpatterns: list = [
     path(DIAL_RESULT_PATH.lstrip("/"), twilio_views.dial_result, name="twilio-dial-result"),
     path(VOICEMAIL_PATH.lstrip("/"), twilio_views.voicemail, name="twilio-voicemail"),
     path(RECORDING_STATUS_PATH.lstrip("/"), twilio_views.recording_status, name="twilio-recording-status"),
+    path("demo/call/", demo_call, name="demo-call"),
 ]

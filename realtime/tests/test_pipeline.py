@@ -203,3 +203,16 @@ class TestLifecycle:
         assert restored.response_active
         assert types(restored.handle(tool_call("call_1", "escalate_call", {"level": "human", "reason": "x"}))) == []
         assert types(restored.handle(done("resp_1"))) == ["response.create"]
+
+
+@pytest.mark.django_db
+def test_a_refused_steering_response_is_retried_with_its_instructions(pipeline):
+    # The emergency steer asks for a response at once; server VAD had already started one, so it is refused.
+    steer = pipeline.handle(transcript("item_1", "my dad has crushing chest pain and can't breathe"))
+    assert [e["type"] for e in steer.client_events][-1] == "response.create"
+    error = {"type": "error", "error": {"type": "invalid_request_error",
+                                        "code": "conversation_already_has_active_response", "message": "x"}}
+    pipeline.handle(error)
+    retry = pipeline.handle(done("resp_auto"))
+    assert types(retry) == ["response.create"]
+    assert "911" in retry.client_events[0]["response"]["instructions"]

@@ -17,7 +17,15 @@ class Command(BaseCommand):
         from daphne.cli import CommandLineInterface
 
         base = f"http://{host}:{port}"
+        if not settings.OPENAI_API_KEY:
+            # No key: the built-in fake OpenAI (scripted caller) so every flow works on a machine with no internet.
+            from realtime.fake_openai import FakeOpenAI
+
+            fake = FakeOpenAI.start_in_thread(scenario="routine_booking", time_scale=1.0)
+            settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-local-fake"
+            self.stdout.write(f"no OPENAI_API_KEY: using the built-in fake OpenAI at {fake.base_url}")
         self.stdout.write(self.style.SUCCESS(f"voiceagent console: {base}/admin/"))
+        self.stdout.write(f"browser call demo: {base}/demo/call/   API docs: {base}/api/docs/")
         self.stdout.write(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
                           f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}")
         self.stdout.flush()
