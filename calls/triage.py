@@ -84,6 +84,7 @@ for _code in range(128):
     else:
         _ASCII[_code] = " "
 _DECIMAL_RE = re.compile(r"(\d)[.,]\d+")  # "101.5" is one temperature, not two sentences
+_PUNCT_RUN_RE = re.compile(r"(?:^[.,] ?)+|[.,](?: [.,])+")
 _YES_RE = re.compile(r"\bs[íÍ]\b")  # accented "sí" means yes; unaccented "si" is the conditional "if"
 _FILLER_RE = re.compile(
     r"\b(?:u+m+|u+h+m*|e+r+m+|h+m+|m+h*m+|e+h+|a+h+|este|o sea|pues|you know|i mean|like um|ok so)\b"
@@ -95,8 +96,10 @@ def normalize(text: str) -> str:
     text = _YES_RE.sub("yes", text.translate(_PRE))
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = _DECIMAL_RE.sub(r"\1", text).translate(_ASCII)
-    text = _FILLER_RE.sub(" ", text)
-    return " ".join(text.split())
+    text = " ".join(_FILLER_RE.sub(" ", text).split())
+    if _PUNCT_RUN_RE.search(text):  # "...", ", ." and leading punctuation carry no more than one break
+        text = _PUNCT_RUN_RE.sub(lambda m: "." if "." in m.group() else ",", text).lstrip(" .,")
+    return text
 
 
 # --- Guards -------------------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ EMERGENCY_EN = [
     ("chest_pain", r"(?:elephant|someone|somebody|weight|ton of bricks|truck|rock|boulder|anvil|house) ~3 "
                    r"(?:on|sitting on|standing on|crushing|pressing on|pressing down on) ~2 @CHEST"),
     ("chest_pain", r"(?:heart|hart|hard) attack"),
+    ("chest_pain", r"(?:clutching|grabbing|holding|gripping|clutches|grabbed|clutched) ~2 @CHEST"),
     ("chest_pain", r"(?:pains?|pressure|tightness|heaviness|squeez\w*|crush\w*|burning|tearing|ripping|weight|"
                    r"hurts?|aching|stabbing) ~5 @CHEST"),
     ("chest_pain", r"(?:going|goes|spreading|spreads|shooting|shoots|radiating|radiates|moving) (?:down|into|up into|"

@@ -1,0 +1,82 @@
+"""Assess caller utterances with the triage layer, from arguments or as JSON lines on standard input.
+
+    python manage.py triage_check "my dad can't breathe" "can I book a cleaning"
+    python manage.py triage_check --org clinic-a --jsonl < utterances.jsonl
+
+--jsonl reads one JSON object per line with "text" (and an optional "id", echoed back) and writes one JSON line
+{"id", "level", "reasons", "evidence"} per input line, in order. A line that is not such an object gets
+{"id", "line", "error"} instead, so one bad line never stops a batch. Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from calls.triage import assess, explain, extra_phrases_for
+from organizations.models import Organization
+
+
+class Command(BaseCommand):
+    help = "Assess caller utterances with the triage layer (arguments, or JSON lines on stdin with --jsonl)."
+    stealth_options = ("stdin",)  # call_command(..., stdin=StringIO(...)) in tests
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("texts", nargs="*", metavar="TEXT", help="utterances to assess")
+        parser.add_argument("--org", metavar="SLUG", help="apply this clinic's escalation phrases and languages")
+        parser.add_argument("--jsonl", action="store_true", help="read JSON lines from stdin, write JSON lines")
+        parser.add_argument(
+            "--explain", action="store_true", help="also list rule matches and the guards that hid them"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        extra: dict[str, list[str]] = {}
+        languages = None
+        if options["org"]:
+            org = Organization.objects.filter(slug=options["org"]).first()
+            if org is None:
+                raise CommandError(f"No clinic with slug {options['org']!r}.")
+            extra = extra_phrases_for(org)
+            languages = org.agent_languages
+        if options["jsonl"]:
+            if options["texts"]:
+                raise CommandError("Give texts as arguments or --jsonl on stdin, not both.")
+            self._jsonl(options.get("stdin") or sys.stdin, extra, languages)
+            return
+        if not options["texts"]:
+            raise CommandError("Nothing to assess: pass TEXT arguments, or --jsonl with JSON lines on stdin.")
+        for text in options["texts"]:
+            result = assess(text, languages=languages, extra_phrases=extra)
+            style = {"emergency": self.style.ERROR, "urgent": self.style.WARNING, "human": self.style.NOTICE}.get(
+                result.level, self.style.SUCCESS
+            )
+            self.stdout.write(f"{style(result.level.upper()):<9}  {text}")
+            if result.reasons:
+                self.stdout.write(f"  reasons:  {', '.join(result.reasons)}")
+                self.stdout.write(f"  evidence: {', '.join(repr(e) for e in result.evidence)}")
+            if options["explain"]:
+                for match in explain(text, languages=languages):
+                    hidden = f"  (suppressed: {match['suppressed_by']})" if match["suppressed_by"] else ""
+                    self.stdout.write(f"  - {match['level']}/{match['reason']}: {match['evidence']!r}{hidden}")
+
+    def _jsonl(self, stream: Any, extra: dict[str, list[str]], languages: list[str] | None) -> None:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            out: dict[str, Any]
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                out = {"id": None, "line": number, "error": f"invalid JSON: {exc.msg}"}
+            else:
+                if not isinstance(item, dict):
+                    out = {"id": None, "line": number, "error": "expected a JSON object with a \"text\" field"}
+                elif not isinstance(item.get("text"), str):
+                    out = {"id": item.get("id"), "line": number, "error": "\"text\" must be a string"}
+                else:
+                    result = assess(item["text"], languages=languages, extra_phrases=extra)
+                    out = {"id": item.get("id"), **result.as_dict()}
+            self.stdout.write(json.dumps(out, ensure_ascii=False))
