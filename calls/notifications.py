@@ -17,6 +17,7 @@ request body, compares in constant time, rejects a `t` more than 5 minutes from 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import hashlib
 import hmac
@@ -34,10 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
-from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -166,6 +168,15 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return loop if loop is not None and loop.is_running() else None
 
 
+_tasks: set[asyncio.Task] = set()  # strong references: the loop keeps only weak ones to running tasks
+
+
+def _start_task(loop: asyncio.AbstractEventLoop, ids: list[uuid.UUID]) -> None:
+    task = loop.create_task(_deliver_board_async(ids))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
 def schedule_delivery(*, board: list[uuid.UUID], webhook: list[uuid.UUID]) -> None:
     """After commit: one immediate attempt, never on the calling thread. Board pushes run as a task on the server's
     event loop when there is one (so the in-memory layer reaches this process's sockets), otherwise in a background
@@ -173,7 +184,10 @@ def schedule_delivery(*, board: list[uuid.UUID], webhook: list[uuid.UUID]) -> No
     try:
         loop = _server_loop()
         if loop is not None and board:
-            asyncio.run_coroutine_threadsafe(_deliver_board_async(board), loop)
+            ids = list(board)
+            # A fresh context: the task must not inherit this sync thread's "executor busy" marker, or its own
+            # database calls would be refused as a deadlock; it simply queues behind this thread's work.
+            loop.call_soon_threadsafe(_start_task, loop, ids, context=contextvars.Context())
             board = []
         if board or webhook:
             _submit(deliver_ids, [*board, *webhook])
@@ -251,26 +265,20 @@ async def _group_send(group: str, message: dict[str, str]) -> None:
 
 
 async def _deliver_board_async(ids: list[uuid.UUID]) -> None:
-    """The immediate board attempt as a task on the server's loop; database work in worker threads."""
+    """The immediate board attempt as a task on the server's loop; its database work runs in the server's sync
+    thread like any consumer's (SQLite's shared-cache test database cannot take writes from several threads)."""
     try:
-        claimed = await sync_to_async(_claim, thread_sensitive=False)(ids=ids)
+        claimed = await database_sync_to_async(_claim)(ids=ids)
         for row in claimed:
             error = None
             try:
-                group, message = await sync_to_async(_board_message, thread_sensitive=False)(row)
+                group, message = await database_sync_to_async(_board_message)(row)
                 await _group_send(group, message)
             except Exception as exc:
                 error = type(exc).__name__
-            await sync_to_async(_record_and_close, thread_sensitive=False)(row, error)
+            await database_sync_to_async(_record)(row, error)
     except Exception:
         logger.exception("board notification attempt crashed; the worker will retry")
-
-
-def _record_and_close(row: Notification, error: str | None) -> None:
-    try:
-        _record(row, error)
-    finally:
-        close_old_connections()
 
 
 def _attempt_board(row: Notification) -> str | None:

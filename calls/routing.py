@@ -1,3 +1,9 @@
-"""WebSocket routes of the calls app (the live escalation board lands here)."""
+"""WebSocket routes of the calls app: the live escalation board."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from calls.consumers import EscalationBoardConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/board/", EscalationBoardConsumer.as_asgi()),
+]

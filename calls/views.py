@@ -1,0 +1,26 @@
+"""The live escalation board page. The page renders a snapshot; board.js keeps it live over /ws/board/."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from calls.notifications import board_escalations
+from organizations.access import organizations_for_user
+
+
+@require_GET
+@login_required
+def board(request: HttpRequest) -> HttpResponse:
+    organizations = list(organizations_for_user(request.user).order_by("name").values("id", "name"))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Live escalation board",
+        "organizations": [organization["name"] for organization in organizations],
+        "snapshot": board_escalations([organization["id"] for organization in organizations]),
+    }
+    status = 200 if organizations else 403  # signed in, but staff of no clinic: nothing to watch
+    return render(request, "calls/board.html", context, status=status)
