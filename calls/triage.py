@@ -69,34 +69,39 @@ _PRE = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'", "\u00bf": ",", "\u00a1": ",",
      "\u2013": " ", "\u2014": " "}
 )
-# ASCII after NFKD: letters and digits stay, . ! ? end a sentence, , ; : end a clause, the apostrophe disappears.
-_ASCII = {}
-for _code in range(128):
-    _ch = chr(_code)
-    if _ch.isalnum():
-        _ASCII[_code] = _ch.lower()
-    elif _ch in ".!?":
-        _ASCII[_code] = " . "
-    elif _ch in ",;:":
-        _ASCII[_code] = " , "
-    elif _ch == "'":
-        _ASCII[_code] = ""
-    else:
-        _ASCII[_code] = " "
+# ASCII after NFKD, as one byte table: letters lowercased, digits kept, . ! ? end a sentence, , ; : end a clause,
+# the apostrophe is deleted ("can't" -> "cant") and everything else becomes a space.
+_BYTE_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57) else
+    46 if c in b".!?" else 44 if c in b",;:" else 32
+    for c in range(256)
+)
 _DECIMAL_RE = re.compile(r"(\d)[.,]\d+")  # "101.5" is one temperature, not two sentences
 _PUNCT_RUN_RE = re.compile(r"(?:^[.,] ?)+|[.,](?: [.,])+")
-_YES_RE = re.compile(r"\bs[íÍ]\b")  # accented "sí" means yes; unaccented "si" is the conditional "if"
+_YES_RE = re.compile(r"\b[sS][\u00ed\u00cd]\b")  # accented "si" means yes; unaccented "si" is the conditional "if"
 _FILLER_RE = re.compile(
-    r"\b(?:u+m+|u+h+m*|e+r+m+|h+m+|m+h*m+|e+h+|a+h+|este|o sea|pues|you know|i mean|like um|ok so)\b"
+    r"\b(?:u+m+|u+h+m*|e+r+m+|h+m+|m+h*m+|e+h+|a+h+|este|o sea|pues|you know|i mean|like um)\b"
+)
+# Words that send a text through _FILLER_RE; most utterances have none and skip it.
+_FILLER_HINTS = frozenset(
+    {"um", "umm", "ummm", "uh", "uhh", "uhhh", "uhm", "erm", "hmm", "hmmm", "hm", "mm", "mmm", "eh", "ehh", "ah", "ahh",
+     "este", "sea", "pues", "know", "mean"}
 )
 
 
 def normalize(text: str) -> str:
     """Accent-free lowercase ASCII with punctuation as standalone "." and "," tokens and no fillers."""
-    text = _YES_RE.sub("yes", text.translate(_PRE))
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = _DECIMAL_RE.sub(r"\1", text).translate(_ASCII)
-    text = " ".join(_FILLER_RE.sub(" ", text).split())
+    if not text.isascii():
+        text = _YES_RE.sub("yes", text.translate(_PRE))
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    if "." in text or "," in text:
+        text = _DECIMAL_RE.sub(r"\1", text)
+    text = text.encode("ascii").translate(_BYTE_TABLE, b"'").decode("ascii")
+    text = text.replace(".", " . ").replace(",", " , ")
+    tokens = text.split()
+    if not _FILLER_HINTS.isdisjoint(tokens):
+        tokens = _FILLER_RE.sub(" ", " ".join(tokens)).split()
+    text = " ".join(tokens)
     if _PUNCT_RUN_RE.search(text):  # "...", ", ." and leading punctuation carry no more than one break
         text = _PUNCT_RUN_RE.sub(lambda m: "." if "." in m.group() else ",", text).lstrip(" .,")
     return text
@@ -390,6 +395,16 @@ class _Lexicon:
     # that starts at the same word.
     contextual: _Dispatch
     cues: _Dispatch
+    by_key: dict[str, tuple[re.Pattern[str], ...]]
+
+    def patterns_for(self, key: str) -> tuple[re.Pattern[str], ...]:
+        """The (at most three) regexes to try at a word starting with `key`, cached per key."""
+        patterns = tuple(
+            p for p in (d.pattern_for(key) for d in (self.plain, self.contextual, self.cues)) if p is not None
+        )
+        if len(self.by_key) < 50_000:
+            self.by_key[key] = patterns
+        return patterns
 
 
 @lru_cache(maxsize=16)
@@ -408,7 +423,9 @@ def _compiled(languages: frozenset[str]) -> _Lexicon:
     for kind, pattern in _CUES:
         cues.append((len(rules), lex.expand(pattern)))
         rules.append(_Rule(CUE, kind, None))
-    return _Lexicon(tuple(rules), _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues))
+    return _Lexicon(
+        tuple(rules), _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues), by_key={}
+    )
 
 
 def _word_starts(norm: str) -> Iterable[int]:
@@ -424,12 +441,13 @@ def _matches(norm: str, languages: frozenset[str]) -> Iterable[tuple[str, str, i
     lexicon = _compiled(languages)
     rules = lexicon.rules
     context_seen: dict[re.Pattern[str], bool] = {}
+    tables = lexicon.by_key
     for pos in _word_starts(norm):
         key = norm[pos : pos + _PREFIX_LEN]
-        for dispatch in (lexicon.plain, lexicon.contextual, lexicon.cues):
-            pattern = dispatch.pattern_for(key)
-            if pattern is None:
-                continue
+        patterns = tables.get(key)
+        if patterns is None:
+            patterns = lexicon.patterns_for(key)
+        for pattern in patterns:
             m = pattern.match(norm, pos)
             if m is None or m.lastgroup is None:
                 continue
