@@ -19,6 +19,7 @@ def board(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Live escalation board",
+        "is_nav_sidebar_enabled": False,  # the board wants the whole width on a wall screen
         "organizations": [organization["name"] for organization in organizations],
         "snapshot": board_escalations([organization["id"] for organization in organizations]),
     }

@@ -89,6 +89,11 @@
     const acknowledged = items.filter(function (i) { return i.status === "acknowledged"; });
     fill("open", open);
     fill("ack", acknowledged);
+    if (!open.some(function (i) { return i.level === "emergency"; })) {
+      // Somebody took it: the banner is for emergencies nobody has acknowledged yet.
+      alertEl.hidden = true;
+      document.body.classList.remove("board-alarm");
+    }
     document.title = (open.length ? "(" + open.length + ") " : "") + "Live escalation board";
   }
 
