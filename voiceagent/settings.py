@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -142,6 +143,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "calls.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy from SECURE_CSP (off when the dict is empty, e.g. in development).
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Cache-Control: no-store on everything but static files (pages and API answers carry patient data).
+    "organizations.auth.NoStoreMiddleware",
     # Serves the console's and the API docs' assets from this process (no CDN, no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Caller-side CORS (per-clinic origins) and the API body limit answer before sessions/CSRF run.
@@ -151,6 +156,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Absolute console session lifetime (the idle timeout is SESSION_COOKIE_AGE, renewed on every request).
+    "organizations.auth.SessionLifetimeMiddleware",
+    # Who is acting, for the audit rows of this request's reads and changes.
+    "calls.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -169,6 +178,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # {{ csp_nonce }} for the few inline blocks
             ],
         },
     },
@@ -282,7 +292,8 @@ AUTH_PASSWORD_VALIDATORS = [
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # `Authorization: Token <key>` as DRF's, but tokens expire after API_TOKEN_TTL_HOURS.
+        "organizations.auth.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -361,3 +372,60 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024, maximum=50_000_000)
+
+# --- Patient-data safeguards: sessions, lockout, tokens, transport ------------------------------------------------
+# HIPAA 164.312(a)(2)(iii) automatic logoff and (e) transmission security; shared/reference/reliability.md §1.1, S1, S6.
+
+# Console sessions end after this much inactivity (renewed on every request) ...
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 15 * 60, minimum=60, maximum=24 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# ... and this long after login however active they were (organizations.auth.SessionLifetimeMiddleware).
+SESSION_ABSOLUTE_LIFETIME_SECONDS = env_int(
+    "SESSION_ABSOLUTE_LIFETIME_SECONDS", 12 * 3600, minimum=300, maximum=7 * 24 * 3600
+)
+if SESSION_ABSOLUTE_LIFETIME_SECONDS < SESSION_COOKIE_AGE:
+    raise ImproperlyConfigured("SESSION_ABSOLUTE_LIFETIME_SECONDS: must not be shorter than the idle timeout")
+# API tokens (Authorization: Token <key>) stop working this long after they were issued.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12, minimum=1, maximum=24 * 30)
+
+# Failed logins: this many for one username (or from one address) within the window lock it out for a while,
+# even with the right password (organizations.auth.LockoutModelBackend). An address gets more room than a username:
+# a clinic's front desk shares one.
+AUTHENTICATION_BACKENDS = ["organizations.auth.LockoutModelBackend"]
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5, minimum=1, maximum=100)
+LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 20, minimum=1, maximum=10_000)
+LOGIN_LOCKOUT_WINDOW_SECONDS = env_int("LOGIN_LOCKOUT_WINDOW_SECONDS", 15 * 60, minimum=10, maximum=24 * 3600)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=10, maximum=24 * 3600)
+
+# HTTPS everywhere in production (DEBUG off); each can be overridden, e.g. SECURE_SSL_REDIRECT=false for the test
+# suite (the test client speaks http) or behind a proxy that already redirects.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load-balancer probes speak plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+if env_bool("SECURE_PROXY_SSL_HEADER", False):  # only behind a proxy that sets X-Forwarded-Proto itself
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0, maximum=63_072_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy: only this origin's scripts, styles, images and sockets; never framed. The one inline
+# script/style block (the API docs' Swagger UI start-up, templates/drf_spectacular/swagger_ui.html) carries the
+# per-response nonce. Style attributes are allowed (console tables use a few; they cannot run code or load from
+# elsewhere, since img-src/font-src stay 'self').
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}

@@ -11,6 +11,7 @@ admin.site.site_title = "voiceagent"
 admin.site.index_title = "Clinic console"
 
 urlpatterns = [
+    path("", include("calls.health_urls")),  # /healthz and /readyz for load balancers
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),
@@ -21,6 +22,7 @@ urlpatterns = [
     # OpenAPI schema and Swagger UI (assets from drf-spectacular-sidecar, served by this process).
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("organizations.auth_urls")),  # token revocation
     # Last: any other /api/ path answers 404 in the API's error shape, not Django's HTML page.
     re_path(r"^api/", api_not_found),
 ]

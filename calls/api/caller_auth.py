@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 from calls.api.errors import ApiError, CallerAuthError
 from calls.api.throttling import CallerIpThrottle, CallerOrgThrottle
 from calls.models import Call, hash_call_token
+from organizations.auth import ExpiringTokenAuthentication
 from organizations.models import ORIGIN_RE, Organization
 
 ORG_KEY_HEADER = "X-Org-Key"
@@ -158,4 +159,4 @@ class CallerAPIView(APIView):
 
 # Staff-side authentication for API views. Token first: its WWW-Authenticate header keeps unauthenticated answers
 # at 401 (DRF turns them into 403 when the first authenticator has no header, as SessionAuthentication has none).
-STAFF_AUTHENTICATION = [TokenAuthentication, SessionAuthentication]
+STAFF_AUTHENTICATION = [ExpiringTokenAuthentication, SessionAuthentication]  # tokens expire (organizations.auth)

@@ -1,0 +1,208 @@
+"""Staff authentication safeguards (HIPAA 164.312(a)(2)(iii) automatic logoff, (d) authentication; ASVS 6.3, 7.3):
+
+- login lockout: after LOGIN_LOCKOUT_FAILURES failed logins for one username (or LOGIN_LOCKOUT_IP_FAILURES from
+  one address) within LOGIN_LOCKOUT_WINDOW_SECONDS, every attempt is refused for LOGIN_LOCKOUT_SECONDS, even with
+  the right password. The answer is the ordinary "wrong username or password" one, for known and unknown usernames
+  alike, so the lockout reveals nothing about which accounts exist.
+- console sessions: idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST; `SessionLifetimeMiddleware`
+  ends a session SESSION_ABSOLUTE_LIFETIME_SECONDS after login however active it was.
+- API tokens (`Authorization: Token <key>`) expire API_TOKEN_TTL_HOURS after they were issued (401 `token_expired`)
+  and are revoked by deleting them (`POST /api/auth/logout`, or the console's token page).
+- `Cache-Control: no-store` on every response except static files: pages and API answers carry patient data, and
+  no browser or proxy cache should keep them.
+
+Counters live in the Django cache (Redis when configured, so every process shares them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.authtoken.models import Token
+
+from calls.api.errors import CallerAuthError
+
+SESSION_LOGIN_AT_KEY = "_auth_login_at"
+
+# --- Lockout -------------------------------------------------------------------------------------------------------
+
+
+def _key(kind: str, value: str) -> str:
+    # Hashed: usernames typed into the login form (sometimes a password by mistake) never become cache key text.
+    return f"auth:{kind}:" + hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _username_key(username: str) -> str:
+    return _key("user", username.strip().casefold())
+
+
+def _ip_of(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    from calls.audit import client_ip
+
+    return client_ip(request)
+
+
+def _count_failure(key: str, limit: int) -> None:
+    window = settings.LOGIN_LOCKOUT_WINDOW_SECONDS
+    cache.add(f"{key}:n", 0, timeout=window)
+    try:
+        failures = cache.incr(f"{key}:n")
+    except ValueError:  # the window expired between add and incr
+        cache.set(f"{key}:n", 1, timeout=window)
+        failures = 1
+    if failures >= limit:
+        cache.set(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+
+
+def login_locked(username: str | None, request: HttpRequest | None) -> bool:
+    keys = [f"{_username_key(username)}:locked"] if username else []
+    ip = _ip_of(request)
+    if ip:
+        keys.append(f"{_key('ip', ip)}:locked")
+    return bool(keys) and any(cache.get_many(keys).values())
+
+
+@receiver(user_login_failed, dispatch_uid="organizations_auth_count_failure")
+def _record_login_failure(sender: Any, credentials: dict, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    username = credentials.get("username")
+    if username:
+        _count_failure(_username_key(username), settings.LOGIN_LOCKOUT_FAILURES)
+    ip = _ip_of(request)
+    if ip:
+        _count_failure(_key("ip", ip), settings.LOGIN_LOCKOUT_IP_FAILURES)
+
+
+@receiver(user_logged_in, dispatch_uid="organizations_auth_login_started")
+def _login_started(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_LOGIN_AT_KEY] = int(time.time())
+    if getattr(user, "get_username", None):
+        cache.delete(f"{_username_key(user.get_username())}:n")
+
+
+class LockoutModelBackend(ModelBackend):
+    """ModelBackend that refuses every attempt for a locked username or address (the caller sees the ordinary
+    invalid-login answer, and the failure still counts)."""
+
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> Any:
+        if username is None:
+            username = kwargs.get(self._username_field())
+        if login_locked(username, request):
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+    @staticmethod
+    def _username_field() -> str:
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().USERNAME_FIELD
+
+
+# --- Console sessions ----------------------------------------------------------------------------------------------
+
+
+class SessionLifetimeMiddleware:
+    """Ends a console session SESSION_ABSOLUTE_LIFETIME_SECONDS after login, however active it stayed
+    (the idle timeout is the session's own expiry, renewed on every request). Sits after AuthenticationMiddleware."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.get("_auth_user_id") is not None:
+            login_at = session.get(SESSION_LOGIN_AT_KEY)
+            now = int(time.time())
+            if not isinstance(login_at, int):
+                session[SESSION_LOGIN_AT_KEY] = now  # sessions from before this safeguard start their clock now
+            elif now - login_at >= settings.SESSION_ABSOLUTE_LIFETIME_SECONDS:
+                logout(request)  # flushes the session; the console then asks for a new login
+        return self.get_response(request)
+
+
+# --- API tokens ----------------------------------------------------------------------------------------------------
+
+
+def token_expires_at(token: Token) -> dt.datetime:
+    return token.created + dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>` as before, refused with 401 `token_expired` once API_TOKEN_TTL_HOURS have
+    passed since the token was issued. An expired token is deleted (it can never work again)."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
+        user, token = super().authenticate_credentials(key)
+        if timezone.now() >= token_expires_at(token):
+            Token.objects.filter(pk=token.pk).delete()
+            raise CallerAuthError("token_expired", "The API token has expired; sign in again for a new one.")
+        return user, token
+
+
+class ExpiringTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the expiring token exactly as DRF's token scheme (same header, same name)."""
+
+    target_class = ExpiringTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'Token-based authentication with required prefix "Token"; tokens expire after '
+            f"{settings.API_TOKEN_TTL_HOURS} h (401 token_expired).",
+        }
+
+
+# --- Caching of patient data ---------------------------------------------------------------------------------------
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` (and no-cache/must-revalidate/private) on every response but static files."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        return self._mark(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return self._mark(request, await self.get_response(request))
+
+    def _mark(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if not request.path.startswith(self.static_prefix):
+            add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private, max-age=0
+        return response
+
