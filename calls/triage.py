@@ -109,10 +109,11 @@ def normalize(text: str) -> str:
 
 # --- Guards -------------------------------------------------------------------------------------------------------
 
-_CLAUSE_BREAK_RE = re.compile(
-    r"(?:^| )(?:[.,]|but|pero|though|although|however|except|aunque|sino|sin embargo|whereas|mientras que)(?= |$)"
+# Tokens that end a clause (negation and past/hypothetical cues do not reach across them) and a sentence.
+_CLAUSE_BREAKS = frozenset(
+    {".", ",", "but", "pero", "though", "although", "however", "except", "aunque", "sino", "embargo", "whereas",
+     "mientras"}
 )
-_SENTENCE_BREAK_RE = re.compile(r"(?:^| )\.(?= |$)")
 _NEGATION_STOP = frozenset(
     ["and", "or", "but", "so", "then", "because", "now", "y", "o", "pero", "entonces", "porque", "ahora", "plus",
      "also", "tambien"]
@@ -149,16 +150,19 @@ class _Text:
 
     __slots__ = ("clause_ends", "clause_starts", "cues", "sentence_ends", "text")
 
-    def __init__(self, text: str, cues: dict[str, list[tuple[int, int]]]) -> None:
+    def __init__(
+        self,
+        text: str,
+        cues: dict[str, list[tuple[int, int]]],
+        clause_starts: list[int],
+        clause_ends: list[int],
+        sentence_ends: list[int],
+    ) -> None:
         self.text = text
         self.cues = cues
-        self.clause_starts = [0]
-        self.clause_ends = []
-        for m in _CLAUSE_BREAK_RE.finditer(text):
-            self.clause_ends.append(m.start())
-            self.clause_starts.append(m.end())
-        self.clause_ends.append(len(text))
-        self.sentence_ends = [m.start() for m in _SENTENCE_BREAK_RE.finditer(text)] + [len(text)]
+        self.clause_starts = clause_starts
+        self.clause_ends = clause_ends
+        self.sentence_ends = sentence_ends
 
     def clause(self, pos: int) -> tuple[int, int]:
         i = bisect.bisect_right(self.clause_starts, pos) - 1
@@ -389,7 +393,7 @@ class _Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class _Lexicon:
-    rules: tuple[_Rule, ...]
+    rules: dict[str, tuple[str, str, re.Pattern[str] | None]]  # marker group name -> (level, reason, context)
     plain: _Dispatch
     # Rules that need a context clue are matched separately, so one whose clue is missing never hides a plain rule
     # that starts at the same word.
@@ -423,52 +427,54 @@ def _compiled(languages: frozenset[str]) -> _Lexicon:
     for kind, pattern in _CUES:
         cues.append((len(rules), lex.expand(pattern)))
         rules.append(_Rule(CUE, kind, None))
+    by_name = {f"r{i}": (rule.level, rule.reason, rule.requires) for i, rule in enumerate(rules)}
     return _Lexicon(
-        tuple(rules), _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues), by_key={}
+        by_name, _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues), by_key={}
     )
 
 
-def _word_starts(norm: str) -> Iterable[int]:
+def _scan(norm: str, languages: frozenset[str]) -> tuple[list[tuple[str, str, int, int]], _Text]:
+    """One pass over the words: every rule match (level, reason, start, end) before guards, and a _Text holding the
+    cue spans and the clause and sentence boundaries the guards need."""
+    lexicon = _compiled(languages)
+    rules, by_key, patterns_for = lexicon.rules, lexicon.by_key, lexicon.patterns_for
+    candidates: list[tuple[str, str, int, int]] = []
+    cues: dict[str, list[tuple[int, int]]] = {}
+    clause_starts, clause_ends, sentence_ends = [0], [], []
+    context_seen: dict[re.Pattern[str], bool] = {}
     pos = 0
     for token in norm.split(" "):
-        if token[0] not in ".,":
-            yield pos
+        start = pos
         pos += len(token) + 1
-
-
-def _matches(norm: str, languages: frozenset[str]) -> Iterable[tuple[str, str, int, int]]:
-    """(level, reason, start, end) of every rule match at a word start, before guards."""
-    lexicon = _compiled(languages)
-    rules = lexicon.rules
-    context_seen: dict[re.Pattern[str], bool] = {}
-    tables = lexicon.by_key
-    for pos in _word_starts(norm):
-        key = norm[pos : pos + _PREFIX_LEN]
-        patterns = tables.get(key)
-        if patterns is None:
-            patterns = lexicon.patterns_for(key)
-        for pattern in patterns:
-            m = pattern.match(norm, pos)
-            if m is None or m.lastgroup is None:
+        if token in _CLAUSE_BREAKS:
+            clause_ends.append(start)
+            clause_starts.append(pos - 1)
+            if token == ".":
+                sentence_ends.append(start)
                 continue
-            rule = rules[int(m.lastgroup[1:])]
-            if rule.requires is not None:
-                if rule.requires not in context_seen:
-                    context_seen[rule.requires] = rule.requires.search(norm) is not None
-                if not context_seen[rule.requires]:
+            if token == ",":
+                continue
+        patterns = by_key.get(norm[start : start + _PREFIX_LEN])
+        if patterns is None:
+            patterns = patterns_for(norm[start : start + _PREFIX_LEN])
+        for pattern in patterns:
+            m = pattern.match(norm, start)
+            if m is None:
+                continue
+            level, reason, requires = rules[m.lastgroup]  # type: ignore[index]
+            if level == CUE:
+                cues.setdefault(reason, []).append((start, m.end()))
+                continue
+            if requires is not None:
+                seen = context_seen.get(requires)
+                if seen is None:
+                    seen = context_seen[requires] = requires.search(norm) is not None
+                if not seen:
                     continue
-            yield rule.level, rule.reason, pos, m.end()
-
-
-def _scan(norm: str, languages: frozenset[str]) -> tuple[list[tuple[str, str, int, int]], _Text]:
-    candidates = []
-    cues: dict[str, list[tuple[int, int]]] = {}
-    for level, reason, start, end in _matches(norm, languages):
-        if level == CUE:
-            cues.setdefault(reason, []).append((start, end))
-        else:
-            candidates.append((level, reason, start, end))
-    return candidates, _Text(norm, cues)
+            candidates.append((level, reason, start, m.end()))
+    clause_ends.append(len(norm))
+    sentence_ends.append(len(norm))
+    return candidates, _Text(norm, cues, clause_starts, clause_ends, sentence_ends)
 
 
 @lru_cache(maxsize=256)

@@ -143,7 +143,7 @@ EMERGENCY_EN = [
     ("breathing", r"(?:very|really|so|severely|extremely|super) short of breath"),
     # Choking and airway.
     ("choking", r"(?:chok\w*|chok)"),
-    ("choking", r"(?:something|food|\w+) (?:is |got |get )?stuck in ~1 (?:throat|windpipe|airway)"),
+    ("choking", r"stuck in ~1 (?:throat|windpipe|airway)"),
     ("choking", r"(?:grabbing|clutching|holding) ~1 throat"),
     # Seizures.
     ("seizure", r"@SEIZ"),
@@ -376,7 +376,8 @@ URGENT_EN = [
                        r"(?:red|swoll\w*|swell\w*|open\w*|came apart|split|bleed\w*|ooz\w*|pus|drain\w*|hot|warm|"
                        r"infect\w*|hurts?|pain\w*|smell\w*|leak\w*)"),
     ("post_procedure", r"(?:colonoscopy|surgery|procedure|operation|biopsy|endoscopy|c section|extraction|"
-                       r"tonsils out|tooth pulled|root canal|\w+ removed|\w+ out|vasectomy|circumcision|implant) ~8 "
+                       r"tonsils out|tooth pulled|root canal|removed|taken out|teeth out|tooth out|gallbladder out|appendix out|"
+                       r"vasectomy|circumcision|implant) ~8 "
                        r"(?:pain|bleed\w*|fever|swell\w*|swollen|vomit\w*|red|pus|ooz\w*)"),
     ("severe_pain", r"@CANT ~3 (?:get|keep|control|manage) ~2 (?:the |his |her |my )?pain ~2 (?:under control|managed|"
                     r"down)?"),
