@@ -443,16 +443,16 @@ def _scan(norm: str, languages: frozenset[str]) -> tuple[list[tuple[str, str, in
     clause_starts, clause_ends, sentence_ends = [0], [], []
     context_seen: dict[re.Pattern[str], bool] = {}
     pos = 0
-    for token in norm.split(" "):
+    for word in norm.split(" "):
         start = pos
-        pos += len(token) + 1
-        if token in _CLAUSE_BREAKS:
+        pos += len(word) + 1
+        if word in _CLAUSE_BREAKS:
             clause_ends.append(start)
             clause_starts.append(pos - 1)
-            if token == ".":
+            if word == ".":
                 sentence_ends.append(start)
                 continue
-            if token == ",":
+            if word == ",":
                 continue
         patterns = by_key.get(norm[start : start + _PREFIX_LEN])
         if patterns is None:
