@@ -66,27 +66,38 @@ ROUTINE_ASSESSMENT = Assessment(ROUTINE)
 # --- Normalisation ------------------------------------------------------------------------------------------------
 
 _PRE = str.maketrans(
-    {"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u02bc": "'", "\u00bf": ",", "\u00a1": ",",
-     "\u2013": " ", "\u2014": " "}
+    {
+        "\u2019": "'",
+        "\u2018": "'",
+        "`": "'",
+        "\u00b4": "'",
+        "\u02bc": "'",
+        "\u00bf": ",",
+        "\u00a1": ",",
+        "\u2013": " ",
+        "\u2014": " ",
+    }
 )
 # ASCII after NFKD, as one byte table: letters lowercased, digits kept, . ! ? end a sentence, , ; : end a clause,
 # the apostrophe is deleted ("can't" -> "cant") and everything else becomes a space.
 _BYTE_TABLE = bytes(
-    c + 32 if 65 <= c <= 90 else c if (97 <= c <= 122 or 48 <= c <= 57) else
-    46 if c in b".!?" else 44 if c in b",;:" else 32
+    c + 32
+    if 65 <= c <= 90
+    else c
+    if (97 <= c <= 122 or 48 <= c <= 57)
+    else 46
+    if c in b".!?"
+    else 44
+    if c in b",;:"
+    else 32
     for c in range(256)
 )
 _DECIMAL_RE = re.compile(r"(\d)[.,]\d+")  # "101.5" is one temperature, not two sentences
 _PUNCT_RUN_RE = re.compile(r"(?:^[.,] ?)+|[.,](?: [.,])+")
 _YES_RE = re.compile(r"\b[sS][\u00ed\u00cd]\b")  # accented "si" means yes; unaccented "si" is the conditional "if"
-_FILLER_RE = re.compile(
-    r"\b(?:u+m+|u+h+m*|e+r+m+|h+m+|m+h*m+|e+h+|a+h+|este|o sea|pues|you know|i mean|like um)\b"
-)
+_FILLER_RE = re.compile(r"\b(?:u+m+|u+h+m*|e+r+m+|h+m+|m+h*m+|e+h+|a+h+|este|o sea|pues|you know|i mean|like um)\b")
 # Words that send a text through _FILLER_RE; most utterances have none and skip it.
-_FILLER_HINTS = frozenset(
-    {"um", "umm", "ummm", "uh", "uhh", "uhhh", "uhm", "erm", "hmm", "hmmm", "hm", "mm", "mmm", "eh", "ehh", "ah", "ahh",
-     "este", "sea", "pues", "know", "mean"}
-)
+_FILLER_HINTS = frozenset(lex.FILLER_HINTS.split())
 
 
 def normalize(text: str) -> str:
@@ -110,14 +121,8 @@ def normalize(text: str) -> str:
 # --- Guards -------------------------------------------------------------------------------------------------------
 
 # Tokens that end a clause (negation and past/hypothetical cues do not reach across them) and a sentence.
-_CLAUSE_BREAKS = frozenset(
-    {".", ",", "but", "pero", "though", "although", "however", "except", "aunque", "sino", "embargo", "whereas",
-     "mientras"}
-)
-_NEGATION_STOP = frozenset(
-    ["and", "or", "but", "so", "then", "because", "now", "y", "o", "pero", "entonces", "porque", "ahora", "plus",
-     "also", "tambien"]
-)
+_CLAUSE_BREAKS = frozenset(lex.CLAUSE_BREAKS.split())
+_NEGATION_STOP = frozenset(lex.NEGATION_STOP.split())
 _NEGATION_WINDOW = 4
 
 
@@ -129,9 +134,19 @@ _NEGATION_RE = _compile(lex.NEGATION)
 _RESOLVED_AFTER_RE = _compile(lex.RESOLVED_AFTER)
 _UNRELATED_BEFORE_RE = _compile(lex.UNRELATED_BEFORE)
 _UNRELATED_AFTER = frozenset(lex.UNRELATED_AFTER.split())
+# Cheap pre-checks: the regexes above can only match when one of these words is present.
+_NEGATION_WORDS = frozenset(lex.NEGATION_WORDS.split())
+_UNRELATED_BEFORE_WORDS = frozenset(lex.UNRELATED_BEFORE_WORDS.split())
+_RESOLVED_AFTER_FIRST = frozenset(lex.RESOLVED_AFTER_FIRST.split())
 # Cue phrases found in the same pass as the rules (one dispatch over word starts), then used by the guards.
 IDIOM, JOKE, HYPO, SENTENCE_RESOLVED, RESOLVED_NOW, PAST, PRESENT = (
-    "idiom", "joke", "hypothetical", "sentence_resolved", "resolved_now", "past", "present"
+    "idiom",
+    "joke",
+    "hypothetical",
+    "sentence_resolved",
+    "resolved_now",
+    "past",
+    "present",
 )
 _CUES = (
     (IDIOM, lex.IDIOMS),
@@ -182,8 +197,8 @@ def _negated(pre_tokens: list[str], match_text: str) -> bool:
         if token in _NEGATION_STOP or len(window) == _NEGATION_WINDOW:
             break
         window.append(token)
-    if not window:
-        return False
+    if _NEGATION_WORDS.isdisjoint(window) and not any(w.startswith("ningun") for w in window):
+        return False  # the common case, without the regex
     pre = " ".join(reversed(window))
     return any(m.start() < len(pre) for m in _NEGATION_RE.finditer(pre + " " + match_text))
 
@@ -228,9 +243,14 @@ def _guarded(t: _Text, start: int, end: int, level: str) -> str | None:
     if level != HUMAN:
         if after_tokens and after_tokens[0] in _UNRELATED_AFTER:
             return "unrelated"
-        if pre_tokens and _UNRELATED_BEFORE_RE.search(" ".join(pre_tokens[-5:]) + " "):
+        tail = pre_tokens[-5:]
+        if tail and not _UNRELATED_BEFORE_WORDS.isdisjoint(tail) and _UNRELATED_BEFORE_RE.search(" ".join(tail) + " "):
             return "unrelated"
-    if after_tokens and _RESOLVED_AFTER_RE.match(" ".join(after_tokens[:5])):
+    if (
+        after_tokens
+        and after_tokens[0] in _RESOLVED_AFTER_FIRST
+        and _RESOLVED_AFTER_RE.match(" ".join(after_tokens[:5]))
+    ):
         return "resolved"
     if before and (t.has_cue(HYPO, c_start, start) or _hypothetical(pre_tokens, match_text)):
         return "hypothetical"
@@ -428,9 +448,7 @@ def _compiled(languages: frozenset[str]) -> _Lexicon:
         cues.append((len(rules), lex.expand(pattern)))
         rules.append(_Rule(CUE, kind, None))
     by_name = {f"r{i}": (rule.level, rule.reason, rule.requires) for i, rule in enumerate(rules)}
-    return _Lexicon(
-        by_name, _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues), by_key={}
-    )
+    return _Lexicon(by_name, _Dispatch.build(plain), _Dispatch.build(contextual), _Dispatch.build(cues), by_key={})
 
 
 def _scan(norm: str, languages: frozenset[str]) -> tuple[list[tuple[str, str, int, int]], _Text]:
@@ -641,6 +659,7 @@ def evaluate(
         confusion[label][result.level] += 1
         total += 1
         if result.level != label:
-            misses.append({**case, "predicted": result.level, "reasons": list(result.reasons),
-                           "evidence": list(result.evidence)})
+            misses.append(
+                {**case, "predicted": result.level, "reasons": list(result.reasons), "evidence": list(result.evidence)}
+            )
     return Evaluation(total=total, confusion=confusion, misses=misses)

@@ -688,6 +688,14 @@ IDIOMS = (
 )
 JOKES = r"\b(?:haha\w*|jaja\w*|jeje\w*|lol|lmao|just kidding|im kidding|kidding|jk|es broma|(?:estoy|era) bromeando)\b"
 
+# Word lists the engine uses for cheap checks before a regex (see triage._guarded and triage.normalize).
+FILLER_HINTS = "um umm ummm uh uhh uhhh uhm erm hmm hmmm hm mm mmm eh ehh ah ahh este sea pues know mean"
+CLAUSE_BREAKS = ". , but pero though although however except aunque sino embargo whereas mientras"
+NEGATION_STOP = "and or but so then because now y o pero entonces porque ahora plus also tambien"
+NEGATION_WORDS = "no not never nor without isnt arent wasnt werent dont doesnt didnt hasnt havent hadnt aint denies denied negative free sin ni nunca jamas tampoco nada zero"
+UNRELATED_BEFORE_WORDS = "about on regarding for refill refills renew renewal prescription prescriptions cpr aid history prevent prevents preventing prevention risk sobre receta platica informacion after since post despues de del para contra"
+RESOLVED_AFTER_FIRST = "has have had finally already stopped went is are gone resolved cleared was s seems seem ya se"
+
 # --- Agent-side hedging -------------------------------------------------------------------------------------------
 
 AGENT_HEDGES = (
