@@ -148,8 +148,20 @@ def notifications_enqueue(*, escalation: Escalation, event: str, webhook: bool) 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify")
 
 
+def _inline_only() -> bool:
+    """An in-memory SQLite database (the test suite's) cannot be written from two threads at once: SQLite's shared
+    cache answers "table is locked" at once instead of waiting. There the attempt runs on the committing thread."""
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+
+
 def _submit(fn: Callable[..., Any], *args: Any) -> None:
-    """Run `fn` in a background thread (tests replace this to run inline)."""
+    """Run `fn` in a background thread (inline on an in-memory SQLite database, see _inline_only)."""
+    if _inline_only():
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("notification delivery crashed; the worker will retry")
+        return
     _executor.submit(_in_worker_thread, fn, *args)
 
 
