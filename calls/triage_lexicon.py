@@ -29,7 +29,7 @@ MACROS = {
     "AGENT": (
         r"(?:bleach|detergent|laundry pods?|tide pods?|pods|antifreeze|button batter(?:y|ies)|batter(?:y|ies)|magnets?|"
         r"rat poison|poison|pesticides?|insecticides?|weed killer|roundup|drain cleaner|cleaner|lye|gasoline|kerosene|"
-        r"lighter fluid|lamp oil|windshield (?:wiper )?fluid|wild mushrooms|mushrooms|iron pills|nicotine|vape juice|"
+        r"lighter fluid|lamp oil|windshield (?:wiper |washer )?fluid|washer fluid|wild mushrooms|mushrooms|iron pills|nicotine|vape juice|"
         r"e liquid|chemicals?|ammonia|paint thinner|alcohol|mouthwash|hand sanitizer|fertilizer|pills?|medicines?|meds|"
         r"vitamins|gummies|edibles)"
     ),
@@ -40,6 +40,7 @@ MACROS = {
     "ES_PILLS": r"(?:pastillas|pildoras|medicinas?|medicamentos?|vitaminas|tabletas|frasco|caja|insulina|calmantes)",
     "ES_AGENT": (
         r"(?:cloro|veneno|raticida|insecticida|pesticida|detergente|pilas?|bateria|gasolina|anticongelante|limpiador|"
+        r"liquido (?:de|para) limpiar|liquido limpiador|pinol|fabuloso|suavizante|blanqueador|"
         r"vitaminas|pastillas|pildoras|medicinas?|medicamentos?|quimicos?|thinner|acido|sosa|alcohol)"
     ),
 }
@@ -61,7 +62,7 @@ def expand(pattern: str) -> str:
 # Context patterns for rules that need more than one clue.
 ALLERGY_CONTEXT = (
     r"\b(?:allerg\w*|peanuts?|nuts?|shellfish|shrimp|crab|lobster|sting\w*|stung|bees?|wasps?|hornets?|epi ?pens?|"
-    r"hives|wheez\w*|ate|eating|eaten|antibiotics?|penicillin|amoxicillin|sulfa|reaction|anaphyla\w*|latex|gloves|"
+    r"hives|ate|eating|eaten|antibiotics?|penicillin|amoxicillin|sulfa|reaction|anaphyla\w*|latex|gloves|"
     r"nuez|nueces|cacahuates?|mani|mariscos|camarones?|alergi\w*|picad\w*|pico|abejas?|avispas?|ronchas|comio|galletas)"
 )
 HEAD_RED_FLAGS = (
@@ -82,7 +83,7 @@ PREGNANCY_CONTEXT = (
 
 EMERGENCY_EN = [
     # Heart: pain, pressure and the ways callers describe them, plus device shocks and failed nitro.
-    ("chest_pain", r"@CHEST ~3 (?:pains?|hurts?|hurting|aches?|aching|pressure|tight|tightness|heavy|heaviness|"
+    ("chest_pain", r"@CHEST ~5 (?:pains?|hurts?|hurting|aches?|aching|pressure|tight|tightness|heavy|heaviness|"
                    r"squeez\w*|crush\w*|burn\w*|tearing|ripping|killing|on fire|caving in|exploding)"),
     ("chest_pain", r"(?:pains?|pressure|tight\w*|heav\w*|squeez\w*|crush\w*|burn\w*|tearing|ripping|weight|hurts?|"
                    r"ache|aching) (?:in|on|across|around|through) @POSS (?:upper )?(?:belly and |stomach and )?@CHEST"),
@@ -141,6 +142,10 @@ EMERGENCY_EN = [
     ("breathing", r"(?:dont|cant|not|doesnt) see ~2 chest (?:move|moving|rise|rising|going up)"),
     ("breathing", r"chest (?:isnt|not|stopped) (?:moving|rising|going up)"),
     ("breathing", r"(?:very|really|so|severely|extremely|super) short of breath"),
+    # Children in respiratory distress: fast breathing, ribs pulling in, grunting, flaring nostrils.
+    ("breathing", r"@BREATHE ~2 (?:super |really |very |so )?(?:fast|hard|heavy and fast)(?! (?:after|when|from))"),
+    ("breathing", r"(?:ribs|chest|belly|skin|neck) ~3 (?:sucking|sucks|pulling|pulls|caving) in|retractions|grunting|"
+                  r"nostrils ~2 flar\w*|head bobbing"),
     # Choking and airway.
     ("choking", r"(?:chok\w*|chok)"),
     ("choking", r"stuck in ~1 (?:throat|windpipe|airway)"),
@@ -179,6 +184,8 @@ EMERGENCY_EN = [
     ("bleeding", r"(?:gushing|spurting|squirting|pumping out|pouring out)"),
     ("bleeding", r"(?:coughing|cough\w*|throwing|threw|vomit\w*|puk\w*|spitting) (?:up )?~1 blood"),
     ("bleeding", r"(?:hemorrhag\w*|haemorrhag\w*|bleeding out)"),
+    ("bleeding", r"soak\w* (?:through )?~2 (?:pads?|tampons?|maxi pads?)|(?:passing|large|big|huge) ~1 clots|"
+                 r"coffee grounds|(?:black|tarry) (?:tarry )?(?:stool|poop)"),
     ("bleeding", r"(?:nose ?)?bleed\w*", r"\b(?:lightheaded|light headed|dizzy|faint\w*|pass\w* out|pale|clammy)\b"),
     ("bleeding", r"(?:cut|chopped|sliced|severed|cut clean|ripped) ~3 (?:off)\b"),
     ("bleeding", r"(?:amputat\w*|stabbed|stab wound|gunshot|got shot|been shot|was shot|impaled)"),
@@ -192,8 +199,9 @@ EMERGENCY_EN = [
                  r"(?:bunch|handful|fistful|lot|lots|ton|too many|too much|way too many|way too much|a lot|extra|double|"
                  r"\d+|ten|twenty|thirty|fifty|several) ~3 @PILLS"),
     ("overdose", r"(?:took|taken|swallowed|had) ~3 @PILLS ~4 (?:drinking|alcohol|booze|vodka|wine|beer)"),
+    ("overdose", r"(?:found|next to|beside|with) ~5 empty ~3 (?:pill )?(?:bottles?|packets?|boxes|box|blister|@PILLS)"),
     ("poisoning", r"(?:ate|eaten|swallowed|drank|drunk|drinking|chewed|licked|got into|ingested|sucked on|bit into|"
-                  r"took a (?:sip|drink|swig) of|sprayed|splashed) ~4 @AGENT"),
+                  r"took a (?:sip|drink|swig) of|sprayed|splashed) ~6 @AGENT"),
     ("poisoning", r"(?:pesticide|insecticide|organophosphate|carbon monoxide|gas leak|fumes|chemical|weed killer) ~8 "
                   r"(?:drool\w*|twitch\w*|vomit\w*|dizzy|confus\w*|headache|pass\w* out|@CANT @BREATHE|sweat\w*|"
                   r"sick|throwing up|collaps\w*)"),
@@ -228,6 +236,7 @@ EMERGENCY_EN = [
                           r"(?:with )?(?:an |the |his |her |my )?epi ?pens?"),
     ("allergic_reaction", r"hives ~5 (?:@BREATHE|throat|wheez\w*|swell\w*|tongue|lips)"),
     ("allergic_reaction", r"(?:severe|bad|serious|major) allergic reaction"),
+    ("allergic_reaction", r"(?:wheez\w*|swollen all over|all swollen|swelling all over|@CANT @BREATHE)", ALLERGY_CONTEXT),
     # Head injury with red flags, and altered mental state.
     ("head_injury", r"(?:hit|hits|bumped|banged|smacked|struck|whacked|cracked|fell on|landed on) ~2 "
                     r"(?:head|skull)", HEAD_RED_FLAGS),
@@ -241,6 +250,8 @@ EMERGENCY_EN = [
     ("pregnancy", r"(?:sudden|severe|terrible|horrible|unbearable|constant|really bad|awful) ~2 "
                   r"(?:belly |stomach |abdominal |pelvic |side )?(?:pain|cramp\w*)", PREGNANCY_CONTEXT),
     ("pregnancy", r"(?:hard as a rock|rock hard|wont let up|hard as rock)", PREGNANCY_CONTEXT),
+    ("pregnancy", r"(?:seeing spots|spots in ~1 vision|flashing lights|(?:severe|terrible|bad|awful|horrible|pounding|"
+                  r"worst) headache|blurr\w* vision|vision ~2 blurr\w*|soak\w*)", PREGNANCY_CONTEXT),
     ("pregnancy", r"(?:baby|babys) ~2 (?:not|isnt|stopped|hasnt|hasnt been) (?:mov\w*|kick\w*)", PREGNANCY_CONTEXT),
     ("pregnancy", r"(?:cant|dont|havent|cannot|hasnt|didnt|not) (?:feel|felt|feeling) ~2 (?:the |my )?baby ~1 "
                   r"(?:mov\w*|kick\w*)"),
@@ -248,7 +259,7 @@ EMERGENCY_EN = [
     ("abdominal", r"(?:belly|stomach|abdomen|tummy|gut) ~4 (?:hard as a rock|rock hard|tight as a drum|like a drum|"
                   r"distended|rigid)"),
     ("abdominal", r"(?:trying|tries|tried|keeps trying|try) to (?:throw up|vomit|puke) ~3 nothing"),
-    ("abdominal", r"(?:vomit\w*|throw\w* up|threw up|puk\w*) ~2 (?:coffee grounds|poop|feces)"),
+    ("abdominal", r"(?:vomit\w*|throw\w* up|threw up|puk\w*) ~4 (?:poop|feces)"),
     ("burn", r"(?:face|airway|mouth|throat|eyebrows|nose hairs|whole body|whole arm|entire arm|chest) ~4 "
              r"(?:burn\w*|singed|charred)"),
     ("burn", r"(?:burn\w*|scald\w*) ~4 (?:face|airway|mouth|throat|whole body|whole arm|entire)"),
@@ -296,6 +307,8 @@ EMERGENCY_ES = [
     ("breathing", r"no (?:le|me) entra (?:el )?aire"),
     ("breathing", r"(?:se (?:esta )?ahoga\w*|ahogando|me ahogo|se asfixia|asfixi\w*)"),
     ("breathing", r"(?:dificultad|problemas|trabajo) (?:para|al) respirar"),
+    ("breathing", r"respira\w* ~2 (?:muy )?(?:rapido|agitad\w*)|se le hunden ~2 costillas|(?:le )?aletea la nariz|"
+                  r"(?:quejid\w*|pujando) al respirar"),
     ("breathing", r"(?:labios|cara|unas|piel|boca|dedos) ~2 (?:morad\w*|azul\w*|gris\w*)"),
     ("breathing", r"se (?:esta )?(?:poniendo|puso|pone) (?:morad\w*|azul\w*|gris\w*)"),
     ("choking", r"(?:se|me|te) (?:atoro|atora|atraganto|atraganta|esta atorando|esta atragantando|atoraron)"),
@@ -385,8 +398,11 @@ URGENT_EN = [
                     r"worse and worse|through the roof|10 out of 10|ten out of ten|excruciating)"),
     ("severe_pain", r"(?:severe|excruciating|unbearable|terrible|horrible|awful|worst|really bad|intense|extreme|"
                     r"crazy|sharp|stabbing) (?:\w+ )?(?:pain|ache|headache|cramps?)"),
+    ("severe_pain", r"(?:migraine|headache|pain|toothache) ~6 (?:wont go away|not going away|isnt going away|"
+                    r"worst (?:ive|i have|ive ever|i ever|one)|wont stop|nothing helps|isnt helping)"),
     ("severe_pain", r"(?:in (?:so much|a lot of|agony)|screaming in pain|crying in pain|doubled over)"),
-    ("swelling", r"(?:swollen|swelling|swelled|swell up|swells|swole|puffed up|puffy)"),
+    ("swelling", r"(?:swollen|swelling|swelled|swell up|swells|swole|puffed up|puffy|(?:starting|started|begin\w*|"
+                 r"going) to swell)"),
     ("fracture", r"(?:broke|broken|break|fractur\w*|dislocat\w*|cracked|snapped|busted) ~2 "
                  r"(?:my |his |her |their |the |a )?(?:\w+ )?@BODYPART"),
     ("fracture", r"(?:fracture\w*|dislocated|broken bone)"),
@@ -400,6 +416,7 @@ URGENT_EN = [
     ("urinary", r"(?:burn\w*|sting\w*|hurts?|pain\w*) ~4 (?:pee|pees|urinat\w*|potty|peeing)"),
     ("urinary", r"(?:blood in ~2 (?:urine|pee)|kidney stones?|peeing blood|bloody urine)"),
     ("eye", r"(?:hit|poked|scratched|struck|splash\w*|sprayed|got|something) ~4 (?:in|into) ~2 eyes?"),
+    ("eye", r"(?:scratched|poked|hurt|injured|cut|burned|burnt|scraped) ~2 (?:my|his|her|their|the|an|one) eyes?"),
     ("eye", r"(?:chemical|bleach|cleaner|acid|glue|chlorine) ~4 eyes?|eyes? ~4 (?:blurr\w*|swollen shut|bleed\w*)"),
     ("eye", r"(?:blurry|blurred|fuzzy) ~1 (?:vision)?|(?:things|everything) look ~1 (?:blurry|fuzzy)"),
     ("dvt", r"(?:calf|leg) ~3 (?:swollen|tender|red|warm|hot)"),
@@ -417,7 +434,7 @@ URGENT_EN = [
     ("asthma", r"(?:wheez\w*|short(?:ness)? of breath|winded|out of breath|@CHEST ~2 congest\w* and ~2 @BREATHE)"),
     ("med_gap", r"(?:ran out|run out|running out|out of|without|cant get|couldnt get|didnt get|missed) ~4 "
                 r"(?:insulin|anti ?rejection|transplant|seizure|epilepsy|keppra|blood thinner|thinners|warfarin|"
-                r"eliquis|inhaler|prednisone|steroids?|heart|nitro|antipsychotic|lithium|methadone|suboxone|"
+                r"eliquis|inhaler|prednisone|steroids?|heart|nitro|blood pressure|bp|antipsychotic|lithium|methadone|suboxone|"
                 r"buprenorphine|hiv|antiretroviral|immunosuppress\w*|tacrolimus)(?: (?:meds|medications?|"
                 r"medicines?|pills|prescription|drugs))?"),
     ("med_gap", r"pharmacy ~4 (?:cant|wont|couldnt|didnt) ~2 fill"),
@@ -521,6 +538,11 @@ HUMAN_EN = [
     ("human_request", r"this (?:isnt|is not|aint) working(?! (?:out|for my schedule))|(?:pressing|press) "
                       r"(?:buttons|zero|0)"),
     ("human_request", r"(?:who can|who do|who should|who would|can) i (?:speak|talk) (?:to|with)"),
+    ("human_request", r"(?:trying to|want to|need to|like to|wanna|have to) (?:reach|get a hold of|get ahold of|"
+                      r"get through to|get hold of)"),
+    ("human_request", r"(?:dont|do not|not|never) (?:want|wanna|like) (?:to )?(?:talk|talking|speak|speaking) (?:to|with) "
+                      r"(?:a |an |this |the )?(?:computer|robot|machine|bot|recording|ai|automated)"),
+    ("complaint", r"(?:whoever|whoevers|someone|somebody|the person|person|who) (?:is |s )?in charge"),
     ("human_request", r"(?:is there|can i get) (?:someone|somebody|anyone|anybody) (?:i can|to|that i can) "
                       r"(?:talk|speak)"),
     ("human_request", r"\bis (?!there|it|this|that|he|she|my|your|the|a|an|anything|everything|something|what)"
@@ -578,7 +600,7 @@ RULES = {
 # "no se si", "oh no", "no, he's...").
 NEGATION = (
     r"(?<!oh )\b(?:no|not|never|nor|without|isnt|arent|wasnt|werent|dont|doesnt|didnt|hasnt|havent|hadnt|aint|"
-    r"denies|denied|negative for|free of|sin|ni|nunca|jamas|tampoco|ningun\w*|nada de|no hay|zero)\b"
+    r"denies|denied|negative for|free of|sin|ni|nunca|jamas|tampoco|ningun\w*|nada de|no hay|zero|nobody|none)\b"
     r"(?! (?:sure|know|se (?:si|que|como|donde|cuanto|quien)|estoy segur\w*|stop\w*|para\b|paro\b|deja\b|dejo\b|"
     r"quit\w*|only|just|longer|way|matter|idea|doubt|he\b|she\b|hes\b|shes\b|i\b|im\b|my\b|we\b|no\b|oh\b|wait\b|"
     r"please\b|think (?:hes|shes|he is|she is|its|the) (?:@BREATHE|breathing)|let up|letting up|go away|going away|"
@@ -692,7 +714,7 @@ JOKES = r"\b(?:haha\w*|jaja\w*|jeje\w*|lol|lmao|just kidding|im kidding|kidding|
 FILLER_HINTS = "um umm ummm uh uhh uhhh uhm erm hmm hmmm hm mm mmm eh ehh ah ahh este sea pues know mean"
 CLAUSE_BREAKS = ". , but pero though although however except aunque sino embargo whereas mientras"
 NEGATION_STOP = "and or but so then because now y o pero entonces porque ahora plus also tambien"
-NEGATION_WORDS = "no not never nor without isnt arent wasnt werent dont doesnt didnt hasnt havent hadnt aint denies denied negative free sin ni nunca jamas tampoco nada zero"
+NEGATION_WORDS = "nobody none no not never nor without isnt arent wasnt werent dont doesnt didnt hasnt havent hadnt aint denies denied negative free sin ni nunca jamas tampoco nada zero"
 UNRELATED_BEFORE_WORDS = "about on regarding for refill refills renew renewal prescription prescriptions cpr aid history prevent prevents preventing prevention risk sobre receta platica informacion after since post despues de del para contra"
 RESOLVED_AFTER_FIRST = "has have had finally already stopped went is are gone resolved cleared was s seems seem ya se"
 

@@ -39,15 +39,15 @@ def test_every_emergency_case_escalates_as_an_emergency(case):
 
 
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
-def test_each_case_file_meets_its_recall_and_false_alarm_thresholds(path):
+def test_each_case_file_meets_the_recall_and_false_alarm_thresholds(path):
     cases = _load(path)
-    label = cases[0]["label"]
+    labels = {c["label"] for c in cases}
     ev = evaluate(cases)
-    if label == "emergency":
+    if "emergency" in labels:
         assert ev.recall("emergency") == 1.0, ev.misses
-    elif label in ("urgent", "human"):
+    for label in {"urgent", "human"} & labels:
         assert ev.recall(label) >= 0.9, ev.misses
-    else:
+    if "routine" in labels:
         assert ev.routine_false_escalation <= 0.05, ev.misses
 
 
