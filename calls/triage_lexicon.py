@@ -63,7 +63,7 @@ def expand(pattern: str) -> str:
 ALLERGY_CONTEXT = (
     r"\b(?:allerg\w*|peanuts?|nuts?|shellfish|shrimp|crab|lobster|sting\w*|stung|bees?|wasps?|hornets?|epi ?pens?|"
     r"hives|ate|eating|eaten|antibiotics?|penicillin|amoxicillin|sulfa|reaction|anaphyla\w*|latex|gloves|"
-    r"nuez|nueces|cacahuates?|mani|mariscos|camarones?|alergi\w*|picad\w*|pico|abejas?|avispas?|ronchas|comio|galletas)"
+    r"nuez|nueces|cacahuates?|mani|mariscos|camarones?|alergi\w*|picad\w*|pico|abejas?|avispas?|ronchas|comio|galletas)\b"
 )
 HEAD_RED_FLAGS = (
     r"\b(?:vomit\w*|throw\w* up|threw up|puk\w*|seeing double|double vision|confus\w*|doesnt know|dont know where|"
