@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.services import call_mark_reviewed, escalation_acknowledge, escalation_create, escalation_resolve
@@ -92,7 +93,7 @@ class EscalationInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(ClinicScopedAdmin):
+class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/deletes recorded (calls.audit)
     list_display = [
         "started",
         "organization",
@@ -307,7 +308,7 @@ def _intake_value(value: object) -> str:
 
 
 @admin.register(Escalation)
-class EscalationAdmin(ClinicScopedAdmin):
+class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/deletes recorded (calls.audit)
     list_display = ["raised", "level", "status", "organization", "call_link", "reason", "source",
                     "acknowledged_by", "resolved_by"]
     list_display_links = ["raised", "level"]

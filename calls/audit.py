@@ -5,7 +5,7 @@ reader gets 503 `audit_unavailable` and no data):
 
     audit_read(request, action=AuditEvent.Action.VIEW, objects=[call], via="api")      # API / console views
     AuditedAdminMixin                                                               # console change/changelist
-    audit_push(user=..., escalation_ids=..., organization_ids=..., ip=...)          # live board pushes
+    board_push_audited(scope, items)                                                # live board pushes
 
 Changes are recorded for every path (API, console, pipeline, telephony, shell) by `post_save` receivers on the
 patient-data models and by `TranscriptSegment.objects.bulk_create`; the actor comes from the current request
@@ -35,7 +35,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import Model
 from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse
@@ -131,7 +131,7 @@ def _actor_fields(
     return {"actor_user_id": None, "actor_username": "", "actor_service": service}
 
 
-def _event(
+def build_event(
     *,
     action: str,
     object_type: str,
@@ -162,22 +162,22 @@ def _event(
     )
 
 
-def _insert(events: list[AuditEvent]) -> None:
-    """Write the rows or raise AuditUnavailable. A savepoint keeps a surrounding transaction usable on failure."""
+def write_events(events: list[AuditEvent]) -> None:
+    """Write the rows or raise AuditUnavailable."""
     if not events:
         return
     try:
-        with transaction.atomic():
-            AuditEvent.objects.bulk_create(events)
+        # No savepoint: reads run outside transactions, and the extra round trips would cost every read.
+        AuditEvent.objects.bulk_create(events)
     except DatabaseError as exc:
         logger.error("audit write failed (%s); refusing the read", type(exc).__name__)
         raise AuditUnavailable() from exc
 
 
 def audit_record(**kwargs: Any) -> AuditEvent:
-    """Write one audit row (see `_event` for the arguments); raises AuditUnavailable when it cannot."""
-    event = _event(**kwargs)
-    _insert([event])
+    """Write one audit row (see `build_event` for the arguments); raises AuditUnavailable when it cannot."""
+    event = build_event(**kwargs)
+    write_events([event])
     return event
 
 
@@ -216,7 +216,7 @@ def audit_read(
     model_type = object_type or (object_type_of(items[0]) if items else "call")
     single = action == Action.VIEW and len(items) == 1
     events = [
-        _event(
+        build_event(
             action=action,
             object_type=model_type,
             organization_id=organization_id,
@@ -228,35 +228,35 @@ def audit_read(
         )
         for organization_id, rows in (by_org.items() if items else [(None, [])])
     ]
-    _insert(events)
+    write_events(events)
 
 
 def audit_push(
     *,
     user: AbstractBaseUser,
-    escalation_ids: Iterable[Any],
-    organization_ids: Iterable[Any],
+    escalation_ids_by_org: dict[Any, list[Any]],
     ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Record a live-board push (snapshot or one escalation) to `user`'s socket; raises AuditUnavailable."""
-    ids = [str(value) for value in escalation_ids]
-    organizations = sorted({str(value) for value in organization_ids}) or [None]
-    events = [
-        _event(
-            action=Action.PUSH,
-            object_type="escalation",
-            organization_id=organization_id,
-            object_id=ids[0] if len(ids) == 1 and len(organizations) == 1 else "",
-            object_ids=ids if len(ids) != 1 or len(organizations) != 1 else [],
-            user=user,
-            ip=valid_ip(ip),
-            via="board",
-            details=details,
+    """Record a live-board push (snapshot or one escalation) to `user`'s socket, one row per clinic; raises
+    AuditUnavailable."""
+    events = []
+    for organization_id, escalation_ids in escalation_ids_by_org.items():
+        ids = [str(value) for value in escalation_ids]
+        events.append(
+            build_event(
+                action=Action.PUSH,
+                object_type="escalation",
+                organization_id=organization_id,
+                object_id=ids[0] if len(ids) == 1 else "",
+                object_ids=ids if len(ids) != 1 else [],
+                user=user,
+                ip=valid_ip(ip),
+                via="board",
+                details=details,
+            )
         )
-        for organization_id in organizations
-    ]
-    _insert(events)
+    write_events(events)
 
 
 def audit_unavailable_response() -> HttpResponse:
@@ -316,8 +316,8 @@ class AuditedAdminMixin:
         by_org: dict[Any, list[Any]] = defaultdict(list)
         for pk, organization_id in rows:
             by_org[organization_id].append(pk)
-        _insert([
-            _event(action=Action.DELETE, object_type=self.opts.model_name, organization_id=organization_id,
+        write_events([
+            build_event(action=Action.DELETE, object_type=self.opts.model_name, organization_id=organization_id,
                    object_ids=pks, request=request, via="console")
             for organization_id, pks in by_org.items()
         ])
@@ -344,7 +344,7 @@ def _record_change(sender: type[Model], instance: Model, created: bool, **kwargs
         return
     update_fields = kwargs.get("update_fields")
     details = {"fields": sorted(update_fields)} if update_fields else {}
-    event = _event(
+    event = build_event(
         action=Action.CREATE if created else Action.CHANGE,
         object_type=object_type_of(instance),
         organization_id=_organization_of(instance),
@@ -364,7 +364,7 @@ def record_segments_created(segments: list[TranscriptSegment]) -> None:
     for segment in segments:
         by_call[segment.call_id].append(segment)
     AuditEvent.objects.bulk_create([
-        _event(
+        build_event(
             action=Action.CREATE,
             object_type="transcriptsegment",
             organization_id=_organization_of(rows[0]),
@@ -414,3 +414,43 @@ class AuditContextMiddleware:
             return await self.get_response(request)
         finally:
             _request_var.reset(token)
+
+
+def board_push_audited(scope: dict[str, Any], items: list[dict[str, Any]], *, event: str = "") -> bool:
+    """For the board consumer: record a push of board `items` (board_item dicts) to the socket's user. False when
+    the row cannot be written, and then the push must not be sent (fail closed)."""
+    if not items:
+        return True  # nothing about anyone was sent
+    client = scope.get("client") or (None,)
+    try:
+        audit_push(
+            user=scope["user"],
+            escalation_ids_by_org=_ids_by_org(items),
+            ip=client[0],
+            details={"event": event} if event else None,
+        )
+    except AuditUnavailable:
+        return False
+    return True
+
+
+def board_page_refusal(request: HttpRequest, items: list[dict[str, Any]]) -> HttpResponse | None:
+    """For the board page: record its snapshot; a 503 response to return instead when that fails."""
+    if not items:
+        return None
+    try:
+        write_events([
+            build_event(action=Action.LIST, object_type="escalation", organization_id=organization_id,
+                   object_ids=ids, request=request, via="board")
+            for organization_id, ids in _ids_by_org(items).items()
+        ])
+    except AuditUnavailable:
+        return audit_unavailable_response()
+    return None
+
+
+def _ids_by_org(items: list[dict[str, Any]]) -> dict[str, list[str]]:
+    by_org: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        by_org[item["organization_id"]].append(item["id"])
+    return by_org

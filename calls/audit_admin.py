@@ -63,6 +63,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     ordering = ["-at", "-id"]
     show_full_result_count = False  # the trail only grows
     list_per_page = 100
+    actions = None  # no bulk delete, not even for operators
     fields = [
         "at", "action", "actor_user_id", "actor_username", "actor_service", "organization_id", "object_type",
         "object_id", "object_ids", "ip", "request_id", "via", "details",
@@ -93,9 +94,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        return {}  # no bulk delete, not even for operators
 
     @admin.display(description="Actor", ordering="actor_username")
     def actor(self, obj: AuditEvent) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
 
+from calls.audit import board_push_audited
 from calls.models import Escalation
 from calls.notifications import board_escalations, board_group, board_item
 from organizations.access import organizations_for_user
@@ -63,10 +64,13 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         )
         if escalation is not None:
             item = board_item(escalation)
-            self.send_json({"type": "escalation", "event": event.get("event", ""), "escalation": item})
+            if board_push_audited(self.scope, [item], event=event.get("event", "")):  # audit hook, fail closed
+                self.send_json({"type": "escalation", "event": event.get("event", ""), "escalation": item})
 
     def _send_snapshot(self) -> None:
-        self.send_json({"type": "snapshot", "escalations": board_escalations(self.organization_ids)})
+        items = board_escalations(self.organization_ids)
+        if board_push_audited(self.scope, items, event="snapshot"):  # audit hook, fail closed
+            self.send_json({"type": "snapshot", "escalations": items})
 
     def _leave_groups(self) -> None:
         for group in self.joined:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from calls.audit import board_page_refusal
 from calls.notifications import board_escalations
 from organizations.access import organizations_for_user
 
@@ -23,5 +24,7 @@ def board(request: HttpRequest) -> HttpResponse:
         "organizations": [organization["name"] for organization in organizations],
         "snapshot": board_escalations([organization["id"] for organization in organizations]),
     }
+    if (refused := board_page_refusal(request, context["snapshot"])) is not None:  # audit hook, fail closed
+        return refused
     status = 200 if organizations else 403  # signed in, but staff of no clinic: nothing to watch
     return render(request, "calls/board.html", context, status=status)

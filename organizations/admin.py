@@ -275,6 +275,10 @@ class OrganizationAdmin(ClinicScopedAdmin):
             },
         ),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
+        (
+            "Data retention",  # purge_expired deletes what is older; empty keeps forever; audit rows always stay
+            {"fields": ["transcript_retention_days", "intake_retention_days", "call_retention_days"]},
+        ),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
 

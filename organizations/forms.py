@@ -123,6 +123,9 @@ class OrganizationForm(forms.ModelForm):
             "vad_threshold",
             "vad_silence_ms",
             "webhook_url",
+            "transcript_retention_days",  # retention (purge_expired)
+            "intake_retention_days",
+            "call_retention_days",
         ]
         labels = {
             "on_call_phone": "On-call phone",

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from calls.api.caller_auth import STAFF_AUTHENTICATION
 from calls.api.errors import ApiError
 from calls.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
+from calls.audit import audit_read
 from calls.models import Call, Escalation
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
 from organizations.access import organizations_for_user, scope_for_user
@@ -214,6 +215,7 @@ class EscalationListView(StaffView):
         if "level" in query:
             queryset = queryset.filter(level=query["level"])
         page = self.paginate_queryset(queryset)
+        audit_read(request, action="list", objects=page, via="api", object_type="escalation")  # audit hook, fail closed
         return self.get_paginated_response(StaffEscalationSerializer(page, many=True).data)
 
 

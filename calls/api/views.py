@@ -43,6 +43,7 @@ from calls.api.serializers import (
     CallSummarySerializer,
 )
 from calls.api.throttling import CallerOrgThrottle
+from calls.audit import audit_read
 from calls.models import Call
 from calls.observability import call_context
 from calls.services import IntakeInvalid, SegmentInput, call_end, call_start
@@ -251,6 +252,13 @@ class CallListView(generics.ListAPIView):
         self.request.validated_page_size = cleaned.get("page_size")
         return filterset.qs
 
+    def paginate_queryset(self, queryset: QuerySet[Call]) -> list[Call] | None:
+        page = super().paginate_queryset(queryset)
+        # Audit hook (calls.audit): recorded before serialising; a failed write answers 503 with no data.
+        audit_read(self.request, action="search" if self.request.query_params.get("q") else "list",
+                   objects=page or [], via="api", object_type="call")
+        return page
+
     @extend_schema(
         operation_id="calls_list",
         summary="List calls",
@@ -273,6 +281,7 @@ class CallDetailView(generics.RetrieveAPIView):
         call = calls_with_detail(calls_for_user(self.request.user)).filter(pk=self.kwargs["call_id"]).first()
         if call is None:
             raise ApiError(404, "not_found", "No such call.")
+        audit_read(self.request, action="view", objects=[call], via="api")  # audit hook (calls.audit), fail closed
         return call
 
     @extend_schema(
