@@ -141,6 +141,7 @@ EMERGENCY_EN = [
                   r"(?:help\w*|work\w*|do anything|doing anything)"),
     ("breathing", r"(?:dont|cant|not|doesnt) see ~2 chest (?:move|moving|rise|rising|going up)"),
     ("breathing", r"chest (?:isnt|not|stopped) (?:moving|rising|going up)"),
+    ("breathing", r"(?:pauses|pausing|stops|stopping|forgets) ~3 (?:@BREATHE|breaths)"),
     ("breathing", r"(?:very|really|so|severely|extremely|super) short of breath"),
     # Children in respiratory distress: fast breathing, ribs pulling in, grunting, flaring nostrils.
     ("breathing", r"@BREATHE ~2 (?:super |really |very |so )?(?:fast|hard|heavy and fast)(?! (?:after|when|from))"),
@@ -167,6 +168,8 @@ EMERGENCY_EN = [
     ("unconscious", r"(?:not|isnt|wont|stopped|no longer) (?:respond\w*|react\w*|wak\w* up|answering me|opening)"),
     ("unconscious", r"@CANT (?:wake|rouse|get) ~1 (?:him|her|them|it|the baby) (?:up|awake|to wake|to respond)"),
     ("unconscious", r"@CANT keep ~1 (?:him|her|them|the baby|myself) (?:awake|up)"),
+    ("unconscious", r"found ~3 (?:him|her|them|dad|mom|father|mother|husband|wife|son|daughter|grandma|grandpa) ~2 "
+                    r"(?:on|lying on|face down on|in) the (?:floor|ground|bathroom floor)"),
     ("unconscious", r"(?:shak\w*|yell\w*|call\w*|slapp\w*|pinch\w*|scream\w*) ~3 (?:him|her|them|name) ~4 "
                     r"(?:nothing|no response|doesnt (?:respond|move|answer)|wont respond|not responding)"),
     ("unconscious", r"(?:hes|shes|he is|she is|baby is|babys|they are|theyre|baby) (?:not|isnt) moving"),
@@ -213,6 +216,7 @@ EMERGENCY_EN = [
     # Self-harm (the pipeline gives 988 rather than 911).
     ("self_harm", r"(?:kill|killing|hurt|hurting|harm|harming|cut|cutting|end|shoot|hang) "
                   r"(?:my ?self|him ?self|her ?self|themselves|themself)"),
+    ("self_harm", r"(?:slit|slits|slitting|cut|cuts|cutting) (?:my|his|her|their) wrists?"),
     ("self_harm", r"(?:suicid\w*|end (?:my|his|her) life|end it all|take (?:my|his|her) (?:own )?life|"
                   r"better off dead|no reason to live|(?:tonights|tonight is|today is|todays) the (?:night|day))"),
     ("self_harm", r"(?:dont|doesnt|do not|does not|no longer) want(?:s)? to (?:live|be alive|be here|wake up|go on|"
@@ -280,6 +284,7 @@ EMERGENCY_EN = [
 EMERGENCY_ES = [
     ("chest_pain", r"dolor ~2 (?:de |en |del )?(?:el |mi |su )?pecho"),
     ("chest_pain", r"(?:me|le|te|nos|les) (?:duele|dolia|arde|aprieta|oprime|quema|punza) ~2 (?:el )?pecho"),
+    ("chest_pain", r"(?:aplast\w*|apret\w*|oprim\w*|estruj\w*|pesa|pesaba|sentad[oa]) ~4 (?:el |mi |su )?pecho"),
     ("chest_pain", r"pecho ~3 (?:duele|apretado|oprimido|presion|ardor|arde|pesado|dolor|quema|aprieta|oprime)"),
     ("chest_pain", r"(?:opresion|presion|ardor|peso|punzada|apreton|dolor fuerte) ~2 (?:en )?(?:el )?pecho"),
     ("chest_pain", r"(?:infarto|ataque (?:al|del) corazon|paro cardiaco)"),
@@ -307,7 +312,8 @@ EMERGENCY_ES = [
     ("breathing", r"no (?:le|me) entra (?:el )?aire"),
     ("breathing", r"(?:se (?:esta )?ahoga\w*|ahogando|me ahogo|se asfixia|asfixi\w*)"),
     ("breathing", r"(?:dificultad|problemas|trabajo) (?:para|al) respirar"),
-    ("breathing", r"respira\w* ~2 (?:muy )?(?:rapido|agitad\w*)|se le hunden ~2 costillas|(?:le )?aletea la nariz|"
+    ("breathing", r"pausas ~3 (?:respirar|respiracion)|se le olvida respirar|(?:para|paraba) de respirar|"
+                  r"respira\w* ~2 (?:muy )?(?:rapido|agitad\w*)|se le hunden ~2 costillas|(?:le )?aletea la nariz|"
                   r"(?:quejid\w*|pujando) al respirar"),
     ("breathing", r"(?:labios|cara|unas|piel|boca|dedos) ~2 (?:morad\w*|azul\w*|gris\w*)"),
     ("breathing", r"se (?:esta )?(?:poniendo|puso|pone) (?:morad\w*|azul\w*|gris\w*)"),
@@ -321,6 +327,8 @@ EMERGENCY_ES = [
     ("unconscious", r"(?:desmay\w*|desvanec\w*|inconscient\w*|perdio el (?:conocimiento|sentido)|se privo|privad[oa])"),
     ("unconscious", r"no (?:responde|reacciona|despierta|se despierta|abre los ojos|se mueve)"),
     ("unconscious", r"no (?:lo|la|le) (?:puedo|podemos|puede) despertar"),
+    ("unconscious", r"(?:tirad[oa]|caid[oa]) en el (?:piso|suelo|bano)|no (?:me |nos )?(?:contesta|responde|habla) ~3 "
+                    r"(?:nada|aunque|cuando|y no|le hablo|la muevo|lo muevo)"),
     ("unconscious", r"(?:no tiene|sin|no le encuentro) (?:pulso|latido)"),
     ("unconscious", r"(?:le estoy dando|dandole|hacerle|haciendole) (?:rcp|reanimacion|respiracion)"),
     ("unconscious", r"(?:se (?:esta|nos esta|me esta) muriendo|me estoy muriendo|se va a morir|se nos va)"),
@@ -347,6 +355,7 @@ EMERGENCY_ES = [
     ("self_harm", r"(?:no|ya no) (?:quiero|quiere) (?:vivir|seguir viviendo|estar aqui|despertar|seguir)"),
     ("self_harm", r"(?:no|ya no) (?:veo|le veo|hay|tengo) ~1 salida"),
     ("self_harm", r"(?:cartas?|notas?) ~4 (?:despedida|mis hijos|a mi familia|sus hijos)"),
+    ("self_harm", r"(?:cortar|corto|cortarse|cortarme|corte|corta) ~2 (?:las |sus |mis )?venas"),
     ("self_harm", r"(?:mejor muert[oa]|lo voy a hacer (?:hoy|esta noche)|no vale la pena vivir)"),
     ("allergic_reaction", r"(?:se le|se me|se) (?:esta )?(?:cerrando|cierra|cerro|hinch\w*) ~2 (?:la |el |los )?"
                           r"(?:garganta|lengua|labios|boca)"),
@@ -449,6 +458,8 @@ URGENT_EN = [
     ("pregnancy", r"(?:in labor|going into labor|labor pains|contractions)"),
     ("mental_health", r"(?:panic attack|anxiety attack|hearing voices|seeing things|hallucinat\w*|psychotic|manic|"
                       r"havent slept in days|breakdown)"),
+    ("confusion", r"(?:is|hes|shes|seems|seem|acting|more|very|really|getting|got|became|been|suddenly) "
+                  r"(?:\w+ )?(?:confus\w*|disoriented)(?! (?:about|by|with|on))"),
     ("dizziness", r"(?:dizzy|dizziness|lightheaded|light headed|faint|vertigo|room is spinning|woozy)"),
     ("palpitations", r"(?:palpitations|hearts? ~2 (?:racing|pounding|skipping|fluttering|flutter\w*|irregular)|afib)"),
     ("bleeding", r"(?:bleed\w*|blood in ~2 (?:stool|poop|vomit|diaper|mucus)|bloody (?:stool|poop|diarrhea|nose))"),
@@ -495,6 +506,8 @@ URGENT_ES = [
                 r"no me surten|no me quieren dar) ~3 (?:la |las |mi |mis |el |su |sus )?(?:insulina|anticoagulante|"
                 r"inhalador|anticonvulsiv\w*|antirechazo|medicina para el corazon)"),
     ("glucose", r"azucar ~4 (?:baja|bajo|alta|subio|bajo a|\d+)"),
+    ("confusion", r"(?:confundid[oa]|desorientad[oa]) ~2 (?:de lo normal|que de costumbre|hoy|desde)|"
+                  r"(?:esta|anda|se ve|muy|mas) (?:confundid[oa]|desorientad[oa])"),
     ("dizziness", r"(?:mareo|mareos|mareado|mareada|me mareo|me marea|me maree|se mareo|vertigo)"),
     ("post_procedure", r"(?:herida|puntadas|puntos|cicatriz|operacion|cirugia|extraccion) ~4 (?:roj\w*|hinch\w*|pus|"
                        r"abri\w*|sangr\w*|calient\w*|infect\w*|dolor|duele|supura\w*)"),
@@ -576,7 +589,7 @@ HUMAN_ES = [
     ("human_request", r"(?:que me atienda|atiendame|quiero|necesito|deme|dame) ~2 (?:una persona|un humano|"
                       r"alguien (?:de verdad|real)|un representante|una operadora)"),
     ("human_request", r"(?:persona real|persona de verdad|grabacion|maquina|robot|contestadora|no me entiende)"),
-    ("human_request", r"con quien (?:hablo|puedo hablar|me comunico|tengo que hablar)"),
+    ("human_request", r"con quien (?:hablo|puedo hablar|pueda hablar|me comunico|tengo que hablar|hablar)"),
     ("human_request", r"(?:operador\w*|representante)"),
     ("human_request", r"(?:me dijo que (?:le |la |lo )?(?:llamara|llame|marcara|hablara)|esta esperando mi llamada|"
                       r"me (?:pidio|dijo) que (?:la|lo|le) (?:llamara|buscara))"),
@@ -673,7 +686,7 @@ UNRELATED_AFTER = (
     "rehab rehabilitation clinic clinics medication medications medicine medicines meds med pills pill prescription "
     "prescriptions refill refills appointment appointments follow followup checkup test tests testing screening class "
     "classes course training support group groups form forms plan plans vaccine vaccines specialist specialists "
-    "prevention preventive risk risks awareness program center survivor survivors disorder action kit kits unit ward "
+    "prevention preventive risk risks awareness program reversal narcan naloxone center survivor survivors disorder action kit kits unit ward "
     "study studies bill bills billing insurance coverage thinner thinners work pressure sugar draw type count panel "
     "bank donation donor levels level hazard hazards protocol protocols precautions monitor app video book seminar "
     "workshop certification certificate lecture presentation paperwork records report results doctor neurologist "
@@ -713,7 +726,7 @@ JOKES = r"\b(?:haha\w*|jaja\w*|jeje\w*|lol|lmao|just kidding|im kidding|kidding|
 # Word lists the engine uses for cheap checks before a regex (see triage._guarded and triage.normalize).
 FILLER_HINTS = "um umm ummm uh uhh uhhh uhm erm hmm hmmm hm mm mmm eh ehh ah ahh este sea pues know mean"
 CLAUSE_BREAKS = ". , but pero though although however except aunque sino embargo whereas mientras"
-NEGATION_STOP = "and or but so then because now y o pero entonces porque ahora plus also tambien"
+NEGATION_STOP = "and but so then because now y pero entonces porque ahora plus also tambien"
 NEGATION_WORDS = "nobody none no not never nor without isnt arent wasnt werent dont doesnt didnt hasnt havent hadnt aint denies denied negative free sin ni nunca jamas tampoco nada zero"
 UNRELATED_BEFORE_WORDS = "about on regarding for refill refills renew renewal prescription prescriptions cpr aid history prevent prevents preventing prevention risk sobre receta platica informacion after since post despues de del para contra"
 RESOLVED_AFTER_FIRST = "has have had finally already stopped went is are gone resolved cleared was s seems seem ya se"
