@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels routing."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -25,3 +26,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Everything loaded at startup lives as long as the process: keep it out of the garbage collector's full passes, which
+# otherwise grow with Django's heap and stall every live call for tens of ms (bench/README.md, phone bridge).
+gc.freeze()
