@@ -8,7 +8,9 @@ checked against (realtime/tests/test_fake_openai*).
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,6 +43,14 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.OPENAI_API_KEY or 'sk-local-fake'}"}
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Building a context loads the CA bundle (tens of ms); once per process, not once per request.
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def _timeout() -> httpx.Timeout:
     total = settings.OPENAI_TIMEOUT_SECONDS
     return httpx.Timeout(total, connect=min(2.0, total))
@@ -57,7 +67,7 @@ def _upstream_message(response: httpx.Response) -> str:
 
 async def _post(path: str, *, json: dict | None = None) -> httpx.Response:
     url = f"{settings.OPENAI_BASE_URL}{path}"
-    async with httpx.AsyncClient(timeout=_timeout(), follow_redirects=False) as client:
+    async with httpx.AsyncClient(timeout=_timeout(), follow_redirects=False, verify=_tls_context()) as client:
         for attempt in (1, 2):
             try:
                 return await client.post(url, json=json, headers=_headers())
