@@ -46,6 +46,12 @@ EMERGENCY_STEERING = (
     "suicide or self-harm, to call or text 988). Clinic staff have already been alerted. Keep it short."
 )
 
+SELF_HARM_STEERING = (
+    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller may be at risk of suicide or self-harm. Stop the "
+    "intake. Speak calmly and kindly. Tell the caller they can call or text 988, the Suicide and Crisis Lifeline, "
+    "right now, and to call 911 if they or someone else is in immediate danger. Clinic staff have been alerted."
+)
+
 
 def wants(event_type: str) -> bool:
     return event_type in PIPELINE_EVENT_TYPES
@@ -282,7 +288,8 @@ class CallEventPipeline:
         )
         if assessment.level == Escalation.Level.EMERGENCY and not self.state.emergency_steered:
             self.state.emergency_steered = True
-            self._steer(EMERGENCY_STEERING, result)
+            script = SELF_HARM_STEERING if "self_harm" in assessment.reasons else EMERGENCY_STEERING
+            self._steer(script, result)
         else:
             # Urgent / human: tell the model what the clinic's policy is; it continues the conversation with it.
             result.client_events.append(_system_message(f"Clinic system note: {guidance}"))

@@ -216,3 +216,21 @@ def test_a_refused_steering_response_is_retried_with_its_instructions(pipeline):
     retry = pipeline.handle(done("resp_auto"))
     assert types(retry) == ["response.create"]
     assert "911" in retry.client_events[0]["response"]["instructions"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("utterance", "first_number"),
+    [
+        ("my husband collapsed and he's not breathing", "911"),
+        ("I don't want to live anymore, I want to kill myself", "988"),
+    ],
+)
+def test_emergency_steering_gives_the_right_number_first(pipeline, call, utterance, first_number):
+    result = pipeline.handle(transcript("item_1", utterance))
+    system = next(e for e in result.client_events if e["type"] == "conversation.item.create")
+    text = system["item"]["content"][0]["text"]
+    assert system["item"]["role"] == "system"
+    other = "988" if first_number == "911" else "911"
+    assert first_number in text and (other not in text or text.index(first_number) < text.index(other))
+    assert call.escalations.get().source == "keyword"
