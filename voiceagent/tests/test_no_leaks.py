@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from calls.models import AuditEvent, Call, Notification
 from calls.notifications import deliver_due
+from calls.observability import ContextFilter
 from conftest import token_for
 
 
@@ -44,12 +45,14 @@ def console():
     """What the configured console handler (settings.LOGGING, with its formatter and context filter) writes."""
     stream = io.StringIO()
     handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.StreamHandler)
-                and handler.formatter is not None and "request_id" in (handler.formatter._fmt or "")]
+                and any(isinstance(f, ContextFilter) for f in handler.filters)]
     assert handlers, "settings.LOGGING's console handler is installed"
-    previous = [handler.setStream(stream) for handler in handlers]
+    previous = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.stream = stream  # not setStream(): it flushes the old stream, which a test runner may have closed
     yield stream
     for handler, old in zip(handlers, previous, strict=True):
-        handler.setStream(old)
+        handler.stream = old
 
 
 @pytest.fixture
