@@ -54,10 +54,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
         if options["channel"] == "phone":
-            from realtime.simulate_phone import simulate_phone_call
-
-            call = simulate_phone_call(organization, scenario, time_scale=options["time_scale"], stdout=self.stdout)
-            self._report(call, {})
+            self._report(*self._phone_call(organization, scenario, time_scale=options["time_scale"]))
             return
 
         with FakeOpenAI.start_in_thread(scenario=scenario, time_scale=options["time_scale"], api_key=FAKE_KEY) as fake:
@@ -86,6 +83,42 @@ class Command(BaseCommand):
         call = async_to_sync(run_sideband)(str(call.pk), openai_call_id)
         timings["call_s"] = time.perf_counter() - attached
         return call, timings
+
+    def _phone_call(self, organization: Organization, scenario, *, time_scale: float) -> tuple[Call, dict]:
+        """Twilio's side played by the fake peer: a signed voice webhook, then a Media Stream into the bridge of an
+        in-process server, whose upstream is the fake OpenAI playing the scenario."""
+        from realtime.simulate_phone import serve_in_thread, simulate_phone_call
+
+        if not organization.twilio_numbers.exists():
+            raise CommandError(f"{organization.name} has no Twilio number: add one in the console first.")
+        from realtime.fake_twilio.rest_server import FakeTwilioRest
+
+        # Twilio's REST API (transfers) is the fake one too: nothing leaves this machine.
+        settings.TWILIO_ACCOUNT_SID = "AC" + "5" * 32
+        settings.TWILIO_AUTH_TOKEN = "simulator-auth-token"  # noqa: S105 - signs only this process' requests
+        with (
+            FakeOpenAI.start_in_thread(scenario=scenario, time_scale=time_scale, api_key=FAKE_KEY) as fake,
+            FakeTwilioRest(account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN) as rest,
+        ):
+            settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, FAKE_KEY
+            settings.TWILIO_API_BASE_URL = rest.base_url
+            server_url = serve_in_thread()
+            started = time.perf_counter()
+            try:
+                result = simulate_phone_call(
+                    organization, scenario, server_url=server_url, fake_openai_url=fake.base_url, time_scale=time_scale
+                )
+            except ValueError as exc:  # the clinic's TwiML did not connect the agent (after hours, by its policy)
+                raise CommandError(
+                    f"{exc}: {organization.name} is closed now and its after-hours policy "
+                    f"({organization.get_after_hours_policy_display()}) does not let the agent answer."
+                ) from None
+            transfers = [r for r in rest.requests if "Twiml" in str(r)]
+        self.stdout.write(f"call {result.call.pk} (phone) answered with TwiML: {result.voice_twiml[:120]}…")
+        if transfers:
+            self.stdout.write(f"transferred through Twilio's REST API ({len(transfers)} request)")
+        timings = {"call_s": time.perf_counter() - started, "frames_sent": result.media.sent_frames}
+        return result.call, timings
 
     def _report(self, call: Call, timings: dict) -> None:
         call.refresh_from_db()
