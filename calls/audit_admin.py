@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from calls.models import AuditEvent
 from organizations.access import admin_organizations_for_user
@@ -76,6 +77,24 @@ class AuditEventAdmin(admin.ModelAdmin):
             return queryset
         # Clinic admins only, and only their clinics' rows: staff do not review colleagues' access.
         return queryset.filter(organization_id__in=_audit_organizations(request).values("id"))
+
+    def _absent(self, request: HttpRequest, object_id: str) -> None:
+        # Another clinic's row must look simply absent (404), before Django's permission checks would say 403 or
+        # redirect to the index.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404("No audit event matches the given id.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._absent(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._absent(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._absent(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
 
     def has_view_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         user = request.user

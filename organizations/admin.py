@@ -98,6 +98,11 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             raise Http404(f"No {self.opts.verbose_name} matches the given id.")
         return super().delete_view(request, object_id, extra_context)
 
+    def history_view(self, request, object_id, extra_context=None):
+        if self.get_object(request, unquote(object_id)) is None:  # as delete_view
+            raise Http404(f"No {self.opts.verbose_name} matches the given id.")
+        return super().history_view(request, object_id, extra_context)
+
     # Object buttons ------------------------------------------------------------------------------------------------
 
     def get_object_buttons(self, request: HttpRequest, obj: Model) -> list[ObjectButton]:
@@ -119,6 +124,8 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
+        if obj is None:  # absent wins over forbidden: Django checks permissions first, which would say 403
+            raise Http404(f"No {self.opts.verbose_name} matches the given id.")
         if obj is not None:
             url_name = f"admin:{self.opts.app_label}_{self.opts.model_name}_button"
             tools = [
