@@ -13,7 +13,7 @@ import re
 import uuid
 
 import pytest
-from channels.layers import InMemoryChannelLayer
+from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -57,14 +57,16 @@ def console():
 
 @pytest.fixture
 def layer_messages(monkeypatch) -> list[tuple[str, dict]]:
+    """Every group_send on the configured layer (in-memory, or Redis when REDIS_URL is set)."""
     sent: list[tuple[str, dict]] = []
-    original = InMemoryChannelLayer.group_send
+    layer_class = type(get_channel_layer())
+    original = layer_class.group_send
 
     async def record(self, group, message):
         sent.append((group, message))
         return await original(self, group, message)
 
-    monkeypatch.setattr(InMemoryChannelLayer, "group_send", record)
+    monkeypatch.setattr(layer_class, "group_send", record)
     return sent
 
 
