@@ -97,6 +97,8 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
         )
         next_seq += 1
     TranscriptSegment.objects.bulk_create(created)
+    if created:  # the reaper (calls/reaper.py) ends calls whose activity stopped; the row is already locked
+        Call.objects.filter(pk=call.pk).update(last_activity_at=now)
     return created
 
 

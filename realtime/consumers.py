@@ -16,6 +16,7 @@ import logging
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from calls import drain
 from realtime.bridge import MediaBridge
 from realtime.telephony import MEDIA_PATH
 from realtime.telephony.signatures import websocket_signature_is_valid
@@ -40,11 +41,14 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self.bridge: MediaBridge | None = None
+        self._live_key: int | None = None
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            drain.call_closed(self._live_key)  # counted until the socket is gone (deploy drain, heartbeat)
 
     async def dispatch(self, message: dict) -> None:
         if message["type"] == "websocket.receive":
@@ -61,7 +65,14 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             logger.warning("media stream refused: bad or missing X-Twilio-Signature")
             await self.close()  # before accept: the handshake is answered 403
             return
+        if drain.refuse_new_calls():
+            # Deploy drain: refused before accept; Twilio asks /twilio/stream-ended and plays the fallback.
+            logger.warning("media stream refused: this process is draining")
+            await self.close()
+            return
         self.bridge = MediaBridge(send_twilio=self._send_text, close_twilio=self.close)
+        bridge = self.bridge
+        self._live_key = drain.call_opened(lambda: bridge.call.pk if bridge.call is not None else None)
         await self.accept()
 
     async def _send_text(self, text: str) -> None:
@@ -70,3 +81,5 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.bridge is not None:
             await self.bridge.shutdown()
+        drain.call_closed(self._live_key)
+        self._live_key = None

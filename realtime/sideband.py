@@ -15,6 +15,7 @@ import logging
 import websockets
 from asgiref.sync import sync_to_async
 
+from calls import drain
 from calls.models import Call
 from calls.observability import call_context
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
@@ -100,7 +101,13 @@ def attach(call_id: str, openai_call_id: str) -> bool:
         return False
     task = asyncio.get_running_loop().create_task(run_sideband(call_id, openai_call_id), name=f"sideband-{call_id}")
     _running[call_id] = task
-    task.add_done_callback(lambda _t: _running.pop(call_id, None))
+    live_key = drain.call_opened(call_id)  # a live call of this process until the task ends (deploy drain)
+
+    def _done(_task: asyncio.Task) -> None:
+        _running.pop(call_id, None)
+        drain.call_closed(live_key)
+
+    task.add_done_callback(_done)
     return True
 
 

@@ -8,6 +8,7 @@ checked against (realtime/tests/test_fake_openai*).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
+
+from realtime.breaker import BreakerOpen, CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class UpstreamError(Exception):
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after: float | None = None  # set when the breaker refused (503)
+        self.upstream_overloaded = False  # a 429: counts towards the breaker
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,57 @@ async def _post(path: str, *, json: dict | None = None) -> httpx.Response:
     raise AssertionError("unreachable")
 
 
+# --- fault tolerance: circuit breaker and a total deadline for minting (realtime/breaker.py) ---------------------
+
+
+@functools.cache
+def _breaker_for(base_url: str, threshold: int, reset_after: float) -> CircuitBreaker:
+    return CircuitBreaker(threshold=threshold, reset_after=reset_after)
+
+
+def mint_breaker() -> CircuitBreaker:
+    """The process-wide breaker for minting: one per upstream and configuration (settings overrides apply)."""
+    return _breaker_for(
+        settings.OPENAI_BASE_URL, settings.OPENAI_BREAKER_THRESHOLD, settings.OPENAI_BREAKER_RESET_SECONDS
+    )
+
+
 async def client_secret_create(session: dict, *, ttl_seconds: int = CLIENT_SECRET_TTL_SECONDS) -> ClientSecret:
-    """POST /realtime/client_secrets with a GA session; maps failures to UpstreamError."""
+    """POST /realtime/client_secrets with a GA session; maps failures to UpstreamError.
+
+    Bounded as a whole (a body trickling in under the per-read time-out is cut at OPENAI_TIMEOUT_SECONDS), and
+    behind a circuit breaker: after repeated upstream failures it answers 503 at once until a probe succeeds."""
+    breaker = mint_breaker()
+    try:
+        breaker.before_call()
+    except BreakerOpen as exc:
+        error = UpstreamError(503, "upstream_unavailable", "OpenAI is unavailable; retry shortly.")
+        error.retry_after = exc.retry_after
+        raise error from None
+    try:
+        async with asyncio.timeout(settings.OPENAI_TIMEOUT_SECONDS):
+            secret = await _client_secret_create(session, ttl_seconds)
+    except TimeoutError:
+        breaker.record_failure()
+        raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer in time.") from None
+    except UpstreamError as exc:
+        if exc.code == "upstream_rejected" and not exc.upstream_overloaded:
+            breaker.record_success()  # it answered: the request was at fault, not the upstream's health
+        else:
+            breaker.record_failure()
+        raise
+    breaker.record_success()
+    return secret
+
+
+async def _client_secret_create(session: dict, ttl_seconds: int) -> ClientSecret:
     body = {"expires_after": {"anchor": "created_at", "seconds": ttl_seconds}, "session": session}
     response = await _post("/realtime/client_secrets", json=body)
     if 400 <= response.status_code < 500:
         logger.warning("client secret rejected upstream status=%s", response.status_code)
-        raise UpstreamError(502, "upstream_rejected", _upstream_message(response))
+        error = UpstreamError(502, "upstream_rejected", _upstream_message(response))
+        error.upstream_overloaded = response.status_code == 429
+        raise error
     if response.status_code >= 500 or response.status_code not in (200, 201):
         logger.warning("client secret failed upstream status=%s", response.status_code)
         raise UpstreamError(502, "upstream_unavailable", f"OpenAI answered HTTP {response.status_code}.")

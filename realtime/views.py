@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
-from calls.api.errors import ApiError
+from calls.api.errors import ApiError, refuse_if_draining
 from calls.api.schema import CALLER_ERRORS, ERROR_404
 from calls.models import Call
 from calls.observability import call_context
@@ -57,7 +57,9 @@ UPSTREAM_ERRORS = {
 
 
 def _upstream_error(exc: UpstreamError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
+    error = ApiError(exc.status, exc.code, exc.message)
+    error.retry_after = exc.retry_after  # the circuit breaker's 503 says when to come back
+    return error
 
 
 class RealtimeSessionView(AsyncAPIView, CallerAPIView):
@@ -112,6 +114,7 @@ class RealtimeSessionView(AsyncAPIView, CallerAPIView):
         ],
     )
     async def post(self, request: Request) -> Response:
+        refuse_if_draining()  # deploy drain: the balancer sends the retry to another process
         organization = caller_organization(request)
         serializer = SessionRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

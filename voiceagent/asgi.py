@@ -13,13 +13,16 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from calls.drain import install_drain_signal  # noqa: E402
+from calls.resilience import RequestDeadline  # noqa: E402
 from calls.routing import websocket_urlpatterns as calls_ws  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
 from realtime.routing import with_twilio_media  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Every HTTP request answers within REQUEST_DEADLINE_SECONDS, even with a frozen database.
+        "http": RequestDeadline(django_asgi_app),
         # Twilio's media socket has no Origin/cookies (signature + stream token instead): routed before the guard.
         "websocket": with_twilio_media(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([*calls_ws, *realtime_ws])))
@@ -30,3 +33,6 @@ application = ProtocolTypeRouter(
 # Everything loaded at startup lives as long as the process: keep it out of the garbage collector's full passes, which
 # otherwise grow with Django's heap and stall every live call for tens of ms (bench/README.md, phone bridge).
 gc.freeze()
+
+# Deploys: SIGUSR1 (or `manage.py drain --pid`) stops new calls and exits once live calls ended (calls/drain.py).
+install_drain_signal()

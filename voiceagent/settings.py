@@ -162,6 +162,8 @@ MIDDLEWARE = [
     "calls.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees view exceptions: a lost database connection answers 503 + Retry-After (calls/resilience.py).
+    "calls.resilience.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "voiceagent.urls"
@@ -279,6 +281,25 @@ if TWILIO_ACCOUNT_SID and not re.match(r"^AC[0-9a-fA-F]{32}$", TWILIO_ACCOUNT_SI
 # Clinic webhooks go only to public https addresses (SSRF guard); true allows http and private/loopback targets,
 # for local development and the test suite's receiver only.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+
+# --- Fault tolerance (calls/resilience.py, calls/drain.py, calls/reaper.py, realtime/breaker.py) -----------------
+
+# Every HTTP request starts its answer within this many seconds or gets 503 deadline_exceeded: a frozen database
+# must not hang requests (the pool's DB_POOL_TIMEOUT only bounds waiting for a connection). Above the OpenAI
+# time-out, so a slow mint still answers with its own 504.
+REQUEST_DEADLINE_SECONDS = env_float(
+    "REQUEST_DEADLINE_SECONDS", max(5.5, OPENAI_TIMEOUT_SECONDS + 0.5), minimum=1.0, maximum=600
+)
+# After this many consecutive minting failures OpenAI is not asked for this long (503 upstream_unavailable).
+OPENAI_BREAKER_THRESHOLD = env_int("OPENAI_BREAKER_THRESHOLD", 5, minimum=1, maximum=1000)
+OPENAI_BREAKER_RESET_SECONDS = env_float("OPENAI_BREAKER_RESET_SECONDS", 30.0, minimum=0.1, maximum=3600)
+# Processes bump the calls they hold this often; the reaper ends live calls idle for REAPER_IDLE_SECONDS.
+LIVE_CALL_HEARTBEAT_SECONDS = env_float("LIVE_CALL_HEARTBEAT_SECONDS", 30.0, minimum=0.2, maximum=600)
+REAPER_IDLE_SECONDS = env_float("REAPER_IDLE_SECONDS", 120.0, minimum=1.0, maximum=86_400)
+if REAPER_IDLE_SECONDS < 2 * LIVE_CALL_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("REAPER_IDLE_SECONDS: must be at least twice LIVE_CALL_HEARTBEAT_SECONDS")
+# A draining process exits after this long even if calls are still live (longer than the longest call allowed).
+DRAIN_TIMEOUT_SECONDS = env_float("DRAIN_TIMEOUT_SECONDS", 3 * 3600.0, minimum=1.0, maximum=86_400)
 
 # --- Auth and API -----------------------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
 admin.site.index_title = "Clinic console"
 
+# A database outage raised outside a view (sessions, auth) answers 503 + Retry-After, not a 500 page.
+handler500 = "calls.resilience.server_error"
+
 urlpatterns = [
     path("", include("calls.health_urls")),  # /healthz and /readyz for load balancers
     path("admin/", admin.site.urls),

@@ -111,6 +111,19 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(413, "payload_too_large", "The request body is too large.")
 
+    # --- fault tolerance (calls/resilience.py): a lost database connection is a 503 to retry, not a 500 ---
+    from calls.resilience import DATABASE_MESSAGE, RETRY_AFTER_SECONDS, database_unavailable
+
+    if database_unavailable(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        set_rollback()
+        return Response(
+            error_body("database_unavailable", DATABASE_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    # --- end fault tolerance ---
+
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled API error: %s", type(exc).__name__)
         set_rollback()
@@ -127,6 +140,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApiError | CallerAuthError):
         code, message = exc.error_code, str(exc.detail)
         fields = getattr(exc, "fields", None)
+        if getattr(exc, "retry_after", None):  # 503 draining / upstream_unavailable (fault tolerance)
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     elif isinstance(exc, exceptions.ValidationError):
         code, message = "validation_error", "The request is not valid; see fields."
         fields = flatten_errors(exc.detail)
@@ -148,6 +163,16 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
     set_rollback()
     return Response(error_body(code, message, fields), status=exc.status_code, headers=headers)
+
+
+def refuse_if_draining() -> None:
+    """Call-start paths: 503 `draining` with Retry-After while this process drains for a deploy (calls/drain.py)."""
+    from calls.drain import refuse_new_calls
+
+    if refuse_new_calls():
+        error = ApiError(503, "draining", "This server is restarting; retry in a moment.")
+        error.retry_after = 1
+        raise error
 
 
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:

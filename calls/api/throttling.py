@@ -7,7 +7,9 @@ distinct counts and at most `limit` of them pass.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 
 from django.conf import settings
@@ -15,6 +17,8 @@ from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RATES = {"caller_ip": "30/min", "caller_org": "300/min"}
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
@@ -29,19 +33,44 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(match.group(1)), _PERIODS[match.group(2)[0]]
 
 
+def _shared_count(cache_key: str, period: int) -> int:
+    if cache.add(cache_key, 1, timeout=period + 1):
+        return 1
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add and incr: this request opens the window again
+        cache.add(cache_key, 1, timeout=period + 1)
+        return 1
+
+
+# --- fault tolerance: the shared counter's store (Redis) is down ------------------------------------------------------
+# Fail open to a per-process counter with the same limits, so calls keep starting during a Redis outage (a caller
+# in distress must reach the clinic; shared/reference/reliability.md R4 "0 HTTP 5xx on call paths"), while one
+# client still cannot flood a process. Across N processes a client may get up to N x limit for the outage.
+_local_counts: dict[str, int] = {}
+_local_lock = threading.Lock()
+
+
+def _local_count(cache_key: str, window: int) -> int:
+    with _local_lock:
+        if len(_local_counts) > 10_000:  # old windows: keep memory bounded
+            suffix = f":{window}"
+            for stale in [k for k in _local_counts if not k.endswith(suffix)]:
+                del _local_counts[stale]
+        _local_counts[cache_key] = _local_counts.get(cache_key, 0) + 1
+        return _local_counts[cache_key]
+
+
 def hit(key: str, limit: int, period: int, *, now: float | None = None) -> tuple[bool, float]:
     """Count one request against `key`'s current window; (allowed, seconds until the window resets)."""
     now = time.time() if now is None else now
     window = int(now // period)
     cache_key = f"throttle:{key}:{window}"
-    if cache.add(cache_key, 1, timeout=period + 1):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: this request opens the window again
-            cache.add(cache_key, 1, timeout=period + 1)
-            count = 1
+    try:
+        count = _shared_count(cache_key, period)
+    except Exception as exc:  # redis ConnectionError/TimeoutError: count in this process instead (fail open)
+        logger.warning("throttle store unavailable (%s); counting in this process", type(exc).__name__)
+        count = _local_count(cache_key, window)
     wait = (window + 1) * period - now
     return count <= limit, wait
 

@@ -26,7 +26,7 @@ from calls.api.caller_auth import (
     caller_organization,
     require_call_token,
 )
-from calls.api.errors import ApiError
+from calls.api.errors import ApiError, refuse_if_draining
 from calls.api.filters import CallFilterSet
 from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination
 from calls.api.queries import call_detail, calls_for_user, calls_with_detail, calls_with_summary
@@ -123,6 +123,7 @@ class CallStartView(CallerAPIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        refuse_if_draining()  # deploy drain: the balancer sends the retry to another process
         organization = caller_organization(request)
         serializer = CallStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

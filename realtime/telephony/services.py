@@ -143,6 +143,39 @@ def incoming_call_answer(
     return _answer_new(call, mode)
 
 
+# --- fault tolerance: a process draining for a deploy takes no new streams (calls/drain.py) -------------------------
+
+
+def drained_call_answer(*, call_sid: str, caller: str, called: str, now: dt.datetime | None = None) -> str:
+    """TwiML for an incoming call while this process drains: the call is recorded (callback number, CallSid) and
+    gets the fallback (staff during hours, voicemail otherwise) instead of a media stream to a process on its way
+    out. Twilio would play an error for a 503, so this never refuses."""
+    now = now or timezone.now()
+    call = Call.objects.select_related("organization").filter(twilio_call_sid=call_sid).first()
+    if call is None:
+        number = TwilioNumber.objects.select_related("organization").filter(number=called).first()
+        if number is None:
+            return twiml.say_and_hangup(twiml.NOT_IN_SERVICE)
+        meta = {"twilio": {"number": called, "mode": answer_mode(number.organization, now), "drained": True}}
+        try:
+            with transaction.atomic():
+                call, _token = call_start(
+                    organization=number.organization,
+                    channel=Call.Channel.PHONE,
+                    caller_phone=caller[:32],
+                    twilio_call_sid=call_sid,
+                    metadata=meta,
+                    started_at=now,
+                )
+        except IntegrityError:
+            call = Call.objects.select_related("organization").get(twilio_call_sid=call_sid)
+    logger.warning("incoming call answered with the fallback: this process is draining call=%s", call.pk)
+    return fallback_twiml(call, now)
+
+
+# --- end fault tolerance ---
+
+
 def _answer_new(call: Call, mode: str) -> str:
     organization = call.organization
     if mode in STREAMED_MODES:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from calls.drain import refuse_new_calls
 from realtime.telephony import services
 from realtime.telephony.signatures import request_is_from_twilio
 
@@ -55,6 +56,12 @@ def _idempotency_token(request: HttpRequest) -> str:
 
 @twilio_webhook
 def voice(request: HttpRequest, call_sid: str) -> HttpResponse:
+    if refuse_new_calls():  # deploy drain: fallback TwiML, never a 503 (Twilio would play an error)
+        return _twiml(
+            services.drained_call_answer(
+                call_sid=call_sid, caller=request.POST.get("From", ""), called=request.POST.get("To", "")
+            )
+        )
     return _twiml(
         services.incoming_call_answer(
             call_sid=call_sid,
