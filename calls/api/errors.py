@@ -67,6 +67,15 @@ def error_response(
     return JsonResponse(error_body(code, message, fields), status=status_code)
 
 
+# DRF messages that repeat the rejected input back ("'<value>' is not a valid choice."): callers may type patient
+# data into any field, so the message names the problem without the value.
+_ECHOING_CODES = {"invalid_choice": "Not one of the allowed values.", "does_not_exist": "No such object."}
+
+
+def _message(item: Any) -> str:
+    return _ECHOING_CODES.get(getattr(item, "code", None), str(item))
+
+
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested errors as flat dotted paths: {"agent": {"voice": [..]}} -> {"agent.voice": [..]};
     list items by index: "business_hours.1.opens"."""
@@ -79,7 +88,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                 out.setdefault(sub_key, []).extend(messages)
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+            out[prefix or "non_field_errors"] = [_message(item) for item in detail]
         else:
             for index, item in enumerate(detail):
                 if item:  # DRF puts {} for list items that were valid
@@ -87,7 +96,7 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                     for sub_key, messages in flatten_errors(item, path).items():
                         out.setdefault(sub_key, []).extend(messages)
     else:
-        out[prefix or "non_field_errors"] = [str(detail)]
+        out[prefix or "non_field_errors"] = [_message(detail)]
     return out
 
 

@@ -171,11 +171,6 @@ def test_no_url_takes_patient_data_as_a_path_parameter():
     assert [name for name in names if phi_words.search(name)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN LEAK, owner calls/api (serializers/errors): DRF's ChoiceField message echoes the rejected value "
-    "(\"<value>\" is not a valid choice.) into the 400 body; remove this mark once choice errors stop echoing input",
-)
 @pytest.mark.parametrize("field", ["channel", "speaker"])
 def test_a_rejected_choice_is_not_echoed_back(org_a, canary, field):
     client = Client(headers={"X-Org-Key": org_a.publishable_key})
