@@ -332,7 +332,7 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     autocomplete_fields = ["call"]
     add_fields = ["call", "level", "reason", "evidence"]
     fieldsets = [
-        (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at"]}),
+        (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at", "created_by"]}),
         ("What happened", {"fields": ["reason", "evidence"]}),
         ("Handling", {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
                                  "resolution_note"]}),
@@ -355,7 +355,12 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
         if change:
             return
         escalation, created = escalation_create(
-            call=obj.call, level=obj.level, source=Escalation.Source.STAFF, reason=obj.reason, evidence=obj.evidence
+            call=obj.call,
+            level=obj.level,
+            source=Escalation.Source.STAFF,
+            reason=obj.reason,
+            evidence=obj.evidence,
+            created_by=request.user,
         )
         obj.pk = escalation.pk
         obj.refresh_from_db()

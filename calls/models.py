@@ -217,6 +217,9 @@ class Escalation(models.Model):
     evidence = models.TextField(blank=True)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(  # the staff member, for source "staff"; empty for automatic escalations
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

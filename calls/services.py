@@ -211,6 +211,7 @@ def escalation_create(
     source: str,
     reason: str = "",
     evidence: str = "",
+    created_by: AbstractBaseUser | None = None,
 ) -> tuple[Escalation, bool]:
     """Record an escalation and mark the call escalated. A second trigger of the same level on the same call
     (while the first is not resolved) returns the existing escalation instead of multiplying alerts."""
@@ -231,6 +232,7 @@ def escalation_create(
             source=source,
             reason=reason[:300],
             evidence=evidence,
+            created_by=created_by,
         )
         current = Escalation.SEVERITY.get(locked.escalation_level, 0) if locked.escalation_level else 0
         if Escalation.SEVERITY[level] > current:
@@ -297,7 +299,7 @@ def call_escalate_by_staff(
     is returned instead of a second one. Who and when go into the call's staff_actions log."""
     with transaction.atomic():
         escalation, created = escalation_create(
-            call=call, level=level, source=Escalation.Source.STAFF, reason=reason
+            call=call, level=level, source=Escalation.Source.STAFF, reason=reason, created_by=user
         )
         locked = _lock(call)
         _audit(locked, action="escalate", user=user, level=level, escalation_id=str(escalation.pk), created=created)

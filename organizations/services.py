@@ -24,6 +24,43 @@ STAFF_GROUP = "Clinic staff"
 ROLE_GROUPS = {Membership.Role.ADMIN: ADMIN_GROUP, Membership.Role.STAFF: STAFF_GROUP}
 
 
+# What each console role may do at all (which clinic's rows it applies to is checked per object).
+# Migration 0002 created the groups with these; post_migrate keeps them so after test-database flushes too.
+STAFF_PERMISSIONS = {
+    "organizations": ["view_organization", "view_businesshours", "view_closure", "view_intakefield",
+                      "view_escalationphrase"],
+    "calls": ["view_call", "change_call", "view_transcriptsegment", "view_intake", "view_escalation",
+              "change_escalation", "add_escalation"],
+}
+ADMIN_EXTRA_PERMISSIONS = {
+    "organizations": ["change_organization", "add_businesshours", "change_businesshours", "delete_businesshours",
+                      "add_closure", "change_closure", "delete_closure", "add_intakefield", "change_intakefield",
+                      "delete_intakefield", "add_escalationphrase", "change_escalationphrase",
+                      "delete_escalationphrase", "view_membership"],
+}
+
+
+def console_groups_ensure(**_signal_kwargs: object) -> None:
+    """Create (or repair) the two console groups and their permissions. Idempotent; a post_migrate receiver."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Permission
+
+    for label in ("organizations", "calls"):
+        create_permissions(apps.get_app_config(label), verbosity=0)
+
+    def permissions(spec: dict[str, list[str]]) -> list[Permission]:
+        found: list[Permission] = []
+        for app_label, codenames in spec.items():
+            found += Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+        return found
+
+    staff, _ = Group.objects.get_or_create(name=STAFF_GROUP)
+    staff.permissions.set(permissions(STAFF_PERMISSIONS))
+    admin, _ = Group.objects.get_or_create(name=ADMIN_GROUP)
+    admin.permissions.set(permissions(STAFF_PERMISSIONS) + permissions(ADMIN_EXTRA_PERMISSIONS))
+
+
 def organization_create(*, name: str, slug: str, **config) -> Organization:
     """A new clinic starts with the default intake fields, which its admins can then change."""
     with transaction.atomic():

@@ -235,3 +235,13 @@ class TestTenancy:
         response = Client().post(f"/api/escalations/{escalation.pk}/acknowledge")
         assert response.status_code == 401
         assert response.json()["error"]["code"] in {"not_authenticated", "authentication_failed"}
+
+
+@pytest.mark.django_db
+def test_a_staff_escalation_records_who_raised_it(org_a, staff_a):
+    from calls.models import Escalation
+    from calls.services import call_escalate_by_staff
+    from conftest import make_call
+
+    escalation, created = call_escalate_by_staff(call=make_call(org_a), user=staff_a, level="urgent", reason="x")
+    assert created and Escalation.objects.get(pk=escalation.pk).created_by == staff_a

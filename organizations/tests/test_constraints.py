@@ -130,3 +130,16 @@ def test_membership_role_drives_console_groups(org_a, org_b):
     membership_remove(user=user, organization=org_b)
     user = type(user).objects.get(pk=user.pk)
     assert not user.is_staff and not user.groups.exists()
+
+
+@pytest.mark.django_db
+def test_console_groups_come_back_after_being_removed():
+    from django.contrib.auth.models import Group
+
+    from organizations.services import console_groups_ensure
+
+    Group.objects.all().delete()
+    console_groups_ensure()
+    admins = Group.objects.get(name="Clinic admins")
+    assert admins.permissions.filter(codename="change_organization").exists()
+    assert not Group.objects.get(name="Clinic staff").permissions.filter(codename="change_organization").exists()
