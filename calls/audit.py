@@ -80,6 +80,14 @@ def audit_actor(service: str) -> Iterator[None]:
         _service_var.reset(token)
 
 
+def audit_actor_for_task(service: str) -> None:
+    """Like audit_actor, for a long-lived asyncio task (a media stream): every change the task and the tasks and
+    threads it starts make from now on is recorded as `service`. The task's context ends with the task."""
+    if service not in SERVICE_PRINCIPALS:
+        raise ValueError(f"unknown service principal {service!r}")
+    _service_var.set(service)
+
+
 @contextlib.contextmanager
 def audit_suppressed() -> Iterator[None]:
     """For bulk jobs that record their own summary rows (retention purge): no per-row change events."""

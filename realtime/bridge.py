@@ -36,6 +36,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from calls.audit import audit_actor_for_task
 from calls.models import Call, Escalation
 from calls.observability import call_context
 from realtime.pipeline import CallEventPipeline, wants
@@ -178,6 +179,7 @@ class MediaBridge:
         if self._started:
             return  # one stream per call: a second `start` on the socket is ignored
         self._started = True
+        audit_actor_for_task("twilio")  # the call's transcript, intake and escalations are written for Twilio
         start = message.get("start") or {}
         self.stream_sid = str(start.get("streamSid") or message.get("streamSid") or "")
         params = start.get("customParameters") or {}

@@ -16,6 +16,7 @@ import websockets
 from asgiref.sync import sync_to_async
 
 from calls import drain
+from calls.audit import audit_actor
 from calls.models import Call
 from calls.observability import call_context
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
@@ -40,7 +41,7 @@ def _session_update(pipeline: CallEventPipeline) -> dict:
 async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float = 5.0) -> Call:
     """Attach to the call upstream and run it to its end. Returns the ended call."""
     pipeline = await sync_to_async(_load_pipeline)(call_id)
-    with call_context(call_id):
+    with call_context(call_id), audit_actor("openai-sideband"):
         try:
             async with websockets.connect(
                 realtime_ws_url(call_id=openai_call_id),

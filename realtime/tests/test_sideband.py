@@ -74,3 +74,13 @@ def test_a_sideband_that_cannot_attach_ends_the_call_as_failed(fake_openai, org_
     call = make_call(org_a, minutes_ago=0)
     ended = async_to_sync(run_sideband)(str(call.pk), "rtc_doesnotexist")
     assert ended.status == Call.Status.FAILED and ended.end_reason == Call.EndReason.ERROR
+
+
+def test_what_the_sideband_writes_is_audited_as_the_openai_sideband(fake_openai, org_a):
+    from calls.models import AuditEvent
+
+    play(fake_openai, org_a, "routine_booking")
+    # (the call row itself was created by this test, outside any request: "system")
+    services = set(AuditEvent.objects.filter(object_type__in=["transcriptsegment", "intake"])
+                   .values_list("actor_service", flat=True))
+    assert "openai-sideband" in services and "system" not in services
