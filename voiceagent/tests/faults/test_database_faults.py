@@ -1,0 +1,95 @@
+"""PostgreSQL restarted or frozen under load (reliability.md R1, R3): callers get 503 + Retry-After (never a 500 and
+never a hung request), the service is back within 2 s of the database, and no acknowledged write is lost or stored
+twice (clients retry call/end with the same segment item ids until acknowledged)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from voiceagent.tests.faults.clients import CallerLoad, check_acked_segments
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
+
+
+def _report(name: str, **figures: object) -> None:
+    print(f"\n[faults] {name}: " + ", ".join(f"{key}={value}" for key, value in figures.items()))
+
+
+def test_a_postgres_restart_under_load_answers_503_with_retry_after_and_loses_no_acknowledged_write(deployment):
+    server = deployment.server()
+    load = CallerLoad([server.url], deployment.info["org_key"])
+    marks: dict[str, float] = {}
+
+    def restart_at(delay: float) -> None:
+        time.sleep(delay)
+        marks["restart"] = time.monotonic()
+        deployment.pg.restart("fast")  # -w: returns once the database accepts connections again
+        marks["back"] = time.monotonic()
+
+    restarter = threading.Thread(target=restart_at, args=(4.0,))
+    restarter.start()
+    asyncio.run(load.run(callers=6, seconds=10))
+    restarter.join()
+
+    failures = [a for a in load.answers if a.status != 200 and a.status != 201]
+    assert load.answers and len(load.acked) > 20
+    assert all(a.status == 503 for a in failures), {(a.status, a.code) for a in failures}
+    assert all(a.retry_after for a in failures)
+    assert {a.code for a in failures} <= {"database_unavailable", "deadline_exceeded"}
+    # Back within 2 s of the database: nothing sent 2 s after it accepted connections failed, and a request sent
+    # after it came back succeeded within 2 s.
+    assert not [a for a in failures if a.sent > marks["back"] + 2.0]
+    first_ok = min(a.done for a in load.answers if a.status in (200, 201) and a.sent >= marks["back"])
+    assert first_ok - marks["back"] <= 2.0
+    missing, duplicated = check_acked_segments(deployment, load.acked)
+    assert (missing, duplicated) == (0, 0)
+    _report("postgres restart", requests=len(load.answers), non_2xx=len(failures),
+            codes=sorted({a.code for a in failures}), first_2xx_after_back=f"{first_ok - marks['back']:.2f}s",
+            restart_took=f"{marks['back'] - marks['restart']:.2f}s", acked_calls=len(load.acked),
+            max_latency=f"{max(a.latency for a in load.answers):.2f}s")
+
+
+def test_a_frozen_postgres_never_hangs_a_request_and_recovers_after_sigcont(deployment):
+    server = deployment.server()
+    load = CallerLoad([server.url], deployment.info["org_key"], timeout=15)
+    marks: dict[str, float] = {}
+    probes: list[tuple[float, float, int]] = []  # /healthz during the freeze: the process stays alive
+
+    def freeze_at(delay: float, seconds: float) -> None:
+        time.sleep(delay)
+        marks["freeze"] = time.monotonic()
+        deployment.pg.freeze()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sent = time.monotonic()
+            status = httpx.get(f"{server.url}/healthz", timeout=10).status_code
+            probes.append((sent, time.monotonic() - sent, status))
+            time.sleep(0.5)
+        deployment.pg.thaw()
+        marks["thaw"] = time.monotonic()
+
+    freezer = threading.Thread(target=freeze_at, args=(2.0, 8.0))
+    freezer.start()
+    asyncio.run(load.run(callers=4, seconds=13))
+    freezer.join()
+
+    during = [a for a in load.answers if marks["freeze"] <= a.sent <= marks["thaw"]]
+    failures = [a for a in load.answers if a.status not in (200, 201)]
+    assert during, "no request was sent while the database was frozen"
+    assert max(a.latency for a in load.answers) <= 6.0  # answered, not hung (REQUEST_DEADLINE_SECONDS 5.5)
+    assert all(a.status == 503 and a.retry_after for a in failures), {(a.status, a.code) for a in failures}
+    assert all(status == 200 and latency < 1.0 for _sent, latency, status in probes)
+    first_ok = min(a.done for a in load.answers if a.status in (200, 201) and a.sent >= marks["thaw"])
+    assert first_ok - marks["thaw"] <= 2.0
+    missing, duplicated = check_acked_segments(deployment, load.acked)
+    assert (missing, duplicated) == (0, 0)
+    _report("postgres frozen 8s", requests=len(load.answers), sent_while_frozen=len(during),
+            non_2xx=len(failures), codes=sorted({a.code for a in failures}),
+            max_latency=f"{max(a.latency for a in load.answers):.2f}s",
+            first_2xx_after_sigcont=f"{first_ok - marks['thaw']:.2f}s",
+            healthz_max=f"{max(p[1] for p in probes):.3f}s")
