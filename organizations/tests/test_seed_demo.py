@@ -149,3 +149,28 @@ def test_refuses_to_run_with_debug_off_unless_forced(settings):
 
     seed("--force")
     assert Organization.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_an_expired_demo_token_is_replaced_so_the_printed_token_works(settings):
+    import datetime as dt
+    import io
+    import json
+
+    from django.core.management import call_command
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    settings.DEBUG = True
+
+    def seeded_tokens() -> list[str]:
+        out = io.StringIO()
+        call_command("seed_demo", "--json", stdout=out)
+        return [u["api_token"] for o in json.loads(out.getvalue())["organizations"] for u in o["users"]]
+
+    first = seeded_tokens()
+    Token.objects.filter(key=first[0]).update(created=Token.objects.get(key=first[0]).created - dt.timedelta(days=2))
+    second = seeded_tokens()
+    assert second[0] != first[0] and second[1:] == first[1:]
+    response = Client().get("/api/calls", headers={"Authorization": f"Token {second[0]}"})
+    assert response.status_code == 200

@@ -28,6 +28,7 @@ from calls.services import (
     escalation_create,
     escalation_resolve,
 )
+from organizations.auth import token_expires_at
 from organizations.models import (
     BusinessHours,
     Closure,
@@ -468,6 +469,10 @@ class Command(BaseCommand):
         if membership is None or membership.role != spec.role:
             membership_set(user=user, organization=organization, role=spec.role)
         token, _ = Token.objects.get_or_create(user=user)
+        if token_expires_at(token) <= timezone.now():
+            # API tokens expire (API_TOKEN_TTL_HOURS): the printed demo token must work, so an expired one is replaced.
+            token.delete()
+            token = Token.objects.create(user=user)
         return user, token.key
 
     # Calls -----------------------------------------------------------------------------------------------------------
