@@ -118,6 +118,8 @@ class CallEventPipeline:
         if not isinstance(event_type, str) or not wants(event_type):
             return result
         with call_context(self.call.pk):
+            # One line per call event: its type and upstream ids only (never the transcript text).
+            logger.info("call event %s item=%s", event_type, event.get("item_id") or event.get("call_id") or "-")
             handler = getattr(self, "_on_" + event_type.replace(".", "_"))
             handler(event, result)
         result.ended = self.call.is_ended

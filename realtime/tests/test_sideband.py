@@ -44,6 +44,8 @@ def test_emergency_is_escalated_by_triage_before_the_models_own_tool_call(fake_o
     # Exactly one emergency escalation, raised by triage (the model's later escalate_call joins it).
     assert [(e.level, e.source) for e in escalations] == [(Escalation.Level.EMERGENCY, Escalation.Source.KEYWORD)]
     assert call.escalated and call.escalation_level == "emergency"
+    # Staff are notified: the board's outbox row was written with the escalation.
+    assert escalations[0].notifications.filter(channel="board").exists()
     first_caller_line = load_scenario("chest_pain_emergency").turns[0].caller
     triggering = call.segments.get(speaker="caller", seq=1)
     assert triggering.text == first_caller_line
