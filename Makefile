@@ -10,13 +10,14 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install install-dev run test lint bench
+.PHONY: help install install-dev run test lint bench fuzz
 
 help:
 	@echo "make run    install, migrate, seed demo clinics and serve on http://$(HOST):$(PORT)/admin/"
 	@echo "make test   install and run the whole test suite"
 	@echo "make lint   ruff check"
 	@echo "make bench  run the benchmarks in bench/ and print one table"
+	@echo "make fuzz   the long schema fuzz: 100 examples per operation, mode and role"
 
 $(VENV)/bin/python:
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -47,3 +48,8 @@ lint: install-dev
 
 bench: install-dev
 	$(PY) bench/run_all.py
+
+# The default suite fuzzes 20 examples per operation and mode; this is the long run (tier C, minutes).
+fuzz: install-dev
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-100} FUZZ_TIME_BUDGET_SECONDS=$${FUZZ_TIME_BUDGET_SECONDS:-1200} \
+		$(PY) -m pytest voiceagent/tests/security/test_fuzz_schema.py -q -p no:cacheprovider --timeout=1500

@@ -1,0 +1,182 @@
+"""Schema-driven fuzz of every API operation as three roles (reliability.md S2): anonymous (the website caller, with
+only the clinic's public key and its own call's token), clinic A staff and clinic A admin (API tokens).
+
+schemathesis generates valid and invalid requests from /api/schema/ and sends them through the real WSGI stack;
+minting reaches the shipped fake OpenAI. Pass: no 5xx (`not_a_server_error`), and `no_leak`: no response body holds
+"Traceback", "psycopg", "django.db", "sk-", the Twilio auth token, the OpenAI key, any clinic's webhook secret, a
+call token, or any canary value or id of clinic B (for the anonymous caller: of any call but its own).
+
+Bounded by default (FUZZ_MAX_EXAMPLES per operation and mode, default 20; under a minute for all three roles).
+`make fuzz` runs 100 examples per operation and mode. Cases per role are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.cache import cache
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from calls.models import Call
+from calls.services import call_start
+from voiceagent.tests.security.conftest import OPENAI_KEY, TWILIO_TOKEN, Clinic, token_header
+
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
+TIME_BUDGET_SECONDS = float(os.environ.get("FUZZ_TIME_BUDGET_SECONDS", "120"))
+CALLER_OPERATIONS = {"call_start", "call_end", "realtime_session", "realtime_attach", "call_events"}
+ROLES = ("anonymous", "staff", "admin")
+ALWAYS_FORBIDDEN = ("Traceback", "psycopg", "django.db", "sk-")
+
+
+@pytest.fixture
+def _keep_test_connection():
+    """The WSGI handler would close the test's database connection (and its transaction) after each request."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+class LeakFound(AssertionError):
+    pass
+
+
+def leak_check(forbidden: list[str]):
+    def no_leak(ctx, response, case) -> None:
+        body = response.content.decode(errors="replace")
+        request = response.request
+        sent = f"{request.url} {request.body!r}" if request is not None else ""
+        for marker in (*ALWAYS_FORBIDDEN, *forbidden):
+            # A marker the client itself sent may be echoed in a validation message; anything else is a leak.
+            if marker and marker in body and marker not in sent:
+                raise LeakFound(f"{case.operation.label}: response {response.status_code} contains {marker!r}")
+
+    return no_leak
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_keep_test_connection")
+@pytest.mark.parametrize("role", ROLES)
+def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, settings, capsys, role):
+    a, b = world
+    settings.CALLER_THROTTLE_RATES = {"caller_ip": "1000000/min", "caller_org": "1000000/min"}
+    cache.clear()
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
+    foreign = _foreign_values(role, a, b)
+    checks_negative = [not_a_server_error, leak_check(foreign)]
+    checks_positive = [*checks_negative, response_schema_conformance]
+    counts: dict[str, int] = {}
+    successes: set[str] = set()
+    user = a.staff if role == "staff" else a.admin
+    started = time.monotonic()
+
+    def prepare(case) -> dict[str, str]:
+        """Aim valid-looking ids at clinic A's real rows so handlers run past the lookup; credentials by role."""
+        operation_id = case.operation.definition.raw.get("operationId")
+        live, token = None, None
+        if operation_id in CALLER_OPERATIONS and role == "anonymous":
+            live, token = call_start(organization=a.org, channel=Call.Channel.WEB)
+        params = case.path_parameters or {}
+        if _is_uuid(params.get("org_id")):
+            params["org_id"] = str(a.org.pk)
+        if _is_uuid(params.get("escalation_id")):
+            params["escalation_id"] = str(a.escalation.pk)
+        if _is_uuid(params.get("call_id")):
+            params["call_id"] = str(live.pk if live else a.call.pk)
+        if isinstance(case.body, dict) and _is_uuid(case.body.get("call_id")):
+            case.body["call_id"] = str(live.pk if live else a.ended_call.pk)
+        if role != "anonymous":
+            return token_header(user)  # re-issued when a fuzzed logout revoked it
+        if operation_id not in CALLER_OPERATIONS:
+            return {}
+        return {"X-Org-Key": a.org.publishable_key, **({"X-Call-Token": token} if token else {})}
+
+    def run_operation(operation, mode, checks) -> None:
+        label = f"{mode.value} {operation.label}"
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @hypothesis_settings(
+            max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
+            phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+        )
+        def run(case) -> None:
+            counts[label] = counts.get(label, 0) + 1
+            response = case.call_and_validate(headers=prepare(case), checks=checks)
+            if 200 <= response.status_code < 300:
+                successes.add(operation.label)
+
+        try:
+            run()
+        except Unsatisfiable:  # nothing to make invalid (e.g. logout has no inputs): nothing to send
+            unsatisfiable.append(label)
+
+    unsatisfiable: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for mode, checks in ((schemathesis.GenerationMode.POSITIVE, checks_positive),
+                         (schemathesis.GenerationMode.NEGATIVE, checks_negative)):
+        for operation in operations:
+            run_operation(operation, mode, checks)
+
+    total = sum(counts.values())
+    elapsed = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\nfuzz as {role}: {total} cases over {len(operations)} operations x 2 modes in {elapsed:.1f}s; "
+              f"{len(successes)} operations reached a 2xx")
+    assert len(counts) + len(unsatisfiable) == 2 * len(operations)
+    assert all(label.startswith("negative") for label in unsatisfiable), unsatisfiable
+    assert total >= 2 * len(operations) * min(MAX_EXAMPLES, 3)
+    assert elapsed < TIME_BUDGET_SECONDS
+    # The fuzz exercised real handlers, not only the authentication layer.
+    reachable = {"anonymous": {"POST /api/call/start", "POST /api/realtime/session/"},
+                 "staff": {"GET /api/calls", "GET /api/escalations"},
+                 "admin": {"GET /api/calls", "GET /api/escalations"}}[role]
+    assert reachable <= successes, successes
+
+
+def _foreign_values(role: str, a: Clinic, b: Clinic) -> list[str]:
+    values = [TWILIO_TOKEN, OPENAI_KEY, a.org.webhook_secret, b.org.webhook_secret, a.call_token, b.call_token,
+              b.org.publishable_key, *b.canaries, *b.ids, a.call.token_hash]
+    if role == "anonymous":  # a caller sees its own call only: none of A's staff-side data either
+        values += [*a.canaries, str(a.escalation.pk)]
+    return values
+
+
+def test_the_leak_check_catches_a_leak():
+    """The check above can fail: a body with a foreign canary or a traceback is reported."""
+
+    class Fake:
+        status_code = 200
+        request = None
+
+        def __init__(self, content: bytes) -> None:
+            self.content = content
+
+    class Case:
+        class operation:  # mimics schemathesis
+            label = "GET /api/x"
+
+    check = leak_check(["ZZQX-Canary-B"])
+    check(None, Fake(b'{"ok": true}'), Case)
+    for body in (b"... ZZQX-Canary-B ...", b"Traceback (most recent call last)", b"psycopg.errors.X", b"sk-abc"):
+        with pytest.raises(LeakFound):
+            check(None, Fake(body), Case)
