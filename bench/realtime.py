@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--mint-requests", type=int, default=200)
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH (for bench/run_all.py)")
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/bench.sqlite3"
@@ -190,6 +191,17 @@ def main() -> None:
     for n, row in pipeline_rows:
         print(f"| {n} | {row['events']} | {row['segments']} | {row['seconds']:.2f} | "
               f"{row['events'] / row['seconds']:.0f} | {row['segments'] / row['seconds']:.0f} |")
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps({
+            "machine": f"{os.cpu_count()} cores, {cpu}", "database": engine,
+            "mint": {"requests": len(mint["ours"]), "ratio_p50": ratio, "added_ms": added,
+                     **{f"{name}_{p}": _percentile(mint[name], q) for name in ("ours", "direct")
+                        for p, q in (("p50", 50), ("p99", 99))}},
+            "pipeline": [{"calls": n, **row, "segments_per_s": row["segments"] / row["seconds"],
+                          "events_per_s": row["events"] / row["seconds"]} for n, row in pipeline_rows],
+        }, indent=2))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50, help="how many times to run the whole set (default 50)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH (for bench/run_all.py)")
     args = parser.parse_args()
     source, texts = load_texts()
     load = os.getloadavg()[0]
@@ -109,6 +110,12 @@ def main() -> None:
     print(f"{'-' * width}-+-{'-' * 50}")
     for key, value in rows:
         print(f"{key:<{width}} | {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "utterances": n, "rate_wall": rate, "rate_cpu": cpu_rate, "p50_us": pct(latencies, 0.5),
+            "p99_us": pct(latencies, 0.99), "p99_cpu_us": pct(cpu_latencies, 0.99), "load_average": load,
+            "verdict": rows[-1][1],
+        }, indent=2))
 
 
 if __name__ == "__main__":
