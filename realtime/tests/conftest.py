@@ -1,6 +1,14 @@
 import pytest
 
 from realtime.fake_openai import FakeOpenAI
+from realtime.fake_twilio.testing import (
+    TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN,
+    TEST_PUBLIC_BASE_URL,
+    add_number,
+    open_around_the_clock,
+)
+from realtime.tests.twilio_helpers import CLINIC_NUMBER
 
 # A canary: must never reach a response or a log line.
 API_KEY = "sk-test-SECRETKEY-do-not-leak-0123456789"
@@ -14,3 +22,19 @@ def fake_openai(settings):
         settings.OPENAI_API_KEY = API_KEY
         settings.OPENAI_TIMEOUT_SECONDS = 2.0
         yield handle
+
+
+@pytest.fixture
+def twilio_settings(settings):
+    """The fake Twilio account and public URL the signing helpers in realtime.fake_twilio.testing sign for."""
+    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
+    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+
+
+@pytest.fixture
+def clinic(org_a):
+    """Clinic A, reachable on CLINIC_NUMBER and open around the clock."""
+    add_number(org_a, CLINIC_NUMBER)
+    open_around_the_clock(org_a)
+    return org_a

@@ -10,39 +10,12 @@ from django.test import Client
 from calls.models import Call, Escalation
 from calls.services import call_end
 from organizations.models import BusinessHours
-from realtime.fake_twilio.testing import (
-    TEST_ACCOUNT_SID,
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE_URL,
-    add_number,
-    open_around_the_clock,
-    twilio_post,
-)
-from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
+from realtime.fake_twilio.testing import TEST_PUBLIC_BASE_URL, twilio_post
+from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.telephony.services import stream_end_mark
+from realtime.tests.twilio_helpers import CALLER, start_phone_call
 
-CLINIC_NUMBER = "+14155550199"
-CALLER = "+14155550123"
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
-
-
-@pytest.fixture
-def clinic(org_a):
-    add_number(org_a, CLINIC_NUMBER)
-    open_around_the_clock(org_a)
-    return org_a
-
-
-def start_call(clinic) -> Call:
-    sid = new_call_sid()
-    twilio_post(Client(), "/twilio/voice", voice_params(call_sid=sid, caller=CALLER, called=CLINIC_NUMBER))
-    return Call.objects.get(twilio_call_sid=sid)
+pytestmark = pytest.mark.usefixtures("twilio_settings")
 
 
 def post_twiml(path: str, params: dict, **kwargs) -> ET.Element:
@@ -70,7 +43,7 @@ def assert_speaks_before_ending(root: ET.Element) -> None:
 
 
 def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     root = stream_ended(call)
     assert_speaks_before_ending(root)
     assert "sorry" in root.find("Say").text.lower()
@@ -84,7 +57,7 @@ def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
 
 
 def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     BusinessHours.objects.filter(organization=clinic).delete()  # the clinic closed while the call was running
     root = stream_ended(call)
     assert_speaks_before_ending(root)
@@ -100,25 +73,25 @@ def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
 def test_without_an_escalation_phone_the_fallback_is_voicemail_even_during_hours(clinic):
     clinic.escalation_phone = ""
     clinic.save()
-    assert stream_ended(start_call(clinic)).find("Record") is not None
+    assert stream_ended(start_phone_call()).find("Record") is not None
 
 
 @pytest.mark.parametrize("outcome", ["goodbye", "transfer"])
 def test_after_a_normal_goodbye_or_transfer_the_stream_end_just_hangs_up(clinic, outcome):
-    call = start_call(clinic)
+    call = start_phone_call()
     stream_end_mark(call=call, outcome=outcome)
     root = stream_ended(call)
     assert [child.tag for child in root] == ["Hangup"]
 
 
 def test_a_call_the_agent_ended_is_not_given_the_fallback(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     call_end(call=call, reason=Call.EndReason.AGENT_ENDED)
     assert [child.tag for child in stream_ended(call)] == ["Hangup"]
 
 
 def test_a_call_that_failed_upstream_still_gets_the_fallback(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     call_end(call=call, reason=Call.EndReason.ERROR)  # e.g. OpenAI dropped and the bridge recorded it
     assert stream_ended(call).find("Dial") is not None
 
@@ -133,7 +106,7 @@ def test_stream_ended_for_an_unknown_call_still_says_something(db):
 
 
 def test_an_answered_transfer_is_recorded_and_creates_no_escalation(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     root = dial_result(call, "completed")
     assert [child.tag for child in root] == ["Hangup"]  # the caller already talked to a person
     call.refresh_from_db()
@@ -144,7 +117,7 @@ def test_an_answered_transfer_is_recorded_and_creates_no_escalation(clinic):
 
 @pytest.mark.parametrize("dial_status", ["busy", "no-answer", "failed"])
 def test_an_unanswered_transfer_promises_a_callback_and_files_an_urgent_escalation(clinic, dial_status):
-    call = start_call(clinic)
+    call = start_phone_call()
     root = dial_result(call, dial_status)
     assert [child.tag for child in root] == ["Say", "Hangup"]
     assert "call you back" in root.find("Say").text
@@ -159,7 +132,7 @@ def test_an_unanswered_transfer_promises_a_callback_and_files_an_urgent_escalati
 
 
 def test_a_redelivered_dial_result_files_one_escalation(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     token = new_idempotency_token()
     dial_result(call, "no-answer", idempotency_token=token)
     Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
@@ -172,7 +145,7 @@ def test_an_unanswered_on_call_forward_offers_voicemail(clinic):
     clinic.after_hours_policy = "forward_on_call"
     clinic.on_call_phone = "+14155550177"
     clinic.save()
-    call = start_call(clinic)
+    call = start_phone_call()
     root = dial_result(call, "no-answer", leg="on_call")
     assert_speaks_before_ending(root)
     assert root.find("Record") is not None
@@ -183,7 +156,7 @@ def test_an_unanswered_on_call_forward_offers_voicemail(clinic):
 
 
 def test_a_recorded_voicemail_thanks_the_caller_and_queues_a_callback(clinic):
-    call = start_call(clinic)
+    call = start_phone_call()
     root = post_twiml("/twilio/voicemail", {"CallSid": call.twilio_call_sid, "RecordingSid": "RE" + "1" * 32,
                                             "RecordingDuration": "17", "RecordingUrl": "https://api.twilio.com/x"})
     assert [child.tag for child in root] == ["Say", "Hangup"]

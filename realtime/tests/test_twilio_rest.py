@@ -20,10 +20,7 @@ CLINIC_NUMBER = "+14155550199"
 
 
 @pytest.fixture
-def fake_twilio(settings):
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+def fake_twilio(twilio_settings, settings):
     with FakeTwilioRest(account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN) as server:
         settings.TWILIO_API_BASE_URL = server.base_url
         yield server

@@ -6,32 +6,12 @@ import pytest
 from django.test import Client
 
 from calls.models import Call
-from realtime.fake_twilio.testing import (
-    TEST_ACCOUNT_SID,
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE_URL,
-    add_number,
-    open_around_the_clock,
-    twilio_post,
-)
+from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, twilio_post
 from realtime.fake_twilio.webhooks import new_call_sid, sign, signed_headers, voice_params
 from realtime.telephony.signatures import signature_is_valid, websocket_signature_is_valid
+from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
 
-CLINIC_NUMBER = "+14155550199"
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
-
-
-@pytest.fixture
-def clinic(org_a):
-    add_number(org_a, CLINIC_NUMBER)
-    open_around_the_clock(org_a)
-    return org_a
+pytestmark = pytest.mark.usefixtures("twilio_settings")
 
 
 def test_twilios_published_test_vector_validates(settings):
@@ -70,7 +50,7 @@ def test_the_test_vector_is_accepted_by_the_endpoint_when_our_public_url_is_the_
 
 
 def _valid_voice(call_sid: str) -> dict[str, str]:
-    return voice_params(call_sid=call_sid, caller="+14155550123", called=CLINIC_NUMBER)
+    return voice_params(call_sid=call_sid, caller=CALLER, called=CLINIC_NUMBER)
 
 
 MUTATIONS = {

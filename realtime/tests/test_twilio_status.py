@@ -9,34 +9,17 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call
-from realtime.fake_twilio.testing import (
-    TEST_ACCOUNT_SID,
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE_URL,
-    add_number,
-    open_around_the_clock,
-    twilio_post,
-)
-from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
+from realtime.fake_twilio.testing import twilio_post
+from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.telephony.services import stream_end_mark
+from realtime.tests.twilio_helpers import start_phone_call
 
-CLINIC_NUMBER = "+14155550199"
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+pytestmark = pytest.mark.usefixtures("twilio_settings")
 
 
 @pytest.fixture
-def phone_call(org_a) -> Call:
-    add_number(org_a, CLINIC_NUMBER)
-    open_around_the_clock(org_a)
-    sid = new_call_sid()
-    twilio_post(Client(), "/twilio/voice", voice_params(call_sid=sid, caller="+14155550123", called=CLINIC_NUMBER))
-    call = Call.objects.get(twilio_call_sid=sid)
+def phone_call(clinic) -> Call:
+    call = start_phone_call()
     # Pretend the call started a while ago so a reported duration fits.
     Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - dt.timedelta(minutes=10))
     call.refresh_from_db()

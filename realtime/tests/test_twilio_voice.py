@@ -8,30 +8,17 @@ import pytest
 from django.test import Client
 
 from calls.models import Call, hash_call_token
-from realtime.fake_twilio.testing import (
-    TEST_ACCOUNT_SID,
-    TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE_URL,
-    add_number,
-    open_around_the_clock,
-    twilio_post,
-)
+from realtime.fake_twilio.testing import TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock, twilio_post
 from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
 from realtime.telephony.services import stream_token_consume
+from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
 
-CLINIC_NUMBER = "+14155550199"
-CALLER = "+14155550123"
-
-
-@pytest.fixture(autouse=True)
-def twilio_settings(settings):
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+pytestmark = pytest.mark.usefixtures("twilio_settings")
 
 
 @pytest.fixture
 def clinic(org_a):
+    """Unlike the shared `clinic`, no business hours: each test here chooses whether the clinic is open."""
     add_number(org_a, CLINIC_NUMBER)
     return org_a
 
