@@ -1,5 +1,7 @@
 import pytest
+from django.db.backends.signals import connection_created
 
+from calls import notifications
 from realtime.fake_openai import FakeOpenAI
 from realtime.fake_twilio.testing import (
     TEST_ACCOUNT_SID,
@@ -8,6 +10,7 @@ from realtime.fake_twilio.testing import (
     add_number,
     open_around_the_clock,
 )
+from realtime.simulate_phone import serve_in_thread
 from realtime.tests.twilio_helpers import CLINIC_NUMBER
 
 # A canary: must never reach a response or a log line.
@@ -38,3 +41,27 @@ def clinic(org_a):
     add_number(org_a, CLINIC_NUMBER)
     open_around_the_clock(org_a)
     return org_a
+
+
+@pytest.fixture
+def one_writer_at_a_time(monkeypatch):
+    """For tests that drive the in-process daphne server (`phone`). The SQLite test database lives in memory, shared
+    by this process' threads, where concurrent writers fail with "table is locked" instead of waiting. The server is
+    the only writer during a call, so keep the notification delivery threads (tested in calls/tests) out of it, and
+    let readers not lock tables."""
+    monkeypatch.setattr(notifications, "schedule_delivery", lambda **kwargs: None)
+    connection_created.connect(_read_uncommitted)
+    yield
+    connection_created.disconnect(_read_uncommitted)
+
+
+def _read_uncommitted(sender, connection, **kwargs):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+@pytest.fixture
+def phone(twilio_settings) -> str:
+    """The project under daphne on a loopback port (one server per process), reached the way Twilio would."""
+    return serve_in_thread()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db.backends.signals import connection_created
 
-from calls import notifications
 from calls.models import Call, Escalation, TranscriptSegment
 from conftest import make_org
 from organizations.models import Organization
@@ -17,41 +15,19 @@ from realtime.fake_twilio.rest_server import FakeTwilioRest
 from realtime.fake_twilio.testing import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
-    TEST_PUBLIC_BASE_URL,
     add_number,
     open_around_the_clock,
 )
-from realtime.simulate_phone import serve_in_thread, simulate_phone_call
+from realtime.simulate_phone import simulate_phone_call
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.usefixtures("one_writer_at_a_time"),
+]
 
 CLINIC_NUMBER = "+14155550111"
 GREETING = "Thank you for calling Clinic A. How can I help you today?"
-
-
-@pytest.fixture(autouse=True)
-def _one_writer_at_a_time(monkeypatch):
-    """The SQLite test database lives in memory, shared by this process' threads, where concurrent writers fail with
-    "table is locked" instead of waiting. The in-process server is the only writer during a call, so keep the
-    notification delivery threads (tested in calls/tests) out of it, and let readers not lock tables."""
-    monkeypatch.setattr(notifications, "schedule_delivery", lambda **kwargs: None)
-    connection_created.connect(_read_uncommitted)
-    yield
-    connection_created.disconnect(_read_uncommitted)
-
-
-def _read_uncommitted(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA read_uncommitted = 1")
-
-
-@pytest.fixture
-def phone(settings):
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    return serve_in_thread()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ import datetime as dt
 import time
 
 import pytest
-from django.db.backends.signals import connection_created
 
-from calls import notifications
 from calls.models import Call
 from conftest import make_org
 from realtime import bridge
@@ -20,42 +18,22 @@ from realtime.fake_twilio.audio import tone
 from realtime.fake_twilio.media import MediaStreamClient
 from realtime.fake_twilio.runner import LoopThread
 from realtime.fake_twilio.testing import (
-    TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     TEST_PUBLIC_BASE_URL,
     add_number,
     open_around_the_clock,
 )
 from realtime.fake_twilio.webhooks import WebhookClient, new_call_sid
-from realtime.simulate_phone import ScriptedCaller, _stream_parameters, serve_in_thread, simulate_phone_call
+from realtime.simulate_phone import ScriptedCaller, _stream_parameters, simulate_phone_call
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.usefixtures("one_writer_at_a_time"),
+]
 
 CLINIC_NUMBER = "+14155550111"
 PUBLIC_WSS = "wss://voice.clinic.example/twilio/media"
-
-
-@pytest.fixture(autouse=True)
-def _one_writer_at_a_time(monkeypatch):
-    """See test_bridge_calls: the in-memory SQLite test database does not wait for a lock, it fails."""
-    monkeypatch.setattr(notifications, "schedule_delivery", lambda **kwargs: None)
-    connection_created.connect(_read_uncommitted)
-    yield
-    connection_created.disconnect(_read_uncommitted)
-
-
-def _read_uncommitted(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA read_uncommitted = 1")
-
-
-@pytest.fixture
-def phone(settings):
-    settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
-    settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
-    settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
-    return serve_in_thread()
 
 
 @pytest.fixture
