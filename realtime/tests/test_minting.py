@@ -25,6 +25,17 @@ def mint(org, body=None, **headers):
     )
 
 
+def start_web_call(org) -> dict:
+    """A web call started through the public API, before any session is minted for it."""
+    response = Client().post(
+        "/api/call/start",
+        {"channel": "web", "caller": {}},
+        content_type="application/json",
+        headers={"X-Org-Key": org.publishable_key},
+    )
+    return response.json()
+
+
 def test_minting_starts_a_web_call_and_returns_a_short_lived_secret(fake_openai, org_a):
     response = mint(org_a)
     assert response.status_code == 201, response.content
@@ -58,16 +69,7 @@ def test_upstream_receives_the_clinics_ga_session_with_a_short_expiry(fake_opena
 
 
 def test_minting_for_an_existing_call_needs_its_token_and_returns_no_new_token(fake_openai, org_a):
-    started = (
-        Client()
-        .post(
-            "/api/call/start",
-            {"channel": "web", "caller": {}},
-            content_type="application/json",
-            headers={"X-Org-Key": org_a.publishable_key},
-        )
-        .json()
-    )
+    started = start_web_call(org_a)
     response = mint(org_a, {"call_id": started["call_id"]}, **{"X-Call-Token": started["call_token"]})
     assert response.status_code == 201
     assert response.json()["call_id"] == started["call_id"] and "call_token" not in response.json()
@@ -77,16 +79,7 @@ def test_minting_for_an_existing_call_needs_its_token_and_returns_no_new_token(f
 
 
 def test_minting_for_an_ended_call_is_refused(fake_openai, org_a):
-    started = (
-        Client()
-        .post(
-            "/api/call/start",
-            {"channel": "web", "caller": {}},
-            content_type="application/json",
-            headers={"X-Org-Key": org_a.publishable_key},
-        )
-        .json()
-    )
+    started = start_web_call(org_a)
     Client().post(
         "/api/call/end",
         {"call_id": started["call_id"]},
