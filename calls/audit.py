@@ -30,10 +30,9 @@ import contextvars
 import ipaddress
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError
 from django.db.models import Model
@@ -43,6 +42,7 @@ from django.utils import timezone
 from rest_framework.settings import api_settings
 
 from calls.api.errors import ApiError
+from calls.middleware_base import SyncAsyncMiddleware
 from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
 from calls.observability import request_id_var
 
@@ -395,28 +395,18 @@ def connect_signals() -> None:
 # --- Request context -----------------------------------------------------------------------------------------------
 
 
-class AuditContextMiddleware:
+class AuditContextMiddleware(SyncAsyncMiddleware):
     """Makes the current request (user, IP, path) known to the audit receivers of this request's changes.
     Sits after AuthenticationMiddleware; DRF's token users are picked up when the row is written."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(self.get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         token = _request_var.set(request)
         try:
             return self.get_response(request)
         finally:
             _request_var.reset(token)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         token = _request_var.set(request)
         try:
             return await self.get_response(request)

@@ -13,10 +13,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
+
+from calls.middleware_base import SyncAsyncMiddleware
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 call_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("call_id", default="-")
@@ -49,16 +50,8 @@ def new_request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(SyncAsyncMiddleware):
     """Assigns `request.request_id`, echoes it as `X-Request-ID`, and logs one line per request."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(self.get_response):
-            markcoroutinefunction(self)
 
     def _start(self, request: HttpRequest) -> tuple[contextvars.Token, float]:
         request.request_id = new_request_id(request.headers.get("X-Request-ID"))
@@ -75,15 +68,13 @@ class RequestIdMiddleware:
         )
         request_id_var.reset(token)
 
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         token, started = self._start(request)
         response = self.get_response(request)
         self._finish(request, response, token, started)
         return response
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         token, started = self._start(request)
         response = await self.get_response(request)
         self._finish(request, response, token, started)

@@ -7,14 +7,14 @@ allowed, and staff endpoints must get no CORS headers at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from calls.api.caller_auth import origin_allowed_anywhere
 from calls.api.errors import error_response
 from calls.api.parsers import max_body_bytes
+from calls.middleware_base import SyncAsyncMiddleware
 
 # Caller-side endpoints (the clinic's website calls these cross-origin); trailing slash optional.
 CALLER_PATH_RE = re.compile(
@@ -26,24 +26,14 @@ CORS_EXPOSE_HEADERS = "Retry-After, X-Request-ID"
 CORS_MAX_AGE = "600"
 
 
-class ApiBodyLimitMiddleware:
+class ApiBodyLimitMiddleware(SyncAsyncMiddleware):
     """413 for API requests whose declared body is over the limit, before anything reads it. (Bodies without a
     Content-Length are bounded by the API's JSON parser.)"""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(self.get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         return self._refuse(request) or self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         return self._refuse(request) or await self.get_response(request)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse | None:
@@ -61,22 +51,12 @@ class ApiBodyLimitMiddleware:
         return None
 
 
-class CallerCorsMiddleware:
+class CallerCorsMiddleware(SyncAsyncMiddleware):
     """CORS for caller-side paths only. A preflight names no clinic (browsers send no custom header values), so it
     is allowed when any clinic lists the origin; the actual request is then checked against the clinic its
     X-Org-Key names (403 `origin_not_allowed`)."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(self.get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         origin = self._caller_origin(request)
         if origin is None:
             return self.get_response(request)
@@ -86,7 +66,7 @@ class CallerCorsMiddleware:
         allowed = getattr(request, "caller_origin_allowed", False) or origin_allowed_anywhere(origin)
         return _grant(response, origin, allowed)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         origin = self._caller_origin(request)
         if origin is None:
             return await self.get_response(request)
