@@ -27,10 +27,14 @@ class LinesListField(forms.Field):
     """A list of texts edited as a textarea, one entry per line; blank lines are ignored."""
 
     widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
+    joiner = "\n"  # how the entries are shown; `split` reads them back
+
+    def split(self, text: str) -> list[str]:
+        return text.splitlines()
 
     def prepare_value(self, value: object) -> object:
         if isinstance(value, list):
-            return "\n".join(str(item) for item in value)
+            return self.joiner.join(str(item) for item in value)
         return value
 
     def to_python(self, value: object) -> list[str]:
@@ -38,7 +42,7 @@ class LinesListField(forms.Field):
             return value
         if not value:
             return []
-        return [line.strip() for line in str(value).splitlines() if line.strip()]
+        return [item.strip() for item in self.split(str(value)) if item.strip()]
 
     def validate(self, value: list[str]) -> None:
         if self.required and not value:
@@ -63,18 +67,10 @@ class CommaSeparatedListField(LinesListField):
     """A short list of texts typed on one line, separated by commas (e.g. an intake field's choices)."""
 
     widget = forms.TextInput(attrs={"size": 40, "placeholder": "routine, urgent, emergency"})
+    joiner = ", "
 
-    def prepare_value(self, value: object) -> object:
-        if isinstance(value, list):
-            return ", ".join(str(item) for item in value)
-        return value
-
-    def to_python(self, value: object) -> list[str]:
-        if isinstance(value, list):
-            return value
-        if not value:
-            return []
-        return [item.strip() for item in str(value).split(",") if item.strip()]
+    def split(self, text: str) -> list[str]:
+        return text.split(",")
 
 
 class OrganizationForm(forms.ModelForm):
