@@ -82,28 +82,25 @@ def test_escalation_page_renders_read_only_with_a_link_to_its_call(escalation_a,
     assert reverse("admin:calls_escalation_button", args=[escalation_a.pk, "acknowledge"]) in html
 
 
-def test_acknowledge_action_records_who_and_when(escalation_a, staff_a):
+@pytest.mark.parametrize(
+    ("action", "status", "by_field", "at_field"),
+    [
+        ("acknowledge", Escalation.Status.ACKNOWLEDGED, "acknowledged_by", "acknowledged_at"),
+        ("resolve", Escalation.Status.RESOLVED, "resolved_by", "resolved_at"),
+    ],
+)
+def test_the_acknowledge_and_resolve_actions_record_who_and_when(
+    escalation_a, staff_a, action, status, by_field, at_field
+):
     response = logged_in(staff_a).post(
-        reverse(CHANGELIST), {"action": "acknowledge", "_selected_action": [str(escalation_a.pk)]}
+        reverse(CHANGELIST), {"action": action, "_selected_action": [str(escalation_a.pk)]}
     )
 
     assert response.status_code == 302
     escalation_a.refresh_from_db()
-    assert escalation_a.status == Escalation.Status.ACKNOWLEDGED
-    assert escalation_a.acknowledged_by == staff_a
-    assert escalation_a.acknowledged_at is not None
-
-
-def test_resolve_action_records_who_and_when(escalation_a, staff_a):
-    response = logged_in(staff_a).post(
-        reverse(CHANGELIST), {"action": "resolve", "_selected_action": [str(escalation_a.pk)]}
-    )
-
-    assert response.status_code == 302
-    escalation_a.refresh_from_db()
-    assert escalation_a.status == Escalation.Status.RESOLVED
-    assert escalation_a.resolved_by == staff_a
-    assert escalation_a.resolved_at is not None
+    assert escalation_a.status == status
+    assert getattr(escalation_a, by_field) == staff_a
+    assert getattr(escalation_a, at_field) is not None
     assert escalation_a.acknowledged_by == staff_a  # resolving an unacknowledged escalation acknowledges it
 
 

@@ -124,27 +124,30 @@ def test_clinic_admin_edits_intake_field_choices_as_comma_separated_text(org_a, 
     assert urgency.choices == ["routine", "urgent", "emergency", "same day"]
 
 
-def test_overlapping_hours_are_rejected_with_a_readable_error(org_a, admin_a):
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        pytest.param(
+            [(0, "08:00", "12:00"), (0, "11:00", "17:00")],
+            "Opening hours overlap: Monday 08:00-12:00 and Monday 11:00-17:00.",
+            id="same-day",
+        ),
+        pytest.param(
+            [(6, "22:00", "06:00"), (0, "05:00", "12:00")],
+            "Opening hours overlap",
+            id="sunday-overnight-into-monday-morning",
+        ),
+    ],
+)
+def test_overlapping_hours_are_rejected_with_a_readable_error(org_a, admin_a, rows, message):
     client = logged_in(admin_a)
     data = change_form_data(client.get(change_url(org_a)))
-    add_hours_rows(data, [(0, "08:00", "12:00"), (0, "11:00", "17:00")])
+    add_hours_rows(data, rows)
 
     response = client.post(change_url(org_a), data)
 
     assert response.status_code == 200
-    assert "Opening hours overlap: Monday 08:00-12:00 and Monday 11:00-17:00." in response.content.decode()
-    assert not BusinessHours.objects.filter(organization=org_a).exists()
-
-
-def test_sunday_overnight_hours_overlapping_monday_morning_are_rejected(org_a, admin_a):
-    client = logged_in(admin_a)
-    data = change_form_data(client.get(change_url(org_a)))
-    add_hours_rows(data, [(6, "22:00", "06:00"), (0, "05:00", "12:00")])
-
-    response = client.post(change_url(org_a), data)
-
-    assert response.status_code == 200
-    assert "Opening hours overlap" in response.content.decode()
+    assert message in response.content.decode()
     assert not BusinessHours.objects.filter(organization=org_a).exists()
 
 
