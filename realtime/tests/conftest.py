@@ -45,7 +45,7 @@ def clinic(org_a):
 
 @pytest.fixture
 def one_writer_at_a_time(monkeypatch):
-    """For tests that drive the in-process daphne server (`phone`). The SQLite test database lives in memory, shared
+    """Part of `phone`, the in-process daphne server. The SQLite test database lives in memory, shared
     by this process' threads, where concurrent writers fail with "table is locked" instead of waiting. The server is
     the only writer during a call, so keep the notification delivery threads (tested in calls/tests) out of it, and
     let readers not lock tables."""
@@ -62,6 +62,6 @@ def _read_uncommitted(sender, connection, **kwargs):
 
 
 @pytest.fixture
-def phone(twilio_settings) -> str:
+def phone(twilio_settings, one_writer_at_a_time) -> str:
     """The project under daphne on a loopback port (one server per process), reached the way Twilio would."""
     return serve_in_thread()

@@ -20,11 +20,7 @@ from realtime.fake_twilio.testing import (
 )
 from realtime.simulate_phone import simulate_phone_call
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.slow,
-    pytest.mark.usefixtures("one_writer_at_a_time"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CLINIC_NUMBER = "+14155550111"
 GREETING = "Thank you for calling Clinic A. How can I help you today?"

@@ -24,13 +24,9 @@ from realtime.fake_twilio.testing import (
     open_around_the_clock,
 )
 from realtime.fake_twilio.webhooks import WebhookClient, new_call_sid
-from realtime.simulate_phone import ScriptedCaller, _stream_parameters, simulate_phone_call
+from realtime.simulate_phone import ScriptedCaller, _stream_parameters, _wait_for_end, simulate_phone_call
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.slow,
-    pytest.mark.usefixtures("one_writer_at_a_time"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CLINIC_NUMBER = "+14155550111"
 PUBLIC_WSS = "wss://voice.clinic.example/twilio/media"
@@ -79,15 +75,6 @@ def stream(server: str, params: dict, **kwargs):
 def stream_ended(server: str, call_sid: str) -> str:
     with WebhookClient(server_url=server, public_base_url=TEST_PUBLIC_BASE_URL, auth_token=TEST_AUTH_TOKEN) as hooks:
         return hooks.stream_ended(call_sid=call_sid).text
-
-
-def ended_call(call_sid: str, timeout: float = 10) -> Call:
-    deadline = time.monotonic() + timeout
-    while True:
-        call = Call.objects.get(twilio_call_sid=call_sid)
-        if call.is_ended or time.monotonic() > deadline:
-            return call
-        time.sleep(0.05)
 
 
 # --- who may open a stream ----------------------------------------------------------------------------------------
@@ -202,7 +189,7 @@ def test_when_openai_drops_mid_call_twilio_is_let_go_without_goodbye_and_the_cal
         result = running.result(timeout=15)
 
     assert result.closed_by_server and not result.stopped
-    call = ended_call(call_sid)
+    call = _wait_for_end(call_sid)
     assert call.is_ended and call.end_reason == Call.EndReason.ERROR
     assert "stream_outcome" not in call.metadata["twilio"]
     fallback = stream_ended(phone, call_sid)
@@ -219,7 +206,7 @@ def test_the_clinics_max_call_length_ends_the_stream_with_the_fallback(phone, fa
     result = stream(phone, params, audio=tone(3.0), fast_marks=True)
 
     assert result.closed_by_server and not result.stopped
-    call = ended_call(call_sid)
+    call = _wait_for_end(call_sid)
     assert call.end_reason == Call.EndReason.TIMEOUT
     assert "<Dial" in stream_ended(phone, call_sid)
 
@@ -228,7 +215,7 @@ def test_a_caller_hanging_up_ends_the_call_and_closes_openai(phone, fake, org):
     call_sid, params = incoming_call(phone)
     result = stream(phone, params, fast_marks=True)
     assert result.stopped
-    call = ended_call(call_sid)
+    call = _wait_for_end(call_sid)
     assert call.status == Call.Status.COMPLETED and call.end_reason == Call.EndReason.CALLER_HANGUP
     _wait(lambda: fake.sessions[0].ended.is_set())
     # Caller audio went upstream untouched, frame by frame.

@@ -13,17 +13,20 @@ from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
 
+# The parameters of Twilio's published signature example (auth token "12345").
+TEST_VECTOR_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
+
 
 def test_twilios_published_test_vector_validates(settings):
     settings.TWILIO_AUTH_TOKEN = "12345"
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    params = {
-        "CallSid": "CA1234567890ABCDE",
-        "Caller": "+12349013030",
-        "Digits": "1234",
-        "From": "+12349013030",
-        "To": "+18005551212",
-    }
+    params = TEST_VECTOR_PARAMS
     assert sign("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     assert signature_is_valid(url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
     assert not signature_is_valid(url, {**params, "Digits": "1235"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
@@ -33,13 +36,7 @@ def test_the_test_vector_is_accepted_by_the_endpoint_when_our_public_url_is_the_
     # The published vector signs a URL with a query string; our endpoint must take the query string as received.
     settings.TWILIO_AUTH_TOKEN = "12345"
     settings.PUBLIC_BASE_URL = "https://mycompany.com"
-    params = {
-        "CallSid": "CA1234567890ABCDE",
-        "Caller": "+12349013030",
-        "Digits": "1234",
-        "From": "+12349013030",
-        "To": "+18005551212",
-    }
+    params = TEST_VECTOR_PARAMS
     response = Client().post(
         "/twilio/voice?foo=1&bar=2",
         data=params,
