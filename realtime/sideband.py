@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 
@@ -100,7 +101,11 @@ def attach(call_id: str, openai_call_id: str) -> bool:
     """Start the sideband task on the running loop (an async view's). False when one already runs for the call."""
     if call_id in _running and not _running[call_id].done():
         return False
-    task = asyncio.get_running_loop().create_task(run_sideband(call_id, openai_call_id), name=f"sideband-{call_id}")
+    # A fresh context: the task outlives the request, and the request's context carries the executor of its sync
+    # middleware thread (asgiref), which is gone once the answer is sent ("CurrentThreadExecutor already quit").
+    task = asyncio.get_running_loop().create_task(
+        run_sideband(call_id, openai_call_id), name=f"sideband-{call_id}", context=contextvars.Context()
+    )
     _running[call_id] = task
     live_key = drain.call_opened(call_id)  # a live call of this process until the task ends (deploy drain)
 
