@@ -268,6 +268,8 @@ def endpoints(base: str, token: str, org, detail_ids: list[str]) -> dict[str, li
         "list, newest first": ["/api/calls?page_size=25"],
         "list, status+channel filter": ["/api/calls?page_size=25&status=completed&channel=phone"],
         "list, escalated filter": ["/api/calls?page_size=25&escalated=true"],
+        # No bulk-loaded call is an emergency: the worst case for a filter the index does not cover.
+        "list, rare filter (urgency=emergency)": ["/api/calls?page_size=25&urgency=emergency"],
         "list, next page (cursor)": [cursor_path],
         "detail (transcript, intake, escalation)": [f"/api/calls/{call_id}" for call_id in detail_ids],
     }
