@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.backends import ModelBackend
@@ -37,6 +36,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
 from calls.api.errors import CallerAuthError
+from calls.middleware_base import SyncAsyncMiddleware
 
 SESSION_LOGIN_AT_KEY = "_auth_login_at"
 
@@ -181,24 +181,17 @@ class ExpiringTokenScheme(OpenApiAuthenticationExtension):
 # --- Caching of patient data ---------------------------------------------------------------------------------------
 
 
-class NoStoreMiddleware:
+class NoStoreMiddleware(SyncAsyncMiddleware):
     """`Cache-Control: no-store` (and no-cache/must-revalidate/private) on every response but static files."""
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
+        super().__init__(get_response)
         self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
-        if iscoroutinefunction(self.get_response):
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         return self._mark(request, self.get_response(request))
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         return self._mark(request, await self.get_response(request))
 
     def _mark(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
