@@ -278,6 +278,7 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self.log.unlink(missing_ok=True)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -299,6 +300,7 @@ class ManageProcess:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+        self.log.unlink(missing_ok=True)
 
 
 def unique_name(prefix: str) -> str:
