@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import itertools
 import re
 import secrets
+import socket
 import uuid
 import zoneinfo
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -70,6 +73,34 @@ def validate_string_list(value: object, *, item_validator=None, what: str = "ent
     if item_validator:
         for item in value:
             item_validator(item)
+
+
+_LOCAL_NAMES = ("localhost", ".localhost", ".local", ".internal", ".localdomain", ".home.arpa")
+
+
+def validate_webhook_url(value: str) -> None:
+    """An https URL whose host is not obviously internal. This is the early, friendly check at entry; delivery
+    resolves the name and refuses any non-public address again (a name can be re-pointed after it was saved)."""
+    from django.conf import settings
+
+    if getattr(settings, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False):
+        return
+    parts = urlsplit(value)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme != "https" or not host:
+        raise ValidationError("Use an https:// URL.")
+    if parts.username or parts.password:
+        raise ValidationError("Do not put credentials in the webhook URL.")
+    if host == "localhost" or host.endswith(_LOCAL_NAMES):
+        raise ValidationError("The webhook must be reachable on the public internet, not a local name.")
+    try:  # every literal form browsers and resolvers accept: 127.0.0.1, 2130706433, 0x7f.1, [::1] ...
+        address = ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host)) if ":" not in host else host)
+    except (OSError, ValueError):
+        return  # a host name: checked again, resolved, at delivery
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_global:
+        raise ValidationError("The webhook must be a public address, not a private, loopback or link-local one.")
 
 
 def validate_origin_list(value: object) -> None:
@@ -183,7 +214,11 @@ class Organization(models.Model):
     )
 
     # Escalation notifications POSTed to the clinic's own system, signed with webhook_secret (HMAC-SHA256).
-    webhook_url = models.URLField(blank=True, help_text="Optional https URL that receives escalation notifications.")
+    webhook_url = models.URLField(
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Optional https URL that receives escalation notifications.",
+    )
     webhook_secret = models.CharField(max_length=64, default=generate_webhook_secret, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -26,6 +26,7 @@ from calls.models import Escalation, Notification
 from calls.notifications import UnsafeWebhookTarget, post_webhook, sign, verify_signature
 from calls.services import escalation_create, transcript_segment_append
 from conftest import make_call, make_org
+from organizations.models import Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -402,7 +403,10 @@ def test_a_name_that_resolves_to_any_internal_address_is_refused(canary, monkeyp
 
 
 def test_a_refused_clinic_webhook_fails_for_good_and_the_board_still_gets_its_push(canary):
-    clinic = make_org("hooked", webhook_url=f"https://127.0.0.1:{canary.port}/hook")
+    # Entry validation refuses this URL now; a row saved before it (or a name re-pointed later) still exists.
+    clinic = make_org("hooked")
+    Organization.objects.filter(pk=clinic.pk).update(webhook_url=f"https://127.0.0.1:{canary.port}/hook")
+    clinic.refresh_from_db()
     escalation, row = _escalate(clinic)
     counts = notifications.deliver_due()
     row.refresh_from_db()
