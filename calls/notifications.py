@@ -53,6 +53,13 @@ EVENT_UPDATED = "escalation.updated"
 # Delay before retry n (after failed attempt n); one first attempt plus these retries, then the row is `failed`.
 BACKOFF_SECONDS = (5, 30, 120, 600, 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
+# A board push is worth something only while it is fresh (a reconnecting board gets a database snapshot anyway):
+# retry every few seconds for about a minute, so boards catch up within seconds of Redis coming back.
+BOARD_BACKOFF_SECONDS = (2, 2, 3, 3, 5, 5, 10, 10, 20)
+
+
+def _backoff(row: Notification) -> tuple[int, ...]:
+    return BOARD_BACKOFF_SECONDS if row.channel == Notification.Channel.BOARD else BACKOFF_SECONDS
 # A claimed row is invisible to other workers this long; a worker that dies mid-attempt is retried after it.
 CLAIM_LEASE = dt.timedelta(seconds=60)
 GROUP_SEND_TIMEOUT = 1.0  # a frozen Redis must not hang whoever sends (reliability.md §0.5)
@@ -240,14 +247,15 @@ def _record(row: Notification, error: str | None, *, permanent: bool = False, no
             status=Notification.Status.DELIVERED, delivered_at=now, last_error=""
         )
         return Notification.Status.DELIVERED
-    if permanent or row.attempts >= MAX_ATTEMPTS:
+    schedule = _backoff(row)
+    if permanent or row.attempts >= len(schedule) + 1:
         Notification.objects.filter(pk=row.pk).update(status=Notification.Status.FAILED, last_error=error[:200])
         logger.warning(
             "notification gave up channel=%s notification=%s attempts=%s error=%s",
             row.channel, row.pk, row.attempts, error[:200],
         )
         return Notification.Status.FAILED
-    delay = BACKOFF_SECONDS[min(row.attempts, len(BACKOFF_SECONDS)) - 1]
+    delay = schedule[min(row.attempts, len(schedule)) - 1]
     Notification.objects.filter(pk=row.pk).update(
         next_attempt_at=now + dt.timedelta(seconds=delay), last_error=error[:200]
     )
