@@ -8,7 +8,7 @@ class OrganizationsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from organizations import auth  # noqa: F401 - login lockout and session-clock signal receivers
+        from organizations import admin_operator, auth  # noqa: F401 - operator-only admin pages; login receivers
         from organizations.services import console_groups_ensure
 
         # After every migrate (and every test-database flush, which re-sends post_migrate): the console groups
