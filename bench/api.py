@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,32 +32,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from benchlib import cpu_model, free_port, percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/voiceagent_bench"
 DETAILED_CALLS = 50  # calls with transcript, intake and an escalation: the detail endpoint's targets
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # --- database -------------------------------------------------------------------------------------------------------
@@ -182,7 +162,7 @@ class Server:
     """daphne on a free loopback port, serving the bench database."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
                "LOG_LEVEL": "WARNING"}
@@ -252,7 +232,7 @@ def measure(base: str, token: str, paths: list[str], *, requests: int, concurren
         thread.join()
     wall = time.monotonic() - began
     return {
-        "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
         "mean_ms": statistics.fmean(latencies), "sequential_rps": 1000 / statistics.fmean(latencies),
         "rps": sum(done) / wall, "requests": len(latencies) + sum(done),
     }

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchlib import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -369,9 +371,7 @@ def main() -> int:
     org = prepare_clinic()
     wait_port(fake_port)
 
-    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), platform.processor())
-    print(f"machine: {os.cpu_count()} cores, {cpu_model}; Python {platform.python_version()}; "
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
           f"{args.duration:g} s measured per run after {args.warmup:g} s warm-up")
     print("server on core 0; load generator + fake OpenAI (echo) on core 1. Latencies in ms.")
     load = os.getloadavg()[0]

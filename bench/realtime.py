@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,19 +22,10 @@ import threading
 import time
 from pathlib import Path
 
+from benchlib import free_port, percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def _setup_django(database_url: str) -> None:
@@ -69,7 +59,7 @@ def bench_minting(org, fake, *, requests: int) -> dict:
 
     from realtime.services import session_for
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-bench",
            "THROTTLE_CALLER_IP_RATE": "1000000/min", "THROTTLE_CALLER_ORG_RATE": "1000000/min", "DEBUG": "false",
            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false"}
@@ -180,7 +170,7 @@ def main() -> None:
     print("| path | requests | p50 ms | p99 ms | mean ms |\n|---|---|---|---|---|")
     for name, values in (("POST /api/realtime/session (ours)", mint["ours"]),
                          ("POST fake /realtime/client_secrets (direct)", mint["direct"])):
-        print(f"| {name} | {len(values)} | {_percentile(values, 50):.2f} | {_percentile(values, 99):.2f} | "
+        print(f"| {name} | {len(values)} | {percentile(values, 50):.2f} | {percentile(values, 99):.2f} | "
               f"{statistics.fmean(values):.2f} |")
     ratio = statistics.median(mint["ours"]) / statistics.median(mint["direct"])
     added = statistics.median(mint["ours"]) - statistics.median(mint["direct"])
@@ -197,7 +187,7 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({
             "machine": f"{os.cpu_count()} cores, {cpu}", "database": engine,
             "mint": {"requests": len(mint["ours"]), "ratio_p50": ratio, "added_ms": added,
-                     **{f"{name}_{p}": _percentile(mint[name], q) for name in ("ours", "direct")
+                     **{f"{name}_{p}": percentile(mint[name], q) for name in ("ours", "direct")
                         for p, q in (("p50", 50), ("p99", 99))}},
             "pipeline": [{"calls": n, **row, "segments_per_s": row["segments"] / row["seconds"],
                           "events_per_s": row["events"] / row["seconds"]} for n, row in pipeline_rows],

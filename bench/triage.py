@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import cpu_model  # noqa: E402 - bench/ is the script's directory
+
 from calls.triage import assess, assess_agent  # noqa: E402 - needs the repo root on sys.path first
 
 DEV = ROOT.parent / "shared" / "triage" / "dev.jsonl"
@@ -35,16 +37,6 @@ def load_texts() -> tuple[str, list[str]]:
     files = [DEV] if DEV.exists() else sorted(OWN.glob("*.jsonl"))
     texts = [json.loads(line)["text"] for f in files for line in f.read_text().splitlines() if line.strip()]
     return ", ".join(str(f.relative_to(ROOT.parent)) for f in files), texts
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
