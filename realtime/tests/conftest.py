@@ -1,7 +1,8 @@
 import pytest
+from django.db import connection as db_connection
 from django.db.backends.signals import connection_created
 
-from calls import notifications
+from calls import drain, notifications
 from realtime.fake_openai import FakeOpenAI
 from realtime.fake_twilio.testing import (
     TEST_ACCOUNT_SID,
@@ -50,7 +51,12 @@ def one_writer_at_a_time(monkeypatch):
     the only writer during a call, so keep the notification delivery threads (tested in calls/tests) out of it, and
     let readers not lock tables."""
     monkeypatch.setattr(notifications, "schedule_delivery", lambda **kwargs: None)
+    # The live-call heartbeat (calls/drain.py) is another writer on its own thread; tested in the fault suite.
+    monkeypatch.setattr(drain, "_ensure_heartbeat", lambda: None)
     connection_created.connect(_read_uncommitted)
+    # This thread's connection exists already: its polling reads must not lock tables either.
+    if db_connection.vendor == "sqlite" and db_connection.connection is not None:
+        _read_uncommitted(None, db_connection)
     yield
     connection_created.disconnect(_read_uncommitted)
 
