@@ -17,6 +17,7 @@ request body, compares in constant time, rejects a `t` more than 5 minutes from 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import datetime as dt
 import hashlib
@@ -153,6 +154,7 @@ def notifications_enqueue(*, escalation: Escalation, event: str, webhook: bool) 
 # --- Scheduling the immediate attempt ---------------------------------------------------------------------------------
 
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify")
+_in_flight: set[concurrent.futures.Future] = set()
 
 
 def _inline_only() -> bool:
@@ -169,7 +171,15 @@ def _submit(fn: Callable[..., Any], *args: Any) -> None:
         except Exception:
             logger.exception("notification delivery crashed; the worker will retry")
         return
-    _executor.submit(_in_worker_thread, fn, *args)
+    future = _executor.submit(_in_worker_thread, fn, *args)
+    _in_flight.add(future)
+    future.add_done_callback(_in_flight.discard)
+
+
+def wait_for_in_flight(timeout: float = 5.0) -> None:
+    """For short-lived processes (management commands): let the immediate attempts started here finish before the
+    interpreter shuts down, which would otherwise cut them off mid-send (the worker would retry them later)."""
+    concurrent.futures.wait(list(_in_flight), timeout=timeout)
 
 
 def _in_worker_thread(fn: Callable[..., Any], *args: Any) -> None:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from calls import notifications
 from calls.models import Call, Escalation
 from calls.services import (
     SegmentInput,
@@ -390,6 +391,7 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             summary = [self._seed_clinic(clinic) for clinic in DEMO_CLINICS]
+        notifications.wait_for_in_flight()  # the demo escalations' board pushes, before this process exits
         if options["json"]:
             self.stdout.write(json.dumps({"organizations": summary}, indent=2))
             return

@@ -29,4 +29,8 @@ class Command(BaseCommand):
         self.stdout.write(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
                           f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}")
         self.stdout.flush()
-        CommandLineInterface().run(["-b", host, "-p", str(port), "--http-timeout", "30", "voiceagent.asgi:application"])
+        # -v 0: no daphne access log. It would print full URLs with query strings (search terms can be patient data);
+        # our own request line (calls/observability.py) logs method, path, status and request id instead.
+        CommandLineInterface().run(
+            ["-b", host, "-p", str(port), "-v", "0", "--http-timeout", "30", "voiceagent.asgi:application"]
+        )

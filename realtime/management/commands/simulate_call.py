@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from calls import notifications
 from calls.models import Call, Intake
 from organizations.models import Organization
 from realtime import services
@@ -121,6 +122,7 @@ class Command(BaseCommand):
         return result.call, timings
 
     def _report(self, call: Call, timings: dict) -> None:
+        notifications.wait_for_in_flight()  # escalation pushes started by this call, before the process exits
         call.refresh_from_db()
         self.stdout.write(self.style.MIGRATE_HEADING("\nTranscript"))
         for segment in call.segments.order_by("seq"):
