@@ -6,6 +6,8 @@ Every tenancy test is written against these: A's people must never see or change
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -99,3 +101,72 @@ def logged_in(user) -> Client:
 
 def token_for(user) -> str:
     return Token.objects.get_or_create(user=user)[0].key
+
+
+class CanaryListener:
+    """A TCP listener on 127.0.0.1 and ::1 (same port) that only counts connections: SSRF tests point hostile URLs
+    at it and assert that nothing ever connected."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        v4.bind(("127.0.0.1", 0))
+        self.port = v4.getsockname()[1]
+        self.sockets = [v4]
+        try:
+            v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            v6.bind(("::1", self.port))
+            self.sockets.append(v6)
+        except OSError:
+            pass
+        for sock in self.sockets:
+            sock.listen(16)
+            sock.settimeout(0.05)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            for sock in self.sockets:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    continue
+                self.connections += 1
+                conn.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(2)
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def canary(settings):
+    """A connection-counting listener, with the webhook SSRF guard in its production setting."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    listener = CanaryListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def sqlite_readers_do_not_lock():
+    """For tests where another thread writes while this one polls: SQLite's in-memory shared cache (the test
+    database) fails a writer at once with "table is locked" while a reader holds the table; uncommitted reads take
+    no table locks. A no-op on PostgreSQL."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    def read_uncommitted(sender=None, connection=connection, **kwargs):
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA read_uncommitted = 1")
+
+    connection_created.connect(read_uncommitted)
+    if connection.vendor == "sqlite" and connection.connection is not None:
+        read_uncommitted(connection=connection)
+    yield
+    connection_created.disconnect(read_uncommitted)

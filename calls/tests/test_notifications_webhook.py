@@ -292,7 +292,9 @@ def _status_when(row_id, wanted: str, timeout: float = 10.0) -> str | None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_escalation_is_committed_and_returned_while_the_webhook_is_still_in_flight(receiver_factory, monkeypatch):
+def test_the_escalation_is_committed_and_returned_while_the_webhook_is_still_in_flight(
+    receiver_factory, monkeypatch, sqlite_readers_do_not_lock
+):
     monkeypatch.setattr(notifications, "_inline_only", lambda: False)  # the real background thread, even on SQLite
     receiver = receiver_factory()
     receiver.release.clear()
@@ -309,52 +311,6 @@ def test_the_escalation_is_committed_and_returned_while_the_webhook_is_still_in_
 # --- SSRF -------------------------------------------------------------------------------------------------------------
 
 
-class Canary:
-    """Listens on loopback (IPv4 and, when available, IPv6) and counts every connection it gets."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self.sockets = []
-        v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        v4.bind(("127.0.0.1", 0))
-        self.port = v4.getsockname()[1]
-        self.sockets.append(v4)
-        try:
-            v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            v6.bind(("::1", self.port))
-            self.sockets.append(v6)
-        except OSError:
-            pass
-        for sock in self.sockets:
-            sock.listen(8)
-            sock.settimeout(0.1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            for sock in self.sockets:
-                try:
-                    conn, _ = sock.accept()
-                except (TimeoutError, OSError):
-                    continue
-                self.connections += 1
-                conn.close()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        for sock in self.sockets:
-            sock.close()
-
-
-@pytest.fixture
-def canary(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    listener = Canary()
-    yield listener
-    listener.close()
 
 
 def test_internal_and_non_https_targets_are_refused_without_a_connection(canary):

@@ -1,6 +1,4 @@
 import pytest
-from django.db import connection as db_connection
-from django.db.backends.signals import connection_created
 
 from calls import drain, notifications
 from realtime.fake_openai import FakeOpenAI
@@ -45,26 +43,13 @@ def clinic(org_a):
 
 
 @pytest.fixture
-def one_writer_at_a_time(monkeypatch):
+def one_writer_at_a_time(monkeypatch, sqlite_readers_do_not_lock):
     """Part of `phone`, the in-process daphne server. The SQLite test database lives in memory, shared
     by this process' threads, where concurrent writers fail with "table is locked" instead of waiting. The server is
-    the only writer during a call, so keep the notification delivery threads (tested in calls/tests) out of it, and
-    let readers not lock tables."""
+    the only writer during a call, so keep the notification delivery threads (tested in calls/tests) and the
+    live-call heartbeat (tested in the fault suite) out of it, and let readers not lock tables."""
     monkeypatch.setattr(notifications, "schedule_delivery", lambda **kwargs: None)
-    # The live-call heartbeat (calls/drain.py) is another writer on its own thread; tested in the fault suite.
     monkeypatch.setattr(drain, "_ensure_heartbeat", lambda: None)
-    connection_created.connect(_read_uncommitted)
-    # This thread's connection exists already: its polling reads must not lock tables either.
-    if db_connection.vendor == "sqlite" and db_connection.connection is not None:
-        _read_uncommitted(None, db_connection)
-    yield
-    connection_created.disconnect(_read_uncommitted)
-
-
-def _read_uncommitted(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA read_uncommitted = 1")
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ unicast counts as public) is unit-tested in calls/tests/test_notifications_webho
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
@@ -22,53 +20,6 @@ from calls.models import Notification
 from calls.services import escalation_create
 from conftest import make_call
 from voiceagent.tests.security.conftest import token_header
-
-
-class Canary:
-    """Counts every TCP connection to one port on 127.0.0.1 and ::1."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        v4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        v4.bind(("127.0.0.1", 0))
-        self.port = v4.getsockname()[1]
-        self.sockets = [v4]
-        try:
-            v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            v6.bind(("::1", self.port))
-            self.sockets.append(v6)
-        except OSError:
-            pass
-        for sock in self.sockets:
-            sock.listen(16)
-            sock.settimeout(0.05)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            for sock in self.sockets:
-                try:
-                    conn, _ = sock.accept()
-                except OSError:
-                    continue
-                self.connections += 1
-                conn.close()
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(2)
-        for sock in self.sockets:
-            sock.close()
-
-
-@pytest.fixture
-def canary(settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # production behaviour
-    listener = Canary()
-    yield listener
-    listener.close()
 
 
 def hostile_urls(port: int) -> list[str]:
