@@ -142,7 +142,7 @@ class TestBoardDelivery:
             assert listen.receive(channel, timeout=0.2) is None
         assert listen.receive(channel) is not None
 
-    def test_the_real_background_thread_delivers_after_commit(self, listen, monkeypatch):
+    def test_the_real_background_thread_delivers_after_commit(self, listen, monkeypatch, sqlite_readers_do_not_lock):
         monkeypatch.setattr(notifications, "_inline_only", lambda: False)  # a thread even on SQLite in memory
         clinic = make_org("clinic-a")
         channel = listen.channel(notifications.board_group(clinic.pk))
