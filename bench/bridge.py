@@ -354,7 +354,7 @@ def main() -> int:
     }
     env.pop("REDIS_URL", None)  # the bridge needs no channel layer
     fake_port = free_port()
-    fake_code = ("import uvloop, sys; uvloop.install(); from realtime.fake_openai.__main__ import main; "
+    fake_code = ("import uvloop, sys; uvloop.install(); from fakes.openai.__main__ import main; "
                  f"sys.exit(main(['--echo', '--port', '{fake_port}']))")
     fake = subprocess.Popen(pinned("1", [sys.executable, "-c", fake_code]), cwd=ROOT, env=env,  # noqa: S603
                             stdout=subprocess.DEVNULL)

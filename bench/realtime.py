@@ -155,7 +155,7 @@ def main() -> None:
     _setup_django(database_url)
     from django.conf import settings
 
-    from realtime.fake_openai import FakeOpenAI
+    from fakes.openai import FakeOpenAI
 
     org = _bench_clinic()
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ipaddress
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -39,12 +38,12 @@ from django.db.models import Model
 from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from rest_framework.settings import api_settings
 
-from calls.api.errors import ApiError
-from calls.middleware_base import SyncAsyncMiddleware
 from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
-from calls.observability import request_id_var
+from core.errors import ApiError
+from core.middleware import SyncAsyncMiddleware
+from core.net import client_ip, valid_ip
+from core.observability import request_id_var
 
 logger = logging.getLogger(__name__)
 
@@ -96,25 +95,6 @@ def audit_suppressed() -> Iterator[None]:
         yield
     finally:
         _suppress_var.reset(token)
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client address as DRF's throttles see it (X-Forwarded-For only behind NUM_PROXIES trusted proxies)."""
-    remote = request.META.get("REMOTE_ADDR")
-    xff = request.headers.get("X-Forwarded-For")
-    num_proxies = api_settings.NUM_PROXIES
-    candidate = remote
-    if num_proxies and xff:
-        addresses = xff.split(",")
-        candidate = addresses[-min(num_proxies, len(addresses))].strip()
-    return valid_ip(candidate)
-
-
-def valid_ip(value: object) -> str | None:
-    try:
-        return str(ipaddress.ip_address(str(value))) if value else None
-    except ValueError:
-        return None
 
 
 def _path_principal(request: HttpRequest) -> str:

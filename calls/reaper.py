@@ -2,7 +2,7 @@
 
 A process that dies hard (`kill -9`, OOM, a lost machine) cannot end its calls. Every process that holds a call bumps
 its `last_activity_at` (segments as they are stored, calls/services.py; a heartbeat for calls it holds open,
-calls/drain.py), so a call `in_progress` whose last activity (or start, if it never had any) is older than
+core/drain.py), so a call `in_progress` whose last activity (or start, if it never had any) is older than
 REAPER_IDLE_SECONDS was interrupted: it becomes `abandoned` with end reason `interrupted`, ended at its last
 activity. Idempotent and safe to run from several places at once (rows are locked and re-checked).
 """
@@ -20,6 +20,11 @@ from django.utils import timezone
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
+
+
+def calls_mark_active(call_ids: list[str]) -> int:
+    """The live-call heartbeat (installed into core.drain): this process still holds these calls."""
+    return Call.objects.filter(pk__in=call_ids, status=Call.Status.IN_PROGRESS).update(last_activity_at=timezone.now())
 
 
 def _idle_since(cutoff: dt.datetime) -> Q:

@@ -30,13 +30,12 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from calls.api.errors import CallerAuthError
-from calls.middleware_base import SyncAsyncMiddleware
+from core.errors import CallerAuthError
+from core.net import client_ip
 
 SESSION_LOGIN_AT_KEY = "_auth_login_at"
 
@@ -55,7 +54,6 @@ def _username_key(username: str) -> str:
 def _ip_of(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
-    from calls.audit import client_ip
 
     return client_ip(request)
 
@@ -178,24 +176,6 @@ class ExpiringTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-# --- Caching of patient data ---------------------------------------------------------------------------------------
-
-
-class NoStoreMiddleware(SyncAsyncMiddleware):
-    """`Cache-Control: no-store` (and no-cache/must-revalidate/private) on every response but static files."""
-
-    def __init__(self, get_response: Callable) -> None:
-        super().__init__(get_response)
-        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
-
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        return self._mark(request, self.get_response(request))
-
-    async def ahandle(self, request: HttpRequest) -> HttpResponse:
-        return self._mark(request, await self.get_response(request))
-
-    def _mark(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        if not request.path.startswith(self.static_prefix):
-            add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private, max-age=0
-        return response
-
+# Staff-side authentication for API views. Token first: its WWW-Authenticate header keeps unauthenticated answers
+# at 401 (DRF turns them into 403 when the first authenticator has no header, as SessionAuthentication has none).
+STAFF_AUTHENTICATION = [ExpiringTokenAuthentication, SessionAuthentication]

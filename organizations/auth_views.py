@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls.api.schema import ERROR_401
+from core.api.schema import ERROR_401
 from organizations.auth import ExpiringTokenAuthentication
 
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from calls.audit import audit_actor_for_task
 from calls.models import Call, Escalation
-from calls.observability import call_context
+from core.observability import call_context
 from realtime.pipeline import CallEventPipeline, wants
 from realtime.session import PCMU, build_session, session_update_event
 from realtime.telephony.playback import PlaybackTracker

@@ -16,7 +16,7 @@ import logging
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from calls import drain
+from core import drain
 from realtime.bridge import MediaBridge
 from realtime.telephony import MEDIA_PATH
 from realtime.telephony.signatures import websocket_signature_is_valid

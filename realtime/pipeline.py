@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from calls.models import Call, Escalation, TranscriptSegment
-from calls.observability import call_context
 from calls.services import call_end, escalation_create, transcript_segment_append
+from core.observability import call_context
 from realtime.tools import escalation_guidance, execute_tool
 
 logger = logging.getLogger(__name__)

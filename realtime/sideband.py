@@ -16,10 +16,10 @@ import logging
 import websockets
 from asgiref.sync import sync_to_async
 
-from calls import drain
 from calls.audit import audit_actor
 from calls.models import Call
-from calls.observability import call_context
+from core import drain
+from core.observability import call_context
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
 from realtime.session import build_session, session_update_event
 from realtime.upstream import call_hangup, realtime_ws_url, ws_headers

@@ -18,10 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
-from calls.api.errors import ApiError, refuse_if_draining
-from calls.api.schema import CALLER_ERRORS, ERROR_404
 from calls.models import Call
-from calls.observability import call_context
+from core.api.schema import CALLER_ERRORS, ERROR_404
+from core.errors import ApiError, refuse_if_draining
+from core.observability import call_context
 from realtime import services
 from realtime.upstream import UpstreamError
 

@@ -13,9 +13,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from calls.drain import install_drain_signal  # noqa: E402
-from calls.resilience import RequestDeadline  # noqa: E402
 from calls.routing import websocket_urlpatterns as calls_ws  # noqa: E402
+from core.drain import install_drain_signal  # noqa: E402
+from core.resilience import RequestDeadline  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
 from realtime.routing import with_twilio_media  # noqa: E402
 
@@ -34,5 +34,5 @@ application = ProtocolTypeRouter(
 # otherwise grow with Django's heap and stall every live call for tens of ms (bench/README.md, phone bridge).
 gc.freeze()
 
-# Deploys: SIGUSR1 (or `manage.py drain --pid`) stops new calls and exits once live calls ended (calls/drain.py).
+# Deploys: SIGUSR1 (or `manage.py drain --pid`) stops new calls and exits once live calls ended (core/drain.py).
 install_drain_signal()

@@ -135,23 +135,25 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "core",
     "organizations",
     "calls",
     "realtime",
+    "fakes",  # the fake OpenAI/Twilio and the commands that drive them (serve, simulate_call); no models or urls
 ]
 
 MIDDLEWARE = [
-    "calls.observability.RequestIdMiddleware",
+    "core.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy from SECURE_CSP (off when the dict is empty, e.g. in development).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Cache-Control: no-store on everything but static files (pages and API answers carry patient data).
-    "organizations.auth.NoStoreMiddleware",
+    "core.middleware.NoStoreMiddleware",
     # Serves the console's and the API docs' assets from this process (no CDN, no separate web server needed).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Caller-side CORS (per-clinic origins) and the API body limit answer before sessions/CSRF run.
     "calls.api.middleware.CallerCorsMiddleware",
-    "calls.api.middleware.ApiBodyLimitMiddleware",
+    "core.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -162,8 +164,8 @@ MIDDLEWARE = [
     "calls.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees view exceptions: a lost database connection answers 503 + Retry-After (calls/resilience.py).
-    "calls.resilience.DatabaseUnavailableMiddleware",
+    # Last, so it sees view exceptions: a lost database connection answers 503 + Retry-After (core/resilience.py).
+    "core.resilience.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "voiceagent.urls"
@@ -282,7 +284,7 @@ if TWILIO_ACCOUNT_SID and not re.match(r"^AC[0-9a-fA-F]{32}$", TWILIO_ACCOUNT_SI
 # for local development and the test suite's receiver only.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 
-# --- Fault tolerance (calls/resilience.py, calls/drain.py, calls/reaper.py, realtime/breaker.py) -----------------
+# --- Fault tolerance (core/resilience.py, core/drain.py, calls/reaper.py, realtime/breaker.py) -----------------
 
 # Every HTTP request starts its answer within this many seconds or gets 503 deadline_exceeded: a frozen database
 # must not hang requests (the pool's DB_POOL_TIMEOUT only bounds waiting for a connection). Above the OpenAI
@@ -320,8 +322,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Bounded in size and nesting: answers 413/400 where DRF's JSONParser would read unbounded or crash.
-    "DEFAULT_PARSER_CLASSES": ["calls.api.parsers.LimitedJSONParser"],
-    "EXCEPTION_HANDLER": "calls.api.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.LimitedJSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     # 0: daphne is hit directly unless an operator sets it; otherwise a rotating X-Forwarded-For evades throttles.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=10),
 }
@@ -346,7 +348,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Every path is routed with and without a trailing slash; the schema lists the canonical (slashless) one.
-    "PREPROCESSING_HOOKS": ["calls.api.schema.drop_trailing_slash_duplicates"],
+    "PREPROCESSING_HOOKS": ["core.api.schema.drop_trailing_slash_duplicates"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status`/`channel`; name their enums instead of letting hashes decide.
     "ENUM_NAME_OVERRIDES": {
@@ -367,7 +369,7 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "calls.observability.ContextFilter"}},
+    "filters": {"context": {"()": "core.observability.ContextFilter"}},
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s call_id=%(call_id)s %(message)s",

@@ -4,17 +4,17 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from calls.api.errors import api_not_found
+from core.errors import api_not_found
 
 admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
 admin.site.index_title = "Clinic console"
 
 # A database outage raised outside a view (sessions, auth) answers 503 + Retry-After, not a 500 page.
-handler500 = "calls.resilience.server_error"
+handler500 = "core.resilience.server_error"
 
 urlpatterns = [
-    path("", include("calls.health_urls")),  # /healthz and /readyz for load balancers
+    path("", include("core.urls")),  # /healthz and /readyz for load balancers
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),

@@ -17,18 +17,19 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from calls.api.errors import ApiError, CallerAuthError
-from calls.api.throttling import CallerIpThrottle, CallerOrgThrottle
 from calls.models import Call, hash_call_token
-from organizations.auth import ExpiringTokenAuthentication
+from core.api.throttling import CallerIpThrottle, CallerOrgThrottle
+from core.errors import ApiError, CallerAuthError
 from organizations.models import ORIGIN_RE, Organization
 
 ORG_KEY_HEADER = "X-Org-Key"
@@ -157,6 +158,18 @@ class CallerAPIView(APIView):
         super().initial(request, *args, **kwargs)
 
 
-# Staff-side authentication for API views. Token first: its WWW-Authenticate header keeps unauthenticated answers
-# at 401 (DRF turns them into 403 when the first authenticator has no header, as SessionAuthentication has none).
-STAFF_AUTHENTICATION = [ExpiringTokenAuthentication, SessionAuthentication]  # tokens expire (organizations.auth)
+
+class CallerOrgKeyScheme(OpenApiAuthenticationExtension):
+    """The publishable key in the OpenAPI schema."""
+
+    target_class = CallerOrgAuthentication
+    name = "orgKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": ORG_KEY_HEADER,
+            "description": "The clinic's publishable key (pk_…). Public by design; a browser Origin must be one of "
+            "the clinic's allowed origins.",
+        }

@@ -22,13 +22,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from calls.api.caller_auth import STAFF_AUTHENTICATION
-from calls.api.errors import ApiError
-from calls.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
 from calls.audit import audit_read
 from calls.models import Call, Escalation
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
+from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
+from core.errors import ApiError
 from organizations.access import organizations_for_user, scope_for_user
+from organizations.auth import STAFF_AUTHENTICATION
 
 STAFF_LEVELS = [Escalation.Level.EMERGENCY, Escalation.Level.URGENT, Escalation.Level.HUMAN]
 WRITE_RESPONSES = {400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 404: ERROR_404, **WRITE_ERRORS}

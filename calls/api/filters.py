@@ -13,9 +13,9 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from calls.api.errors import ApiError
 from calls.api.pagination import DEFAULT_ORDERING, MAX_PAGE_SIZE, ORDERINGS
 from calls.models import Call, TranscriptSegment, Urgency
+from core.errors import ApiError
 from organizations.access import organizations_for_user
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]

@@ -1,4 +1,4 @@
-"""Django-level API guards that run before any view: the body-size limit and CORS for caller-side endpoints.
+"""CORS for caller-side endpoints, answered before any view runs.
 
 CORS is written here (not django-cors-headers) because the allowed origins are per clinic, credentials are never
 allowed, and staff endpoints must get no CORS headers at all.
@@ -12,9 +12,8 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from calls.api.caller_auth import origin_allowed_anywhere
-from calls.api.errors import error_response
-from calls.api.parsers import max_body_bytes
-from calls.middleware_base import SyncAsyncMiddleware
+from core.errors import error_response
+from core.middleware import SyncAsyncMiddleware
 
 # Caller-side endpoints (the clinic's website calls these cross-origin); trailing slash optional.
 CALLER_PATH_RE = re.compile(
@@ -24,31 +23,6 @@ CORS_ALLOW_METHODS = "POST, OPTIONS"
 CORS_ALLOW_HEADERS = "Content-Type, X-Org-Key, X-Call-Token"
 CORS_EXPOSE_HEADERS = "Retry-After, X-Request-ID"
 CORS_MAX_AGE = "600"
-
-
-class ApiBodyLimitMiddleware(SyncAsyncMiddleware):
-    """413 for API requests whose declared body is over the limit, before anything reads it. (Bodies without a
-    Content-Length are bounded by the API's JSON parser.)"""
-
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        return self._refuse(request) or self.get_response(request)
-
-    async def ahandle(self, request: HttpRequest) -> HttpResponse:
-        return self._refuse(request) or await self.get_response(request)
-
-    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
-        if not request.path.startswith("/api/"):
-            return None
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return error_response(400, "invalid_content_length", "The Content-Length header is not a number.")
-        limit = max_body_bytes()
-        if length > limit:
-            return error_response(
-                413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
-            )
-        return None
 
 
 class CallerCorsMiddleware(SyncAsyncMiddleware):

@@ -15,7 +15,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from calls.api.errors import ApiError
+from core.errors import ApiError
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 
 from calls.api.caller_auth import (
     ORG_KEY_HEADER,
-    STAFF_AUTHENTICATION,
     CallerAPIView,
     CallerContext,
     CallerOrgAuthentication,
@@ -26,27 +25,28 @@ from calls.api.caller_auth import (
     caller_organization,
     require_call_token,
 )
-from calls.api.errors import ApiError, refuse_if_draining
 from calls.api.filters import CallFilterSet
 from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination
 from calls.api.queries import call_detail, calls_for_user, calls_with_detail, calls_with_summary
-from calls.api.schema import (
-    CALL_START_RESPONSE,
-    CALLER_ERRORS,
-    ERROR_404,
-    STAFF_READ_ERRORS,
-)
 from calls.api.serializers import (
     CallDetailSerializer,
     CallEndSerializer,
     CallStartSerializer,
     CallSummarySerializer,
 )
-from calls.api.throttling import CallerOrgThrottle
 from calls.audit import audit_read
 from calls.models import Call
-from calls.observability import call_context
 from calls.services import IntakeInvalid, SegmentInput, call_end, call_start
+from core.api.schema import (
+    CALL_START_RESPONSE,
+    CALLER_ERRORS,
+    ERROR_404,
+    STAFF_READ_ERRORS,
+)
+from core.api.throttling import CallerOrgThrottle
+from core.errors import ApiError, refuse_if_draining
+from core.observability import call_context
+from organizations.auth import STAFF_AUTHENTICATION
 
 EXAMPLE_CALL_ID = "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c"
 EXAMPLE_ORG_ID = "0b6d4c1e-2f3a-4b5c-8d9e-a1b2c3d4e5f6"

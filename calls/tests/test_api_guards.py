@@ -11,10 +11,10 @@ from django.core.cache import cache
 from django.test import AsyncClient
 from rest_framework.exceptions import ParseError
 
-from calls.api.errors import ApiError, flatten_errors
-from calls.api.parsers import LimitedJSONParser
-from calls.api.throttling import hit, parse_rate
 from conftest import make_org
+from core.api.parsers import LimitedJSONParser
+from core.api.throttling import hit, parse_rate
+from core.errors import ApiError, flatten_errors
 
 
 @pytest.fixture(autouse=True)

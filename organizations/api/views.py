@@ -15,11 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from calls.api.caller_auth import STAFF_AUTHENTICATION
-from calls.api.errors import ApiError
-from calls.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
+from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
+from core.errors import ApiError
 from organizations.access import can_administer, organizations_for_user
 from organizations.api.serializers import MODEL_TO_API, OrganizationConfigSerializer, OrganizationConfigUpdateSerializer
+from organizations.auth import STAFF_AUTHENTICATION
 from organizations.models import Organization
 from organizations.services import organization_config_update
 

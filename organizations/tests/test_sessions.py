@@ -14,10 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from calls.api.caller_auth import STAFF_AUTHENTICATION
 from conftest import PASSWORD, make_call
 from organizations import auth as auth_module
-from organizations.auth import SESSION_LOGIN_AT_KEY, ExpiringTokenAuthentication
+from organizations.auth import SESSION_LOGIN_AT_KEY, STAFF_AUTHENTICATION, ExpiringTokenAuthentication
 
 LOGIN = reverse("admin:login")
 INDEX = reverse("admin:index")

@@ -143,7 +143,7 @@ def incoming_call_answer(
     return _answer_new(call, mode)
 
 
-# --- fault tolerance: a process draining for a deploy takes no new streams (calls/drain.py) -------------------------
+# --- fault tolerance: a process draining for a deploy takes no new streams (core/drain.py) -------------------------
 
 
 def drained_call_answer(*, call_sid: str, caller: str, called: str, now: dt.datetime | None = None) -> str:

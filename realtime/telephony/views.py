@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from calls.drain import refuse_new_calls
+from core.drain import refuse_new_calls
 from realtime.telephony import services
 from realtime.telephony.signatures import request_is_from_twilio
 

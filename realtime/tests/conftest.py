@@ -1,15 +1,16 @@
 import pytest
 
-from calls import drain, notifications
-from realtime.fake_openai import FakeOpenAI
-from realtime.fake_twilio.testing import (
+from calls import notifications
+from core import drain
+from fakes.openai import FakeOpenAI
+from fakes.simulate_phone import serve_in_thread
+from fakes.twilio.testing import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     TEST_PUBLIC_BASE_URL,
     add_number,
     open_around_the_clock,
 )
-from realtime.simulate_phone import serve_in_thread
 from realtime.tests.twilio_helpers import CLINIC_NUMBER
 
 # A canary: must never reach a response or a log line.
@@ -28,7 +29,7 @@ def fake_openai(settings):
 
 @pytest.fixture
 def twilio_settings(settings):
-    """The fake Twilio account and public URL the signing helpers in realtime.fake_twilio.testing sign for."""
+    """The fake Twilio account and public URL the signing helpers in fakes.twilio.testing sign for."""
     settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
     settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL

@@ -9,16 +9,16 @@ import pytest
 
 from calls.models import Call, Escalation, TranscriptSegment
 from conftest import make_org
-from organizations.models import Organization
-from realtime.fake_openai import FakeOpenAI
-from realtime.fake_twilio.rest_server import FakeTwilioRest
-from realtime.fake_twilio.testing import (
+from fakes.openai import FakeOpenAI
+from fakes.simulate_phone import simulate_phone_call
+from fakes.twilio.rest_server import FakeTwilioRest
+from fakes.twilio.testing import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     add_number,
     open_around_the_clock,
 )
-from realtime.simulate_phone import simulate_phone_call
+from organizations.models import Organization
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

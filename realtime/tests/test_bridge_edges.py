@@ -11,20 +11,20 @@ import pytest
 
 from calls.models import Call
 from conftest import make_org
-from realtime import bridge
-from realtime.consumers import TwilioMediaConsumer
-from realtime.fake_openai import FakeOpenAI
-from realtime.fake_twilio.audio import tone
-from realtime.fake_twilio.media import MediaStreamClient
-from realtime.fake_twilio.runner import LoopThread
-from realtime.fake_twilio.testing import (
+from fakes.openai import FakeOpenAI
+from fakes.simulate_phone import ScriptedCaller, _stream_parameters, _wait_for_end, simulate_phone_call
+from fakes.twilio.audio import tone
+from fakes.twilio.media import MediaStreamClient
+from fakes.twilio.runner import LoopThread
+from fakes.twilio.testing import (
     TEST_AUTH_TOKEN,
     TEST_PUBLIC_BASE_URL,
     add_number,
     open_around_the_clock,
 )
-from realtime.fake_twilio.webhooks import WebhookClient, new_call_sid
-from realtime.simulate_phone import ScriptedCaller, _stream_parameters, _wait_for_end, simulate_phone_call
+from fakes.twilio.webhooks import WebhookClient, new_call_sid
+from realtime import bridge
+from realtime.consumers import TwilioMediaConsumer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from calls.models import Call
-from realtime.fake_openai import Failure
+from fakes.openai import Failure
 from realtime.services import session_for
 
 from .conftest import API_KEY

@@ -5,7 +5,7 @@ from asgiref.sync import async_to_sync
 
 from calls.models import Call, Escalation, Intake
 from conftest import make_call
-from realtime.fake_openai import load_scenario
+from fakes.openai import load_scenario
 from realtime.sideband import run_sideband
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.test import Client
 
 from calls.models import Call, Escalation
 from calls.services import call_end
+from fakes.twilio.testing import TEST_PUBLIC_BASE_URL, twilio_post
+from fakes.twilio.webhooks import new_call_sid, new_idempotency_token
 from organizations.models import BusinessHours
-from realtime.fake_twilio.testing import TEST_PUBLIC_BASE_URL, twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.telephony.services import stream_end_mark
 from realtime.tests.twilio_helpers import CALLER, start_phone_call
 

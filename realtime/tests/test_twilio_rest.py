@@ -10,8 +10,8 @@ import pytest
 
 from calls.models import Call
 from conftest import make_call
-from realtime.fake_twilio.rest_server import FakeTwilioRest
-from realtime.fake_twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
+from fakes.twilio.rest_server import FakeTwilioRest
+from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from realtime.telephony.rest import TwilioRestError, atransfer_call, hangup_call, transfer_call
 
 CALL_SID = "CA" + "b" * 32

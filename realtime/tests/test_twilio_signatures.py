@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from calls.models import Call
-from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, sign, signed_headers, voice_params
+from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, twilio_post
+from fakes.twilio.webhooks import new_call_sid, sign, signed_headers, voice_params
 from realtime.telephony.signatures import signature_is_valid, websocket_signature_is_valid
 from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
 

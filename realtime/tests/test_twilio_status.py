@@ -9,8 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call
-from realtime.fake_twilio.testing import twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token
+from fakes.twilio.testing import twilio_post
+from fakes.twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.telephony.services import stream_end_mark
 from realtime.tests.twilio_helpers import start_phone_call
 

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from calls.models import Call, hash_call_token
-from realtime.fake_twilio.testing import TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock, twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
+from fakes.twilio.testing import TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock, twilio_post
+from fakes.twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
 from realtime.telephony.services import stream_token_consume
 from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.test import Client
 
 from calls.models import Call
-from realtime.fake_twilio.testing import twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, voice_params
+from fakes.twilio.testing import twilio_post
+from fakes.twilio.webhooks import new_call_sid, voice_params
 
 CLINIC_NUMBER = "+14155550199"
 CALLER = "+14155550123"

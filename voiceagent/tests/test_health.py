@@ -10,7 +10,7 @@ from channels.layers import channel_layers
 from django.db import OperationalError
 from django.test import Client
 
-from calls import health
+from core import health
 
 
 @pytest.fixture(autouse=True)

@@ -19,8 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from calls.models import AuditEvent, Call, Notification
 from calls.notifications import deliver_due
-from calls.observability import ContextFilter
 from conftest import token_for
+from core.observability import ContextFilter
 
 
 @pytest.fixture

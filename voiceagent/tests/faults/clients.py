@@ -14,9 +14,9 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
-from realtime.fake_twilio.webhooks import WebhookClient, new_call_sid
-from realtime.simulate_phone import ScriptedCaller, _stream_parameters
+from fakes.simulate_phone import ScriptedCaller, _stream_parameters
+from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
+from fakes.twilio.webhooks import WebhookClient, new_call_sid
 
 
 @dataclass

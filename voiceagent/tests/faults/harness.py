@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from realtime.fake_twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
+from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 
 ROOT = Path(__file__).resolve().parents[3]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))

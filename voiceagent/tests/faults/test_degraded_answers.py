@@ -11,14 +11,14 @@ from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 
-from calls import drain, health
-from calls.api import throttling
 from calls.models import Call
 from calls.reaper import calls_reap
 from calls.services import transcript_segment_append
 from conftest import make_call
-from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, add_number, twilio_post
-from realtime.fake_twilio.webhooks import new_call_sid, voice_params
+from core import drain, health
+from core.api import throttling
+from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, add_number, twilio_post
+from fakes.twilio.webhooks import new_call_sid, voice_params
 
 pytestmark = pytest.mark.django_db
 

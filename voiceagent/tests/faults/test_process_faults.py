@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from realtime.fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from voiceagent.tests.faults.clients import phone_call_start, phone_media, stream_ended
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]

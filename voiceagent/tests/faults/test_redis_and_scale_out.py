@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from realtime.fake_openai import FakeOpenAI
+from fakes.openai import FakeOpenAI
 from voiceagent.tests.faults.clients import BoardWatcher, phone_call_start, phone_media
 from voiceagent.tests.faults.harness import wait_until
 

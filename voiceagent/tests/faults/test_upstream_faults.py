@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from calls.models import Call
+from fakes.openai import Failure, FakeOpenAI
 from realtime.breaker import CLOSED, HALF_OPEN, OPEN, BreakerOpen, CircuitBreaker
-from realtime.fake_openai import Failure, FakeOpenAI
 
 API_KEY = "sk-faults-upstream-SECRET-0123456789"
 

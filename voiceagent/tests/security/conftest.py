@@ -90,7 +90,7 @@ def token_header(user) -> dict[str, str]:
 @pytest.fixture
 def fake(settings):
     """The shipped fake OpenAI on loopback, with the app pointed at it, so minting gets real answers."""
-    from realtime.fake_openai import FakeOpenAI
+    from fakes.openai import FakeOpenAI
 
     with FakeOpenAI.start_in_thread(time_scale=0.02, pace=0.0, api_key=OPENAI_KEY) as handle:
         settings.OPENAI_BASE_URL = handle.base_url

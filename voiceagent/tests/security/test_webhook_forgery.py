@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calls.models import AuditEvent, Call, Escalation
-from realtime.fake_twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock
-from realtime.fake_twilio.webhooks import new_call_sid, sign, voice_params
+from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock
+from fakes.twilio.webhooks import new_call_sid, sign, voice_params
 from realtime.telephony.signatures import websocket_signature_is_valid
 
 CLINIC_NUMBER = "+14155550199"

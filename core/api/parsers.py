@@ -1,0 +1,53 @@
+"""The API's JSON parser: bounded in size and nesting, and strict about what it accepts.
+
+DRF's JSONParser reads the raw stream (bypassing DATA_UPLOAD_MAX_MEMORY_SIZE) and lets RecursionError from deeply
+nested input escape as a 500; this one answers 413 and 400 instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import BaseParser
+
+from core.errors import ApiError
+
+
+def max_body_bytes() -> int:
+    return int(getattr(settings, "API_MAX_BODY_BYTES", 262_144))
+
+
+def payload_too_large() -> ApiError:
+    limit = max_body_bytes()
+    return ApiError(413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes.")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses to inf, which PostgreSQL's jsonb cannot store.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+class LimitedJSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        limit = max_body_bytes()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise payload_too_large()
+        try:
+            text = raw.decode("utf-8")
+            return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        except (ValueError, RecursionError):
+            raise ParseError("The request body is not valid JSON.") from None

@@ -1,0 +1,88 @@
+"""OpenAPI pieces shared by the API's views: the error shape, documented error responses, caller-side security
+schemes, and the hook that lists each path once although it is routed with and without a trailing slash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable code, e.g. validation_error, invalid_org_key.")
+    message = serializers.CharField(help_text="A human sentence.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Per-field problems by dotted path, e.g. {"intake.callback_number": ["…"]}.',
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def _error(description: str, code: str, message: str, fields: dict | None = None) -> OpenApiResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description,
+        examples=[OpenApiExample(code, value={"error": body}, response_only=True)],
+    )
+
+
+ERROR_400 = _error(
+    "Malformed JSON (invalid_json) or invalid values (validation_error, with fields).",
+    "validation_error",
+    "The request is not valid; see fields.",
+    {"channel": ['"phone" is not a valid choice.']},
+)
+ERROR_401 = _error(
+    "Missing or unknown credentials (missing_org_key, invalid_org_key, missing_call_token, invalid_call_token, "
+    "not_authenticated, authentication_failed).",
+    "invalid_org_key",
+    "The X-Org-Key header does not name a clinic.",
+)
+ERROR_403 = _error(
+    "Not allowed: origin_not_allowed (caller side) or permission_denied (staff).",
+    "permission_denied",
+    "You do not have permission to do this.",
+)
+ERROR_404 = _error("Unknown, or another clinic's (never distinguished).", "not_found", "Not found.")
+ERROR_413 = _error("Body over the size limit.", "payload_too_large", "The request body is too large.")
+ERROR_415 = _error("Body not sent as application/json.", "unsupported_media_type", "Send the body as JSON.")
+ERROR_429 = _error(
+    "Rate limit reached; the Retry-After header says when to retry.",
+    "throttled",
+    "Too many requests; retry in 12 seconds.",
+)
+
+STAFF_READ_ERRORS = {400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 404: ERROR_404}
+WRITE_ERRORS = {413: ERROR_413, 415: ERROR_415}
+CALLER_ERRORS = {400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 429: ERROR_429, **WRITE_ERRORS}
+
+CALL_START_RESPONSE = inline_serializer(
+    name="CallStarted",
+    fields={
+        "call_id": serializers.UUIDField(),
+        "call_token": serializers.CharField(help_text="ct_…: send as X-Call-Token on this call's later requests."),
+        "status": serializers.ChoiceField(choices=["in_progress"]),
+        "started_at": serializers.DateTimeField(),
+        "organization": inline_serializer(
+            name="CallOrganization", fields={"id": serializers.UUIDField(), "name": serializers.CharField()}
+        ),
+    },
+)
+
+
+def drop_trailing_slash_duplicates(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
+    """PREPROCESSING_HOOK: each route exists as `/x` and `/x/`; document `/x` only (one operation id each)."""
+    paths = {endpoint[0] for endpoint in endpoints}
+    return [
+        endpoint
+        for endpoint in endpoints
+        if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)
+    ]

@@ -1,0 +1,88 @@
+"""Platform middleware: one base for middleware that runs natively under both WSGI and ASGI, the API body limit
+and no-store caching.
+
+Django awaits a middleware that is marked as a coroutine function. Marking it only when the next handler is async
+keeps the sync path (WSGI, the test client) free of event loops and the async path (daphne) free of the thread hop
+Django would otherwise add around a sync-only middleware. Subclasses write their logic once per mode, `handle` and
+`ahandle`, usually as thin wrappers around shared helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
+
+from core.api.parsers import max_body_bytes
+from core.errors import error_response
+
+
+class SyncAsyncMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self.ahandle(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class ApiBodyLimitMiddleware(SyncAsyncMiddleware):
+    """413 for API requests whose declared body is over the limit, before anything reads it. (Bodies without a
+    Content-Length are bounded by the API's JSON parser.)"""
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or self.get_response(request)
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or await self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "invalid_content_length", "The Content-Length header is not a number.")
+        limit = max_body_bytes()
+        if length > limit:
+            return error_response(
+                413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
+            )
+        return None
+
+
+# --- Caching of patient data ---------------------------------------------------------------------------------------
+
+
+class NoStoreMiddleware(SyncAsyncMiddleware):
+    """`Cache-Control: no-store` (and no-cache/must-revalidate/private) on every response but static files."""
+
+    def __init__(self, get_response: Callable) -> None:
+        super().__init__(get_response)
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self._mark(request, self.get_response(request))
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        return self._mark(request, await self.get_response(request))
+
+    def _mark(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if not request.path.startswith(self.static_prefix):
+            add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private, max-age=0
+        return response

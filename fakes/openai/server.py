@@ -1,0 +1,731 @@
+"""The fake OpenAI Realtime GA server: REST and WebSocket on one port (aiohttp), loopback by default.
+
+    async with FakeOpenAI(scenario="routine_booking", time_scale=0.01) as fake:
+        client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
+        ...
+        assert fake.requests[0].body["session"]["type"] == "realtime"
+
+See README.md in this package for the endpoints, failure modes and what is not modelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.parser
+import email.policy
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+
+from .protocol import (
+    BETA_CODE,
+    DEFAULT_MODEL,
+    REALTIME_MODELS,
+    ProtocolError,
+    client_secret_body_check,
+    default_session,
+    invalid_value,
+    merge_session,
+    missing_parameter,
+    new_call_id,
+    new_id,
+    validate_session,
+)
+from .scenarios import Scenario, load_scenario
+from .session import RealtimeSession, SessionLog, run_echo
+
+log = logging.getLogger("fakes.openai")
+
+FailureKind = Literal["error", "server_error", "rate_limit", "hang", "slow_body", "malformed_json", "close"]
+_SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+_JSON_PARSE_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library "
+    "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+@dataclass
+class Failure:
+    """How REST requests to `path` fail, to test a client's error mapping.
+
+    kind: error (status 4xx with an OpenAI error body), server_error (5xx), rate_limit (429 + retry-after),
+    hang (accept, never answer), slow_body (a correct 200 whose body trickles out, `delay` seconds per chunk),
+    malformed_json (200 with a truncated JSON body), close (drop the connection without answering).
+    times: fail this many matching requests, then behave normally (None: every request).
+    """
+
+    kind: FailureKind
+    status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after: float = 1.0
+    delay: float = 0.5
+    times: int | None = None
+    path: str = "/v1/realtime/client_secrets"  # "*" for every REST endpoint
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Failure:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown failure fields {sorted(unknown)}")
+        failure = cls(**data)
+        if failure.kind not in FailureKind.__args__:
+            raise ValueError(f"unknown failure kind {failure.kind!r}")
+        return failure
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request (REST or WebSocket handshake) as received. The Authorization value is never kept."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or None when the body was not JSON
+    raw: bytes
+    auth: str | None  # "standard", "ephemeral", "invalid" or None (no Authorization)
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class ClientSecret:
+    value: str
+    expires_at: int
+    session: dict
+
+
+@dataclass
+class CallRecord:
+    """A WebRTC call (from POST /realtime/calls) or one a test registered, which a sideband socket can attach to."""
+
+    call_id: str
+    session: dict
+    scenario: Scenario | None
+    created_via: str  # "webrtc", "webrtc_unified" or "registered"
+    sdp_offer: str | None = None
+    state: str = "active"  # "active" or "ended"
+    engine: RealtimeSession | None = None
+    log: SessionLog | None = None
+
+
+class FakeOpenAI:
+    """A protocol-faithful fake of the OpenAI Realtime GA API (see module docstring and README)."""
+
+    def __init__(
+        self,
+        *,
+        scenario: str | Path | Scenario | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        time_scale: float = 1.0,
+        pace: float = 0.5,
+        answer_timeout: float = 10.0,
+        failure: Failure | None = None,
+        echo: bool = False,
+    ) -> None:
+        """
+        scenario: the script played by every session that has none of its own (None: no caller, default replies).
+        api_key: the only standard key accepted (None: any bearer token that is not an `ek_` key).
+        time_scale: multiplies every scripted delay, caller speech time and audio pacing (0.01 for fast tests).
+        pace: audio is streamed at `pace` x real time (0.5 = twice as fast as it plays, like the real API).
+        answer_timeout: real seconds the caller script waits for a tool round trip before recording a violation.
+        echo: benchmark mode; every input_audio_buffer.append is echoed as a response.output_audio.delta.
+        """
+        self.scenario = load_scenario(scenario) if scenario is not None else None
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self.time_scale = time_scale
+        self.pace = pace
+        self.answer_timeout = answer_timeout
+        self.failure = failure
+        self.echo = echo
+        self.requests: list[RecordedRequest] = []
+        self.sessions: list[SessionLog] = []
+        self.calls: dict[str, CallRecord] = {}
+        self.client_secrets: dict[str, ClientSecret] = {}
+        self.clock: Callable[[], float] = time.time  # tests may move time forward to expire secrets
+        self._runner: web.AppRunner | None = None
+        self._engines: list[RealtimeSession] = []
+        self._stopping: asyncio.Event | None = None
+        self._background: set[asyncio.Task] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """REST base, what `AsyncOpenAI(base_url=...)` and OPENAI_BASE_URL take: http://HOST:PORT/v1"""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def websocket_base_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/v1"
+
+    async def start(self) -> FakeOpenAI:
+        self._stopping = asyncio.Event()
+        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server  # the bound port when port=0
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("fake OpenAI listening on %s", self.base_url)
+        return self
+
+    async def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        for engine in list(self._engines):
+            await engine.close(code=1001, message="server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAI:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @classmethod
+    def start_in_thread(cls, **kwargs: Any) -> FakeOpenAIThread:
+        """Run a fake on its own event loop in a daemon thread (for sync tests, `make run`, the simulator)."""
+        return FakeOpenAIThread(cls(**kwargs))
+
+    # --- test API -------------------------------------------------------------------------------------------------
+
+    def register_call(
+        self, call_id: str | None = None, *, scenario: str | Path | Scenario | None = None, session: dict | None = None
+    ) -> str:
+        """Pre-register a call a sideband socket can attach to (`GET /v1/realtime?call_id=...`); returns its id.
+
+        session: a GA session (validated) to start from; scenario: the call's script (default: the server's)."""
+        call_id = call_id or new_call_id()
+        clean = validate_session(session, beta_code=BETA_CODE) if session is not None else {"type": "realtime"}
+        effective = merge_session(self._new_session(clean.get("model", DEFAULT_MODEL)), clean)
+        self.calls[call_id] = CallRecord(
+            call_id=call_id,
+            session=effective,
+            scenario=load_scenario(scenario) if scenario is not None else self.scenario,
+            created_via="registered",
+        )
+        return call_id
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """Recorded requests whose path is `path` (with or without the /v1 prefix)."""
+        full = path if path.startswith("/v1") else "/v1" + path
+        return [r for r in self.requests if r.path == full]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Poll `predicate` until true; raises TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout:.1f}s")
+            await asyncio.sleep(0.005)
+
+    # --- HTTP -----------------------------------------------------------------------------------------------------
+
+    def _new_session(self, model: str, expires_at: int | None = None) -> dict:
+        now = int(self.clock())
+        return default_session(model=model, session_id=new_id("sess"), expires_at=expires_at or now + 3600)
+
+    def _auth(self, request: web.Request) -> tuple[str | None, str | None]:
+        """(kind, token) where kind is standard/ephemeral/invalid or None without credentials."""
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else None
+        if token is None:
+            for proto in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+                proto = proto.strip()
+                if proto.startswith("openai-insecure-api-key."):
+                    token = proto.removeprefix("openai-insecure-api-key.")
+        if not token:
+            return None, None
+        if token.startswith("ek_"):
+            secret = self.client_secrets.get(token)
+            ok = secret is not None and secret.expires_at > self.clock()
+            return ("ephemeral" if ok else "invalid"), token
+        if (self.api_key is None and token) or token == self.api_key:
+            return "standard", token
+        return "invalid", token
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        raw = await request.read() if request.can_read_body else b""
+        body = None
+        if raw and "json" in request.content_type:
+            with contextlib.suppress(ValueError):
+                body = json.loads(raw)
+        headers = {k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in request.headers.items()}
+        headers.pop("Sec-WebSocket-Protocol", None)  # may carry a key (browser subprotocol auth)
+        kind, _ = self._auth(request)
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            headers=headers,
+            body=body,
+            raw=raw,
+            auth=kind,
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    @staticmethod
+    def _error(exc: ProtocolError, headers: dict | None = None) -> web.Response:
+        return web.json_response(exc.body(), status=exc.status, headers=headers)
+
+    def _auth_error(self, kind: str | None, token: str | None) -> ProtocolError:
+        if kind is None:
+            return ProtocolError(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+                "Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code=None,
+                status=401,
+            )
+        if token and token.startswith("ek_"):
+            return ProtocolError("Ephemeral key is invalid or has expired.", code="invalid_api_key", status=401)
+        shown = f"{token[:3]}***{token[-4:]}" if token and len(token) > 8 else "***"
+        return ProtocolError(
+            f"Incorrect API key provided: {shown}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+            status=401,
+        )
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith("/_fake/"):
+            return await self._control(request)
+        recorded = await self._record(request)
+        if path == "/v1/realtime" and request.method == "GET":
+            return await self._websocket(request)
+        failure = self.failure
+        if failure is not None and failure.path in ("*", path) and failure.times != 0:
+            if failure.times is not None:
+                failure.times -= 1
+            return await self._fail(request, failure)
+        kind, token = self._auth(request)
+        if kind not in ("standard", "ephemeral"):
+            return self._error(self._auth_error(kind, token))
+        if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
+            return self._error(_beta_header_error())
+        try:
+            if request.method != "POST":
+                raise ProtocolError(f"Invalid URL ({request.method} {path})", code=None, status=404)
+            if path == "/v1/realtime/client_secrets":
+                return self._client_secrets(recorded, kind)
+            if path in ("/v1/realtime/sessions", "/v1/realtime/transcription_sessions"):
+                raise ProtocolError(
+                    f"The Realtime API beta has been shut down: POST {path} is no longer available. Use POST "
+                    '/v1/realtime/client_secrets with a GA session (session.type = "realtime").',
+                    code=BETA_CODE,
+                )
+            if path == "/v1/realtime/calls":
+                return self._create_call(request, recorded, kind, token)
+            parts = path.split("/")  # ['', 'v1', 'realtime', 'calls', id, action]
+            if len(parts) == 6 and parts[3] == "calls":
+                return self._call_action(parts[4], parts[5], recorded, kind)
+            raise ProtocolError(f"Invalid URL ({request.method} {path})", code=None, status=404)
+        except ProtocolError as exc:
+            return self._error(exc)
+
+    def _json_body(self, recorded: RecordedRequest) -> Any:
+        if recorded.body is None:
+            if not recorded.raw:
+                return {}
+            raise ProtocolError(_JSON_PARSE_MESSAGE, code=None)
+        return recorded.body
+
+    def _client_secrets(self, recorded: RecordedRequest, kind: str) -> web.Response:
+        if kind != "standard":
+            raise ProtocolError("Ephemeral keys cannot create client secrets.", code="invalid_api_key", status=401)
+        clean, ttl = client_secret_body_check(self._json_body(recorded))
+        value = "ek_" + secrets.token_hex(16)
+        expires_at = int(self.clock()) + ttl
+        session = merge_session(self._new_session(clean.get("model", DEFAULT_MODEL), expires_at), clean)
+        self.client_secrets[value] = ClientSecret(value=value, expires_at=expires_at, session=session)
+        return web.json_response({"value": value, "expires_at": expires_at, "session": session})
+
+    def _create_call(
+        self, request: web.Request, recorded: RecordedRequest, kind: str, token: str | None
+    ) -> web.Response:
+        content_type = request.content_type
+        if content_type == "application/sdp":
+            offer = recorded.raw.decode("utf-8", "replace")
+            if kind == "ephemeral":
+                session = dict(self.client_secrets[token].session)  # type: ignore[index]
+            else:
+                session = self._new_session(request.query.get("model", DEFAULT_MODEL))
+            via = "webrtc"
+        elif content_type == "multipart/form-data":
+            offer, session_json = _parse_multipart(request.headers["Content-Type"], recorded.raw)
+            if offer is None:
+                raise missing_parameter("sdp")
+            clean = validate_session(
+                json.loads(session_json) if session_json else {"type": "realtime"}, beta_code=BETA_CODE
+            )
+            session = merge_session(self._new_session(clean.get("model", DEFAULT_MODEL)), clean)
+            via = "webrtc_unified"
+        else:
+            raise ProtocolError(
+                f"Unsupported content type: '{content_type}'. Send the SDP offer as application/sdp, or "
+                "multipart/form-data with 'sdp' and 'session' parts.",
+                code="unsupported_content_type",
+            )
+        if not offer.lstrip().startswith("v=0"):
+            raise ProtocolError("Invalid SDP offer.", code="invalid_offer", param="sdp")
+        call_id = new_call_id()
+        session = {**session, "id": new_id("sess")}
+        self.calls[call_id] = CallRecord(
+            call_id=call_id, session=session, scenario=self.scenario, created_via=via, sdp_offer=offer
+        )
+        answer = (
+            "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n"
+            "a=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+            "c=IN IP4 0.0.0.0\r\na=mid:1\r\na=sctp-port:5000\r\n"
+        )
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": f"/v1/realtime/calls/{call_id}"},
+        )
+
+    def _call_action(self, call_id: str, action: str, recorded: RecordedRequest, kind: str) -> web.Response:
+        if action not in ("hangup", "accept", "reject", "refer"):
+            raise ProtocolError(f"Invalid URL (POST {recorded.path})", code=None, status=404)
+        if kind != "standard":
+            raise ProtocolError("Call control needs a standard API key.", code="invalid_api_key", status=401)
+        call = self.calls.get(call_id)
+        if call is None:
+            raise ProtocolError(f"Call not found: {call_id}", code="call_not_found", param="call_id", status=404)
+        if action == "accept":
+            clean = validate_session(self._json_body(recorded), path="session", beta_code=BETA_CODE)
+            call.session = merge_session(call.session, clean)
+        elif action == "refer":
+            body = self._json_body(recorded)
+            target = body.get("target_uri") if isinstance(body, dict) else None
+            if not isinstance(target, str) or not target.startswith(("tel:", "sip:")):
+                raise invalid_value("target_uri", target)
+        elif call.state == "active":
+            call.state = "ended"  # at once: the answer must not race the close
+            task = asyncio.get_running_loop().create_task(self._end_call(call))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return web.Response(status=200)
+
+    async def _end_call(self, call: CallRecord) -> None:
+        call.state = "ended"
+        if call.engine is not None:
+            await call.engine.close(code=1000, message="call ended")
+        elif call.log is not None:
+            call.log.ended.set()
+
+    async def _fail(self, request: web.Request, failure: Failure) -> web.StreamResponse:
+        kind = failure.kind
+        if kind == "error":
+            status = failure.status or 400
+            return self._error(
+                ProtocolError(
+                    failure.message or "Invalid request: rejected by the fake upstream.",
+                    code=failure.code or "invalid_value",
+                    status=status,
+                )
+            )
+        if kind == "server_error":
+            return self._error(
+                ProtocolError(
+                    failure.message or _SERVER_ERROR_MESSAGE,
+                    code=failure.code,
+                    type="server_error",
+                    status=failure.status or 500,
+                )
+            )
+        if kind == "rate_limit":
+            seconds = failure.retry_after
+            return self._error(
+                ProtocolError(
+                    failure.message
+                    or f"Rate limit reached for requests on realtime sessions. Please try again in {seconds:g}s.",
+                    code=failure.code or "rate_limit_exceeded",
+                    type="requests",
+                    status=429,
+                ),
+                headers={
+                    "retry-after": f"{seconds:g}",
+                    "x-ratelimit-limit-requests": "100",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": f"{seconds:g}s",
+                },
+            )
+        if kind == "hang":
+            assert self._stopping is not None
+            await self._stopping.wait()
+            _drop(request)
+            return web.Response(status=503)
+        if kind == "close":
+            _drop(request)
+            return web.Response(status=503)  # never sent: the connection is already gone
+        body = json.dumps(
+            {
+                "value": "ek_" + secrets.token_hex(16),
+                "expires_at": int(self.clock()) + 600,
+                "session": self._new_session(DEFAULT_MODEL),
+            }
+        ).encode()
+        if kind == "malformed_json":
+            return web.Response(body=body[: len(body) // 2], content_type="application/json")
+        # slow_body: a correct answer whose body trickles out
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        step = max(1, len(body) // 8)
+        for start in range(0, len(body), step):
+            await response.write(body[start : start + step])
+            await asyncio.sleep(failure.delay)
+        await response.write_eof()
+        return response
+
+    # --- control endpoints (no auth; loopback only) ---------------------------------------------------------------
+
+    async def _control(self, request: web.Request) -> web.Response:
+        path = request.path
+        try:
+            data = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return web.json_response({"error": "body must be JSON"}, status=400)
+        if path == "/_fake/failure" and request.method == "POST":
+            try:
+                self.failure = Failure.from_dict(data) if data else None
+            except (TypeError, ValueError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"failure": None if self.failure is None else self.failure.__dict__})
+        if path == "/_fake/calls" and request.method == "POST":
+            try:
+                call_id = self.register_call(data.get("call_id"), scenario=data.get("scenario"))
+            except (ValueError, ProtocolError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response({"call_id": call_id}, status=201)
+        if path == "/_fake/requests" and request.method == "GET":
+            return web.json_response(
+                [
+                    {"method": r.method, "path": r.path, "query": r.query, "headers": r.headers, "body": r.body}
+                    for r in self.requests
+                ]
+            )
+        if path == "/_fake/sessions" and request.method == "GET":
+            return web.json_response(
+                [
+                    {
+                        "id": s.id,
+                        "kind": s.kind,
+                        "call_id": s.call_id,
+                        "scenario": s.scenario,
+                        "received": len(s.received),
+                        "sent": len(s.sent),
+                        "violations": s.violations,
+                        "function_calls": s.function_calls,
+                        "transcript": s.transcript(),
+                        "script_done": s.script_done.is_set(),
+                        "ended": s.ended.is_set(),
+                    }
+                    for s in self.sessions
+                ]
+            )
+        return web.json_response({"error": "unknown control endpoint"}, status=404)
+
+    # --- WebSocket ------------------------------------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        kind, token = self._auth(request)
+        if kind not in ("standard", "ephemeral"):
+            return self._error(self._auth_error(kind, token))
+        if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
+            return self._error(_beta_header_error())
+        model = request.query.get("model")
+        call_id = request.query.get("call_id")
+        call: CallRecord | None = None
+        try:
+            if model and call_id:
+                raise ProtocolError(
+                    "Pass either 'model' or 'call_id', not both.", code="invalid_value", param="call_id"
+                )
+            if call_id:
+                if kind != "standard":
+                    raise ProtocolError(
+                        "Attaching to a call needs a standard API key.", code="invalid_api_key", status=401
+                    )
+                call = self.calls.get(call_id)
+                if call is None or call.state != "active":
+                    raise ProtocolError(
+                        f"Call not found: {call_id}", code="call_not_found", param="call_id", status=404
+                    )
+            elif kind == "ephemeral":
+                # One secret may start several sessions; each is its own session with its own id.
+                session = {**self.client_secrets[token].session, "id": new_id("sess")}  # type: ignore[index]
+            elif not model:
+                raise missing_parameter("model")
+            elif model not in REALTIME_MODELS:
+                raise invalid_value("model", model, REALTIME_MODELS)
+            else:
+                session = self._new_session(model)
+        except ProtocolError as exc:
+            return self._error(exc)
+        ws = web.WebSocketResponse(
+            protocols=("realtime",), max_msg_size=32 * 1024 * 1024, compress=False, timeout=2.0
+        )  # timeout: the close handshake; a client that stopped reading must not stall stop()
+        if not ws.can_prepare(request).ok:
+            return self._error(ProtocolError("Expected a WebSocket upgrade request.", code=None, status=426))
+        await ws.prepare(request)
+        headers = {k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in request.headers.items()}
+        headers.pop("Sec-WebSocket-Protocol", None)
+
+        if call is not None:
+            engine = call.engine
+            if engine is None:
+                call.log = SessionLog(
+                    id=call.session["id"],
+                    kind="call",
+                    model=call.session["model"],
+                    call_id=call.call_id,
+                    scenario=call.scenario.name if call.scenario else None,
+                    headers=headers,
+                )
+                self.sessions.append(call.log)
+                engine = call.engine = self._engine(call.session, call.log, call.scenario, call=call)
+        else:
+            session_log = SessionLog(
+                id=session["id"],
+                kind="model",
+                model=session["model"],
+                scenario=self.scenario.name if self.scenario and not self.echo else None,
+                headers=headers,
+            )
+            self.sessions.append(session_log)
+            if self.echo:
+                await ws.send_str(
+                    json.dumps({"type": "session.created", "event_id": new_id("event"), "session": session})
+                )
+                try:
+                    await run_echo(ws, session_log, session)
+                finally:
+                    session_log.ended.set()
+                return ws
+            engine = self._engine(session, session_log, self.scenario, call=None)
+        await engine.attach(ws)
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    await engine.handle_text(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    await engine.send(
+                        ProtocolError(
+                            "Binary frames are not supported; send JSON text frames.", code="invalid_event"
+                        ).event(client_event_id=None)
+                    )
+        finally:
+            await engine.detach(ws)
+        return ws
+
+    def _engine(
+        self, session: dict, session_log: SessionLog, scenario: Scenario | None, *, call: CallRecord | None
+    ) -> RealtimeSession:
+        async def end_call() -> None:
+            if call is not None:
+                await self._end_call(call)
+
+        engine = RealtimeSession(
+            session=session,
+            log_=session_log,
+            scenario=scenario,
+            time_scale=self.time_scale,
+            pace=self.pace,
+            answer_timeout=self.answer_timeout,
+            is_call=call is not None,
+            on_call_end=end_call,
+        )
+        self._engines.append(engine)
+        return engine
+
+
+def _beta_header_error() -> ProtocolError:
+    return ProtocolError(
+        "The Realtime API beta has been shut down: requests with the 'OpenAI-Beta: realtime=v1' header are no longer "
+        "accepted. Remove the header and use the GA interface.",
+        code=BETA_CODE,
+        param="OpenAI-Beta",
+    )
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+def _parse_multipart(content_type: str, raw: bytes) -> tuple[str | None, str | None]:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    sdp = session = None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True) or b""
+        if name == "sdp":
+            sdp = payload.decode("utf-8", "replace")
+        elif name == "session":
+            session = payload.decode("utf-8", "replace")
+    return sdp, session
+
+
+class FakeOpenAIThread:
+    """A FakeOpenAI running on its own event loop in a daemon thread. Use as a context manager or call stop()."""
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.fake = fake
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        self.run(fake.start())
+
+    @property
+    def base_url(self) -> str:
+        return self.fake.base_url
+
+    def run(self, coro: Awaitable[Any], timeout: float = 10.0) -> Any:
+        """Run a coroutine on the fake's loop from another thread and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if not self.loop.is_running():
+            return
+        with contextlib.suppress(Exception):
+            self.run(self.fake.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+    def __enter__(self) -> FakeOpenAIThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __getattr__(self, name: str) -> Any:  # requests, sessions, register_call, ... straight from the fake
+        return getattr(self.fake, name)

@@ -1,0 +1,151 @@
+"""A fake Twilio REST API on loopback: `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` only.
+
+It checks HTTP Basic auth like Twilio, records what it was asked (form fields), answers with a JSON call resource,
+and can be told to fail the next requests with a Twilio-shaped error. Point settings.TWILIO_API_BASE_URL at
+`server.base_url`. Use it from async code (`await server.start()`) or sync tests (`with FakeTwilioRest(...) as s:`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from fakes.twilio.runner import LoopThread
+
+CALL_PATH_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Calls/(?P<call>CA[0-9A-Za-z]+)\.json$")
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    account_sid: str
+    call_sid: str
+    form: dict[str, str]
+    authorized: bool
+    headers: dict[str, str]
+
+
+@dataclass
+class _Failure:
+    status: int
+    code: int
+    message: str
+
+
+@dataclass
+class FakeTwilioRest:
+    account_sid: str
+    auth_token: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _failures: list[_Failure] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _thread: LoopThread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def fail_next(self, *, status: int = 500, code: int = 20500, message: str = "Internal Server Error",
+                  count: int = 1) -> None:
+        """The next `count` authorized requests get this Twilio error (e.g. 404/20404 for a call that ended)."""
+        self._failures.extend(_Failure(status, code, message) for _ in range(count))
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def __enter__(self) -> FakeTwilioRest:
+        self._thread = LoopThread().start()
+        self._thread.run(self.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.run(self.stop())
+            self._thread.stop()
+            self._thread = None
+
+    # --- HTTP ---------------------------------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _version = lines[0].split(" ", 2)
+            headers = {}
+            for line in lines[1:]:
+                if ":" in line:
+                    name, value = line.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+            status, payload = self._respond(method, target, headers, body)
+            data = json.dumps(payload).encode()
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                f"Connection: close\r\n\r\n".encode() + data
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        scheme, _, encoded = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user, self.account_sid) and hmac.compare_digest(password, self.auth_token)
+
+    def _respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict]:
+        path = target.split("?", 1)[0]
+        match = CALL_PATH_RE.match(path)
+        form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        authorized = self._authorized(headers)
+        recorded_headers = {k: v for k, v in headers.items() if k != "authorization"}
+        self.requests.append(RecordedRequest(
+            method, path, match["account"] if match else "", match["call"] if match else "", form, authorized,
+            recorded_headers,
+        ))
+        if not authorized:
+            return 401, _error(401, 20003, "Authenticate")
+        if method != "POST" or match is None or match["account"] != self.account_sid:
+            return 404, _error(404, 20404, "The requested resource was not found")
+        if self._failures:
+            failure = self._failures.pop(0)
+            return failure.status, _error(failure.status, failure.code, failure.message)
+        status = "completed" if form.get("Status") == "completed" else "in-progress"
+        return 200, {
+            "sid": match["call"],
+            "account_sid": self.account_sid,
+            "status": status,
+            "api_version": "2010-04-01",
+            "direction": "inbound",
+            "uri": path,
+        }
+
+
+def _error(status: int, code: int, message: str) -> dict:
+    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status}
