@@ -89,15 +89,29 @@ def detailed_calls(org) -> list[str]:
 
     ids = []
     for index in range(DETAILED_CALLS):
-        call, _ = call_start(organization=org, channel=Call.Channel.PHONE, caller_name=f"Bench Caller {index}",
-                             caller_phone=f"+1415555{index:04d}")
+        call, _ = call_start(
+            organization=org,
+            channel=Call.Channel.PHONE,
+            caller_name=f"Bench Caller {index}",
+            caller_phone=f"+1415555{index:04d}",
+        )
         for turn in range(6):
-            transcript_segment_append(call=call, speaker="caller" if turn % 2 else "agent",
-                                      text=f"turn {turn}: I would like to book an appointment next week")
+            transcript_segment_append(
+                call=call,
+                speaker="caller" if turn % 2 else "agent",
+                text=f"turn {turn}: I would like to book an appointment next week",
+            )
         escalation_create(call=call, level="urgent", source="keyword", reason="bleeding")
-        call_end(call=call, intake={"patient_name": f"Bench Caller {index}", "date_of_birth": "1980-01-01",
-                                    "callback_number": f"+1415555{index:04d}", "reason_for_call": "checkup",
-                                    "urgency": "routine"})
+        call_end(
+            call=call,
+            intake={
+                "patient_name": f"Bench Caller {index}",
+                "date_of_birth": "1980-01-01",
+                "callback_number": f"+1415555{index:04d}",
+                "reason_for_call": "checkup",
+                "urgency": "routine",
+            },
+        )
         ids.append(str(call.pk))
     return ids
 
@@ -116,9 +130,24 @@ def copy_calls(org, count: int, *, seed: int) -> float:
     now = datetime.now(UTC)
     defaults = {}
     for f in fields:
-        if f.attname not in {"id", "organization_id", "channel", "status", "end_reason", "started_at", "ended_at",
-                             "duration_seconds", "escalated", "escalation_level", "urgency", "caller_phone",
-                             "caller_name", "metadata", "usage", "last_activity_at"}:
+        if f.attname not in {
+            "id",
+            "organization_id",
+            "channel",
+            "status",
+            "end_reason",
+            "started_at",
+            "ended_at",
+            "duration_seconds",
+            "escalated",
+            "escalation_level",
+            "urgency",
+            "caller_phone",
+            "caller_name",
+            "metadata",
+            "usage",
+            "last_activity_at",
+        }:
             defaults[f.attname] = f.get_default()
     started = time.perf_counter()
     connection.ensure_connection()
@@ -148,8 +177,9 @@ def copy_calls(org, count: int, *, seed: int) -> float:
                 "last_activity_at": begun + timedelta(seconds=duration),
                 **defaults,
             }
-            copy.write_row([Jsonb(row[f.attname]) if isinstance(row[f.attname], dict | list) else row[f.attname]
-                            for f in fields])
+            copy.write_row(
+                [Jsonb(row[f.attname]) if isinstance(row[f.attname], dict | list) else row[f.attname] for f in fields]
+            )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE calls_call")
     return time.perf_counter() - started
@@ -164,12 +194,20 @@ class Server:
     def __init__(self) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-               "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "WARNING",
+        }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the subprocess
         self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "voiceagent.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def __enter__(self) -> Server:
@@ -232,9 +270,12 @@ def measure(base: str, token: str, paths: list[str], *, requests: int, concurren
         thread.join()
     wall = time.monotonic() - began
     return {
-        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-        "mean_ms": statistics.fmean(latencies), "sequential_rps": 1000 / statistics.fmean(latencies),
-        "rps": sum(done) / wall, "requests": len(latencies) + sum(done),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "mean_ms": statistics.fmean(latencies),
+        "sequential_rps": 1000 / statistics.fmean(latencies),
+        "rps": sum(done) / wall,
+        "requests": len(latencies) + sum(done),
     }
 
 
@@ -270,10 +311,13 @@ def run(sizes: list[int], *, requests: int, concurrency: int, seconds: float, da
         total = Call.objects.count()
         with Server() as server:
             paths = endpoints(server.base, token, org, detail_ids)
-            results["sizes"][size] = {"rows": total, "endpoints": {
-                name: measure(server.base, token, urls, requests=requests, concurrency=concurrency, seconds=seconds)
-                for name, urls in paths.items()
-            }}
+            results["sizes"][size] = {
+                "rows": total,
+                "endpoints": {
+                    name: measure(server.base, token, urls, requests=requests, concurrency=concurrency, seconds=seconds)
+                    for name, urls in paths.items()
+                },
+            }
     results["machine"] = f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}"
     results["server"] = "daphne (subprocess), httpx client over loopback, staff API token, DEBUG off"
     return results
@@ -287,8 +331,10 @@ def print_table(results: dict) -> None:
     print("|---|---|---|---|---|---|")
     for block in results["sizes"].values():
         for name, row in block["endpoints"].items():
-            print(f"| {int(block['rows']):,} | {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
-                  f"{row['sequential_rps']:.0f} | {row['rps']:.0f} |")
+            print(
+                f"| {int(block['rows']):,} | {name} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+                f"{row['sequential_rps']:.0f} | {row['rps']:.0f} |"
+            )
 
 
 def main() -> None:
@@ -300,8 +346,13 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    results = run([int(s) for s in args.sizes.split(",")], requests=args.requests, concurrency=args.concurrency,
-                  seconds=args.seconds, database_url=database_url)
+    results = run(
+        [int(s) for s in args.sizes.split(",")],
+        requests=args.requests,
+        concurrency=args.concurrency,
+        seconds=args.seconds,
+        database_url=database_url,
+    )
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -70,11 +70,39 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 
 def server_argv(kind: str, port: int) -> list[str]:
     if kind == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                "voiceagent.asgi:application"]
-    return [sys.executable, "-m", "uvicorn", "voiceagent.asgi:application", "--host", "127.0.0.1", "--port",
-            str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--no-access-log",
-            "--log-level", "warning", "--lifespan", "off"]
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",
+            "voiceagent.asgi:application",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "voiceagent.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws",
+        "websockets-sansio",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+    ]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,8 +135,12 @@ def prepare_clinic():
     from organizations.services import organization_create
 
     call_command("migrate", verbosity=0)
-    org = organization_create(name="Bench Clinic", slug="bench-clinic", escalation_phone="+15555550111",
-                              agent_greeting="Thank you for calling Bench Clinic. How can I help?")
+    org = organization_create(
+        name="Bench Clinic",
+        slug="bench-clinic",
+        escalation_phone="+15555550111",
+        agent_greeting="Thank you for calling Bench Clinic. How can I help?",
+    )
     for weekday in range(7):
         BusinessHours.objects.create(organization=org, weekday=weekday, opens="00:00", closes="00:00")
     TwilioNumber.objects.create(organization=org, number=CLINIC_NUMBER)
@@ -125,9 +157,13 @@ def issue_calls(org, n: int) -> list[tuple[str, str]]:
 
     out = []
     for _ in range(n):
-        call, _ = call_start(organization=org, channel=Call.Channel.PHONE, caller_phone="+15555550199",
-                             twilio_call_sid="CA" + uuid.uuid4().hex, metadata={"twilio": {"number": CLINIC_NUMBER,
-                                                                                            "mode": "open"}})
+        call, _ = call_start(
+            organization=org,
+            channel=Call.Channel.PHONE,
+            caller_phone="+15555550199",
+            twilio_call_sid="CA" + uuid.uuid4().hex,
+            metadata={"twilio": {"number": CLINIC_NUMBER, "mode": "open"}},
+        )
         out.append((str(call.pk), stream_token_issue(call)))
     return out
 
@@ -149,15 +185,26 @@ def frame_payload(call_index: int, seq: int) -> str:
     return base64.b64encode(struct.pack(">HI", call_index, seq) + b"\xff" * (FRAME_BYTES - 6)).decode()
 
 
-async def run_client(kind: str, url: str, index: int, headers: dict, first: list[str], window: tuple[float, float],
-                     stop_at: float, stats: Stats, ready: asyncio.Event, start_delay: float) -> None:
+async def run_client(
+    kind: str,
+    url: str,
+    index: int,
+    headers: dict,
+    first: list[str],
+    window: tuple[float, float],
+    stop_at: float,
+    stats: Stats,
+    ready: asyncio.Event,
+    start_delay: float,
+) -> None:
     from websockets.asyncio.client import connect
 
     loop = asyncio.get_running_loop()
     pending: dict[str, float] = {}
     w0, w1 = window
-    async with connect(url, additional_headers=headers, compression=None, max_size=None, open_timeout=30,
-                       ping_interval=None) as ws:
+    async with connect(
+        url, additional_headers=headers, compression=None, max_size=None, open_timeout=30, ping_interval=None
+    ) as ws:
         for message in first:
             await ws.send(message)
         ready.set()
@@ -185,8 +232,10 @@ async def run_client(kind: str, url: str, index: int, headers: dict, first: list
         begin_clock = clock()
         seq = 0
         if kind == "bridge":
-            head = '{"event":"media","sequenceNumber":"1","streamSid":"MZbench","media":{"track":"inbound",' \
-                   '"chunk":"1","timestamp":"0","payload":"'
+            head = (
+                '{"event":"media","sequenceNumber":"1","streamSid":"MZbench","media":{"track":"inbound",'
+                '"chunk":"1","timestamp":"0","payload":"'
+            )
             tail = '"}}'
         else:
             head, tail = '{"type":"input_audio_buffer.append","audio":"', '"}'
@@ -215,8 +264,9 @@ async def run_client(kind: str, url: str, index: int, headers: dict, first: list
         stats.lost += sum(1 for t in pending.values() if w0 <= t < w1)
 
 
-async def run_load(kind: str, url: str, n: int, headers: dict, firsts: list[list[str]], warmup: float,
-                   duration: float) -> Stats:
+async def run_load(
+    kind: str, url: str, n: int, headers: dict, firsts: list[list[str]], warmup: float, duration: float
+) -> Stats:
     stats = Stats()
     ramp = max(1.0, n / 100)  # spread connects (each one sets up a real call on the server)
     start = clock() + ramp + 0.5
@@ -229,8 +279,9 @@ async def run_load(kind: str, url: str, n: int, headers: dict, firsts: list[list
         readies.append(ready)
         # Spread the frame phase of the calls evenly over 20 ms, like independent callers.
         delay = max(0.0, start - clock()) + (i % 20) * FRAME_SECONDS / 20
-        tasks.append(asyncio.ensure_future(
-            run_client(kind, url, i, headers, firsts[i], window, stop_at, stats, ready, delay)))
+        tasks.append(
+            asyncio.ensure_future(run_client(kind, url, i, headers, firsts[i], window, stop_at, stats, ready, delay))
+        )
         await asyncio.sleep(ramp / n)
     results = await asyncio.gather(*tasks, return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
@@ -254,22 +305,31 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
     from twilio.request_validator import RequestValidator
 
     port = free_port()
-    server = subprocess.Popen(pinned("0", server_argv(kind, port)), cwd=ROOT, env=env,  # noqa: S603
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        pinned("0", server_argv(kind, port)),
+        cwd=ROOT,
+        env=env,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_port(port)
         time.sleep(0.5)
         idle_rss = rss_kib(server.pid)
         calls = issue_calls(org, n)
-        signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE_URL.replace("https", "wss")
-                                                                   + "/twilio/media", {})
-        firsts = [[
-            '{"event":"connected","protocol":"Call","version":"1.0.0"}',
-            '{"event":"start","sequenceNumber":"1","streamSid":"MZbench","start":{"streamSid":"MZbench",'
-            '"accountSid":"AC00000000000000000000000000000000","callSid":"CAbench","tracks":["inbound"],'
-            f'"customParameters":{{"call_id":"{call_id}","stream_token":"{token}"}},'
-            '"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}',
-        ] for call_id, token in calls]
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(
+            PUBLIC_BASE_URL.replace("https", "wss") + "/twilio/media", {}
+        )
+        firsts = [
+            [
+                '{"event":"connected","protocol":"Call","version":"1.0.0"}',
+                '{"event":"start","sequenceNumber":"1","streamSid":"MZbench","start":{"streamSid":"MZbench",'
+                '"accountSid":"AC00000000000000000000000000000000","callSid":"CAbench","tracks":["inbound"],'
+                f'"customParameters":{{"call_id":"{call_id}","stream_token":"{token}"}},'
+                '"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}}}',
+            ]
+            for call_id, token in calls
+        ]
 
         async def measure_bridge():
             loop = asyncio.get_running_loop()
@@ -284,8 +344,15 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
                 sample["rss"] = rss_kib(server.pid)
 
             probe = asyncio.ensure_future(sampler())
-            stats = await run_load("bridge", f"ws://127.0.0.1:{port}/twilio/media", n,
-                                   {"X-Twilio-Signature": signature}, firsts, args.warmup, args.duration)
+            stats = await run_load(
+                "bridge",
+                f"ws://127.0.0.1:{port}/twilio/media",
+                n,
+                {"X-Twilio-Signature": signature},
+                firsts,
+                args.warmup,
+                args.duration,
+            )
             await probe
             return stats, sample
 
@@ -294,9 +361,17 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
         gc.disable()  # the generator's own collections would add pauses to both round trips
         try:
             bridge_stats, sample = asyncio.run(measure_bridge())
-            direct = asyncio.run(run_load(
-                "direct", fake_url.replace("http://", "ws://") + "/realtime?model=gpt-realtime-2.1", n,
-                {"Authorization": "Bearer sk-bench"}, [[] for _ in range(n)], args.warmup, args.duration))
+            direct = asyncio.run(
+                run_load(
+                    "direct",
+                    fake_url.replace("http://", "ws://") + "/realtime?model=gpt-realtime-2.1",
+                    n,
+                    {"Authorization": "Bearer sk-bench"},
+                    [[] for _ in range(n)],
+                    args.warmup,
+                    args.duration,
+                )
+            )
         finally:
             gc.enable()
     finally:
@@ -307,10 +382,15 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
             server.kill()
     cpu = (sample["cpu1"] - sample["cpu0"]) / (sample["t1"] - sample["t0"]) * 100
     row = {
-        "server": kind, "n": n,
-        "direct_p50": pct(direct.rtts, 50), "direct_p99": pct(direct.rtts, 99),
-        "bridge_p50": pct(bridge_stats.rtts, 50), "bridge_p99": pct(bridge_stats.rtts, 99),
-        "lost": bridge_stats.lost, "frames": len(bridge_stats.sent), "cpu": cpu,
+        "server": kind,
+        "n": n,
+        "direct_p50": pct(direct.rtts, 50),
+        "direct_p99": pct(direct.rtts, 99),
+        "bridge_p50": pct(bridge_stats.rtts, 50),
+        "bridge_p99": pct(bridge_stats.rtts, 99),
+        "lost": bridge_stats.lost,
+        "frames": len(bridge_stats.sent),
+        "cpu": cpu,
         "rss_per_call": (sample["rss"] - idle_rss) / n,
     }
     if args.verbose:
@@ -324,10 +404,12 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
 
 def print_row(row: dict) -> None:
     holds = "yes" if row["added_p99"] < 20 and row["lost"] == 0 else "no"
-    print(f"| {row['server']:7} | {row['n']:4} | {row['direct_p50']:6.2f} / {row['direct_p99']:6.2f} "
-          f"| {row['bridge_p50']:6.2f} / {row['bridge_p99']:7.2f} | {row['added_p50']:6.2f} | {row['added_p99']:7.2f} "
-          f"| {row['lost']:4} / {row['frames']:6} | {row['cpu']:5.1f} | {row['rss_per_call']:6.1f} | {holds:5} |",
-          flush=True)
+    print(
+        f"| {row['server']:7} | {row['n']:4} | {row['direct_p50']:6.2f} / {row['direct_p99']:6.2f} "
+        f"| {row['bridge_p50']:6.2f} / {row['bridge_p99']:7.2f} | {row['added_p50']:6.2f} | {row['added_p99']:7.2f} "
+        f"| {row['lost']:4} / {row['frames']:6} | {row['cpu']:5.1f} | {row['rss_per_call']:6.1f} | {holds:5} |",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -354,10 +436,16 @@ def main() -> int:
     }
     env.pop("REDIS_URL", None)  # the bridge needs no channel layer
     fake_port = free_port()
-    fake_code = ("import uvloop, sys; uvloop.install(); from fakes.openai.__main__ import main; "
-                 f"sys.exit(main(['--echo', '--port', '{fake_port}']))")
-    fake = subprocess.Popen(pinned("1", [sys.executable, "-c", fake_code]), cwd=ROOT, env=env,  # noqa: S603
-                            stdout=subprocess.DEVNULL)
+    fake_code = (
+        "import uvloop, sys; uvloop.install(); from fakes.openai.__main__ import main; "
+        f"sys.exit(main(['--echo', '--port', '{fake_port}']))"
+    )
+    fake = subprocess.Popen(
+        pinned("1", [sys.executable, "-c", fake_code]),
+        cwd=ROOT,
+        env=env,  # noqa: S603
+        stdout=subprocess.DEVNULL,
+    )
     env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake_port}/v1"
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1})  # the load generator shares core 1 with the fake
@@ -371,16 +459,22 @@ def main() -> int:
     org = prepare_clinic()
     wait_port(fake_port)
 
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
-          f"{args.duration:g} s measured per run after {args.warmup:g} s warm-up")
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}; Python {platform.python_version()}; "
+        f"{args.duration:g} s measured per run after {args.warmup:g} s warm-up"
+    )
     print("server on core 0; load generator + fake OpenAI (echo) on core 1. Latencies in ms.")
     load = os.getloadavg()[0]
     if load > 0.5:
-        print(f"WARNING: load average {load:.1f} before the bench: other processes share these cores and the "
-              "figures below measure them too.")
+        print(
+            f"WARNING: load average {load:.1f} before the bench: other processes share these cores and the "
+            "figures below measure them too."
+        )
     print()
-    print("| server  |    N | direct p50 / p99 | bridge p50 / p99 | added p50 | added p99 | lost / frames "
-          "| CPU % | RSS KiB/call | holds |")
+    print(
+        "| server  |    N | direct p50 / p99 | bridge p50 / p99 | added p50 | added p99 | lost / frames "
+        "| CPU % | RSS KiB/call | holds |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     try:
         for kind in args.servers.split(","):

@@ -47,8 +47,13 @@ def _bench_clinic():
 
     org = Organization.objects.filter(slug="bench-clinic").first()
     if org is None:
-        org = organization_create(name="Bench Clinic", slug="bench-clinic", timezone="America/New_York",
-                                  escalation_phone="+14155550100", allowed_origins=["https://bench.example"])
+        org = organization_create(
+            name="Bench Clinic",
+            slug="bench-clinic",
+            timezone="America/New_York",
+            escalation_phone="+14155550100",
+            allowed_origins=["https://bench.example"],
+        )
         for weekday in range(5):
             BusinessHours.objects.create(organization=org, weekday=weekday, opens="08:00", closes="18:00")
     return org
@@ -60,13 +65,23 @@ def bench_minting(org, fake, *, requests: int) -> dict:
     from realtime.services import session_for
 
     port = free_port()
-    env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-bench",
-           "THROTTLE_CALLER_IP_RATE": "1000000/min", "THROTTLE_CALLER_ORG_RATE": "1000000/min", "DEBUG": "false",
-           "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false"}
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-bench",
+        "THROTTLE_CALLER_IP_RATE": "1000000/min",
+        "THROTTLE_CALLER_ORG_RATE": "1000000/min",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+    }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server subprocess below
     server = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voiceagent.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -92,8 +107,11 @@ def bench_minting(org, fake, *, requests: int) -> dict:
                 if i >= 10:
                     ours.append(elapsed * 1000)
                 started = time.perf_counter()
-                response = client.post(f"{fake.base_url}/realtime/client_secrets", json=direct_body,
-                                       headers={"Authorization": "Bearer sk-bench"})
+                response = client.post(
+                    f"{fake.base_url}/realtime/client_secrets",
+                    json=direct_body,
+                    headers={"Authorization": "Bearer sk-bench"},
+                )
                 elapsed = time.perf_counter() - started
                 assert response.status_code == 200, response.text
                 if i >= 10:
@@ -116,13 +134,30 @@ def bench_pipeline(org, *, calls: int, turns: int) -> dict:
             call, _ = call_start(organization=org, channel="web")
             pipeline = CallEventPipeline(call)
             for turn in range(turns):
-                pipeline.handle({"type": "conversation.item.input_audio_transcription.completed",
-                                 "item_id": f"u{turn}", "transcript": f"I need to move my appointment number {turn}"})
+                pipeline.handle(
+                    {
+                        "type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": f"u{turn}",
+                        "transcript": f"I need to move my appointment number {turn}",
+                    }
+                )
                 pipeline.handle({"type": "response.created", "response": {"id": f"r{turn}"}})
-                pipeline.handle({"type": "response.output_audio_transcript.done", "item_id": f"a{turn}",
-                                 "transcript": "Of course, which day works for you?"})
-                pipeline.handle({"type": "response.done", "response": {"id": f"r{turn}", "usage": {
-                    "input_tokens": 100, "output_tokens": 20, "total_tokens": 120}}})
+                pipeline.handle(
+                    {
+                        "type": "response.output_audio_transcript.done",
+                        "item_id": f"a{turn}",
+                        "transcript": "Of course, which day works for you?",
+                    }
+                )
+                pipeline.handle(
+                    {
+                        "type": "response.done",
+                        "response": {
+                            "id": f"r{turn}",
+                            "usage": {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120},
+                        },
+                    }
+                )
         except Exception as exc:  # reported, not hidden
             errors.append(exc)
         finally:
@@ -163,15 +198,25 @@ def main() -> None:
         mint = bench_minting(org, fake, requests=args.mint_requests)
     pipeline_rows = [(n, bench_pipeline(org, calls=n, turns=args.turns)) for n in args.calls]
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     print(f"\nmachine: {os.cpu_count()} cores, {cpu}; python {platform.python_version()}; database {engine}")
     print("\nSession minting (sequential, over loopback HTTP)")
     print("| path | requests | p50 ms | p99 ms | mean ms |\n|---|---|---|---|---|")
-    for name, values in (("POST /api/realtime/session (ours)", mint["ours"]),
-                         ("POST fake /realtime/client_secrets (direct)", mint["direct"])):
-        print(f"| {name} | {len(values)} | {percentile(values, 50):.2f} | {percentile(values, 99):.2f} | "
-              f"{statistics.fmean(values):.2f} |")
+    for name, values in (
+        ("POST /api/realtime/session (ours)", mint["ours"]),
+        ("POST fake /realtime/client_secrets (direct)", mint["direct"]),
+    ):
+        print(
+            f"| {name} | {len(values)} | {percentile(values, 50):.2f} | {percentile(values, 99):.2f} | "
+            f"{statistics.fmean(values):.2f} |"
+        )
     ratio = statistics.median(mint["ours"]) / statistics.median(mint["direct"])
     added = statistics.median(mint["ours"]) - statistics.median(mint["direct"])
     print(f"\nratio ours/direct (p50): {ratio:.2f}x; added by our endpoint: {added:.2f} ms")
@@ -179,19 +224,41 @@ def main() -> None:
     print("| concurrent calls | events | segments stored | seconds | events/s | segments/s |")
     print("|---|---|---|---|---|---|")
     for n, row in pipeline_rows:
-        print(f"| {n} | {row['events']} | {row['segments']} | {row['seconds']:.2f} | "
-              f"{row['events'] / row['seconds']:.0f} | {row['segments'] / row['seconds']:.0f} |")
+        print(
+            f"| {n} | {row['events']} | {row['segments']} | {row['seconds']:.2f} | "
+            f"{row['events'] / row['seconds']:.0f} | {row['segments'] / row['seconds']:.0f} |"
+        )
     if args.json:
         import json
 
-        Path(args.json).write_text(json.dumps({
-            "machine": f"{os.cpu_count()} cores, {cpu}", "database": engine,
-            "mint": {"requests": len(mint["ours"]), "ratio_p50": ratio, "added_ms": added,
-                     **{f"{name}_{p}": percentile(mint[name], q) for name in ("ours", "direct")
-                        for p, q in (("p50", 50), ("p99", 99))}},
-            "pipeline": [{"calls": n, **row, "segments_per_s": row["segments"] / row["seconds"],
-                          "events_per_s": row["events"] / row["seconds"]} for n, row in pipeline_rows],
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": f"{os.cpu_count()} cores, {cpu}",
+                    "database": engine,
+                    "mint": {
+                        "requests": len(mint["ours"]),
+                        "ratio_p50": ratio,
+                        "added_ms": added,
+                        **{
+                            f"{name}_{p}": percentile(mint[name], q)
+                            for name in ("ours", "direct")
+                            for p, q in (("p50", 50), ("p99", 99))
+                        },
+                    },
+                    "pipeline": [
+                        {
+                            "calls": n,
+                            **row,
+                            "segments_per_s": row["segments"] / row["seconds"],
+                            "events_per_s": row["events"] / row["seconds"],
+                        }
+                        for n, row in pipeline_rows
+                    ],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -52,8 +52,12 @@ def minting_rows(data: dict) -> list[tuple[str, str, str, str]]:
     m = data["mint"]
     notes = f"{m['requests']} sequential requests over loopback; daphne -> shipped fake OpenAI ({data['database']})"
     return [
-        ("Session minting", "p50: ours / direct upstream (ratio)",
-         f"{m['ours_p50']:.1f} / {m['direct_p50']:.1f} ms ({m['ratio_p50']:.1f}x, +{m['added_ms']:.1f} ms)", notes),
+        (
+            "Session minting",
+            "p50: ours / direct upstream (ratio)",
+            f"{m['ours_p50']:.1f} / {m['direct_p50']:.1f} ms ({m['ratio_p50']:.1f}x, +{m['added_ms']:.1f} ms)",
+            notes,
+        ),
         ("Session minting", "p99: ours / direct upstream", f"{m['ours_p99']:.1f} / {m['direct_p99']:.1f} ms", ""),
     ]
 
@@ -61,9 +65,14 @@ def minting_rows(data: dict) -> list[tuple[str, str, str, str]]:
 def ingestion_rows(data: dict) -> list[tuple[str, str, str, str]]:
     rows = []
     for row in data["pipeline"]:
-        rows.append(("Transcript ingestion", f"segments/s persisted, {row['calls']} concurrent calls",
-                     f"{row['segments_per_s']:,.0f} ({row['events_per_s']:,.0f} events/s)",
-                     f"{row['segments']} segments, call event pipeline, {data['database']}"))
+        rows.append(
+            (
+                "Transcript ingestion",
+                f"segments/s persisted, {row['calls']} concurrent calls",
+                f"{row['segments_per_s']:,.0f} ({row['events_per_s']:,.0f} events/s)",
+                f"{row['segments']} segments, call event pipeline, {data['database']}",
+            )
+        )
     return rows
 
 
@@ -75,16 +84,28 @@ def api_rows(data: dict) -> list[tuple[str, str, str, str]]:
     rows = []
     for block in data["sizes"].values():
         for name, row in block["endpoints"].items():
-            rows.append((f"API {name}", f"{int(block['rows']):,} calls: p50 / p99, req/s (1 client / 8)",
-                         f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms, {row['sequential_rps']:.0f} / "
-                         f"{row['rps']:.0f} req/s", ""))
+            rows.append(
+                (
+                    f"API {name}",
+                    f"{int(block['rows']):,} calls: p50 / p99, req/s (1 client / 8)",
+                    f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms, {row['sequential_rps']:.0f} / "
+                    f"{row['rps']:.0f} req/s",
+                    "",
+                )
+            )
     sizes = list(data["sizes"].values())
     if len(sizes) >= 2:  # the claim under test: list cost does not grow with the table
         small, large = sizes[0], sizes[-1]
         for name in small["endpoints"]:
             ratio = large["endpoints"][name]["p50_ms"] / small["endpoints"][name]["p50_ms"]
-            rows.append((f"API {name}", f"p50 at {int(large['rows']):,} / p50 at {int(small['rows']):,} calls",
-                         f"{ratio:.2f}x", "1x = cost independent of table size"))
+            rows.append(
+                (
+                    f"API {name}",
+                    f"p50 at {int(large['rows']):,} / p50 at {int(small['rows']):,} calls",
+                    f"{ratio:.2f}x",
+                    "1x = cost independent of table size",
+                )
+            )
     if rows:
         loads = ", ".join(f"{int(size):,} in {secs:.0f} s" for size, secs in data.get("load_seconds", {}).items())
         rows[0] = (*rows[0][:3], f"{data['server']}; PostgreSQL, COPY load: {loads}")
@@ -92,10 +113,15 @@ def api_rows(data: dict) -> list[tuple[str, str, str, str]]:
 
 
 def triage_rows(data: dict) -> list[tuple[str, str, str, str]]:
-    return [("Triage", "utterances/s (wall / per CPU-second), p50 / p99",
-             f"{data['rate_wall']:,.0f} / {data['rate_cpu']:,.0f}; {data['p50_us']:.0f} / {data['p99_us']:.0f} us",
-             f"{data['utterances']:,} utterances on one core; load average {data['load_average']:.1f}; "
-             f"{data['verdict']} (target >= 20,000/s, p99 < 1 ms)")]
+    return [
+        (
+            "Triage",
+            "utterances/s (wall / per CPU-second), p50 / p99",
+            f"{data['rate_wall']:,.0f} / {data['rate_cpu']:,.0f}; {data['p50_us']:.0f} / {data['p99_us']:.0f} us",
+            f"{data['utterances']:,} utterances on one core; load average {data['load_average']:.1f}; "
+            f"{data['verdict']} (target >= 20,000/s, p99 < 1 ms)",
+        )
+    ]
 
 
 BRIDGE_ROW = re.compile(
@@ -123,14 +149,28 @@ def bridge_rows(data: dict) -> list[tuple[str, str, str, str]]:
         runs = sorted((row for row in rows_in if row["server"] == server), key=lambda row: row["n"])
         held = [row for row in runs if row["added_p99"] < 20 and row["lost"] == 0]
         best = max(held, key=lambda row: row["n"]) if held else None
-        detail = "; ".join(f"N={int(row['n'])}: +{row['added_p99']:.1f} ms, CPU {row['cpu']:.0f} %"
-                           + (f", lost {int(row['lost'])}" if row["lost"] else "") for row in runs)
-        out.append((f"Phone bridge ({server})", "concurrent calls held at added p99 < 20 ms, no frame lost",
-                    f"{int(best['n'])} calls (added p99 {best['added_p99']:.1f} ms)" if best else "none of the N tried",
-                    detail))
+        detail = "; ".join(
+            f"N={int(row['n'])}: +{row['added_p99']:.1f} ms, CPU {row['cpu']:.0f} %"
+            + (f", lost {int(row['lost'])}" if row["lost"] else "")
+            for row in runs
+        )
+        out.append(
+            (
+                f"Phone bridge ({server})",
+                "concurrent calls held at added p99 < 20 ms, no frame lost",
+                f"{int(best['n'])} calls (added p99 {best['added_p99']:.1f} ms)" if best else "none of the N tried",
+                detail,
+            )
+        )
         top = runs[-1]
-        out.append(("Memory per concurrent call", f"{server}: RSS per call at N={int(top['n'])}",
-                    f"{top['rss_per_call']:.0f} KiB", "(server RSS under load - idle RSS) / N"))
+        out.append(
+            (
+                "Memory per concurrent call",
+                f"{server}: RSS per call at N={int(top['n'])}",
+                f"{top['rss_per_call']:.0f} KiB",
+                "(server RSS under load - idle RSS) / N",
+            )
+        )
     return out
 
 
@@ -138,8 +178,14 @@ def bridge_rows(data: dict) -> list[tuple[str, str, str, str]]:
 
 
 def supports_json(script: Path) -> bool:
-    result = subprocess.run([sys.executable, str(script), "--help"], cwd=ROOT, capture_output=True, text=True,  # noqa: S603
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,  # noqa: S603
+        timeout=60,
+        check=False,
+    )
     return "--json" in result.stdout
 
 
@@ -155,8 +201,15 @@ def run_one(bench: Bench, logs: Path) -> tuple[list[tuple[str, str, str, str]], 
     started = time.monotonic()
     with log_path.open("w") as log:
         try:
-            result = subprocess.run(argv, cwd=ROOT, env={**os.environ, **bench.env}, stdout=log,  # noqa: S603
-                                    stderr=subprocess.STDOUT, timeout=bench.timeout, check=False)
+            result = subprocess.run(
+                argv,
+                cwd=ROOT,
+                env={**os.environ, **bench.env},
+                stdout=log,  # noqa: S603
+                stderr=subprocess.STDOUT,
+                timeout=bench.timeout,
+                check=False,
+            )
             failed = result.returncode != 0
         except subprocess.TimeoutExpired:
             failed = True
@@ -176,8 +229,11 @@ def run_one(bench: Bench, logs: Path) -> tuple[list[tuple[str, str, str, str]], 
 def machine() -> str:
     cpu = "unknown"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         cpu = platform.processor() or cpu
     system = f"{platform.system()} {platform.release()}"
@@ -220,15 +276,43 @@ def main() -> int:
     quick = args.quick
     benches = {
         "triage": Bench("Triage", "triage.py", ["--repeat", "10" if quick else "50"], triage_rows, {}),
-        "api": Bench("API list/detail", "api.py",
-                     ["--sizes", "10000,100000" if quick else "10000,1000000", "--requests", "100" if quick else "300",
-                      "--seconds", "2" if quick else "5"], api_rows, {"BENCH_DATABASE_URL": database_url}),
-        "realtime": Bench("Session minting and transcript ingestion", "realtime.py",
-                          ["--mint-requests", "50" if quick else "200", "--calls", "1", "10", "50"],
-                          realtime_rows, {"DATABASE_URL": database_url}),
-        "bridge": Bench("Phone bridge", "bridge.py",
-                        ["--servers", "uvicorn", "--calls", "50,100" if quick else "50,100,150,200",
-                         "--duration", "4" if quick else "8", "--warmup", "2"], bridge_rows, {}),
+        "api": Bench(
+            "API list/detail",
+            "api.py",
+            [
+                "--sizes",
+                "10000,100000" if quick else "10000,1000000",
+                "--requests",
+                "100" if quick else "300",
+                "--seconds",
+                "2" if quick else "5",
+            ],
+            api_rows,
+            {"BENCH_DATABASE_URL": database_url},
+        ),
+        "realtime": Bench(
+            "Session minting and transcript ingestion",
+            "realtime.py",
+            ["--mint-requests", "50" if quick else "200", "--calls", "1", "10", "50"],
+            realtime_rows,
+            {"DATABASE_URL": database_url},
+        ),
+        "bridge": Bench(
+            "Phone bridge",
+            "bridge.py",
+            [
+                "--servers",
+                "uvicorn",
+                "--calls",
+                "50,100" if quick else "50,100,150,200",
+                "--duration",
+                "4" if quick else "8",
+                "--warmup",
+                "2",
+            ],
+            bridge_rows,
+            {},
+        ),
     }
     chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(benches)
     ensure_database(database_url)

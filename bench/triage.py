@@ -103,11 +103,21 @@ def main() -> None:
     for key, value in rows:
         print(f"{key:<{width}} | {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "utterances": n, "rate_wall": rate, "rate_cpu": cpu_rate, "p50_us": pct(latencies, 0.5),
-            "p99_us": pct(latencies, 0.99), "p99_cpu_us": pct(cpu_latencies, 0.99), "load_average": load,
-            "verdict": rows[-1][1],
-        }, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "utterances": n,
+                    "rate_wall": rate,
+                    "rate_cpu": cpu_rate,
+                    "p50_us": pct(latencies, 0.5),
+                    "p99_us": pct(latencies, 0.99),
+                    "p99_cpu_us": pct(cpu_latencies, 0.99),
+                    "load_average": load,
+                    "verdict": rows[-1][1],
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

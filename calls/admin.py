@@ -125,8 +125,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
     actions = ["mark_reviewed"]
     inlines = [EscalationInline]
     fieldsets = [
-        ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at",
-                             "duration"]}),
+        ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at", "duration"]}),
         ("Caller", {"fields": ["caller_name", "caller_phone", "urgency", "escalation_summary"]}),
         ("Intake", {"fields": ["intake_table"]}),
         ("Transcript", {"fields": ["transcript_table"]}),
@@ -135,8 +134,14 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
             "Technical details",
             {
                 "classes": ["collapse"],
-                "fields": ["id", "twilio_call_sid", "openai_call_id", "last_activity_at", "metadata_display",
-                           "usage_display"],
+                "fields": [
+                    "id",
+                    "twilio_call_sid",
+                    "openai_call_id",
+                    "last_activity_at",
+                    "metadata_display",
+                    "usage_display",
+                ],
             },
         ),
     ]
@@ -208,8 +213,9 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
         if not obj.escalated:
             return "Not escalated"
         level = Escalation.Level(obj.escalation_level).label
-        return format_html('Highest level: {} · <a href="{}">open in the escalation queue</a>', level,
-                           _escalations_url(obj))
+        return format_html(
+            'Highest level: {} · <a href="{}">open in the escalation queue</a>', level, _escalations_url(obj)
+        )
 
     @admin.display(description="Intake")
     def intake_table(self, obj: Call) -> str:
@@ -219,16 +225,18 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
         fields = list(IntakeField.objects.filter(organization_id=obj.organization_id).order_by("position", "id"))
         known = {field.name for field in fields}
         rows = [(field.name, field.description, intake.data.get(field.name)) for field in fields]
-        rows += [(name, "(no longer an intake field)", value) for name, value in intake.data.items()
-                 if name not in known]
+        rows += [
+            (name, "(no longer an intake field)", value) for name, value in intake.data.items() if name not in known
+        ]
         status = "Complete" if intake.completed else "Incomplete"
         return format_html(
-            '<p>{}{}</p><table><thead><tr><th>Field</th><th>Value</th><th>Asked for</th></tr></thead>'
+            "<p>{}{}</p><table><thead><tr><th>Field</th><th>Value</th><th>Asked for</th></tr></thead>"
             "<tbody>{}</tbody></table>",
             status,
             f" · urgency: {intake.get_urgency_display()}" if intake.urgency else "",
             format_html_join(
-                "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+                "",
+                "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
                 ((name, _intake_value(value), description) for name, description, value in rows),
             ),
         )
@@ -244,8 +252,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
             "<tbody>{}</tbody></table>",
             format_html_join(
                 "",
-                '<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td style="white-space: pre-wrap">{}</td>'
-                "</tr>",
+                '<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td style="white-space: pre-wrap">{}</td></tr>',
                 (
                     (seg.seq, seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"), seg.get_speaker_display(), seg.text)
                     for seg in segments
@@ -309,8 +316,17 @@ def _intake_value(value: object) -> str:
 
 @admin.register(Escalation)
 class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/deletes recorded (calls.audit)
-    list_display = ["raised", "level", "status", "organization", "call_link", "reason", "source",
-                    "acknowledged_by", "resolved_by"]
+    list_display = [
+        "raised",
+        "level",
+        "status",
+        "organization",
+        "call_link",
+        "reason",
+        "source",
+        "acknowledged_by",
+        "resolved_by",
+    ]
     list_display_links = ["raised", "level"]
     list_filter = ["status", "level", "source", ("organization", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["reason", "call__caller_phone", "call__caller_name"]
@@ -334,8 +350,10 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     fieldsets = [
         (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at", "created_by"]}),
         ("What happened", {"fields": ["reason", "evidence"]}),
-        ("Handling", {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
-                                 "resolution_note"]}),
+        (
+            "Handling",
+            {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]},
+        ),
     ]
     readonly_fields = ["call_link"]
 
@@ -400,6 +418,7 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     def get_object_buttons(self, request, obj):
         if not super().has_change_permission(request):
             return []
+
         def acknowledge(request: HttpRequest, escalation: Escalation, note: str) -> str:
             escalation_acknowledge(escalation=escalation, user=request.user)
             return "Escalation acknowledged."

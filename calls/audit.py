@@ -294,8 +294,12 @@ class AuditedAdminMixin:
         pk, organization_id = obj.pk, _organization_of(obj)
         super().delete_model(request, obj)
         audit_record(
-            action=Action.DELETE, object_type=object_type_of(obj), organization_id=organization_id,
-            object_id=pk, request=request, via="console",
+            action=Action.DELETE,
+            object_type=object_type_of(obj),
+            organization_id=organization_id,
+            object_id=pk,
+            request=request,
+            via="console",
         )
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
@@ -304,11 +308,19 @@ class AuditedAdminMixin:
         by_org: dict[Any, list[Any]] = defaultdict(list)
         for pk, organization_id in rows:
             by_org[organization_id].append(pk)
-        write_events([
-            build_event(action=Action.DELETE, object_type=self.opts.model_name, organization_id=organization_id,
-                   object_ids=pks, request=request, via="console")
-            for organization_id, pks in by_org.items()
-        ])
+        write_events(
+            [
+                build_event(
+                    action=Action.DELETE,
+                    object_type=self.opts.model_name,
+                    organization_id=organization_id,
+                    object_ids=pks,
+                    request=request,
+                    via="console",
+                )
+                for organization_id, pks in by_org.items()
+            ]
+        )
 
 
 # --- Changes (every path) --------------------------------------------------------------------------------------------
@@ -351,17 +363,19 @@ def record_segments_created(segments: list[TranscriptSegment]) -> None:
     by_call: dict[Any, list[TranscriptSegment]] = defaultdict(list)
     for segment in segments:
         by_call[segment.call_id].append(segment)
-    AuditEvent.objects.bulk_create([
-        build_event(
-            action=Action.CREATE,
-            object_type="transcriptsegment",
-            organization_id=_organization_of(rows[0]),
-            object_ids=[row.pk for row in rows if row.pk is not None],
-            via=_via(),
-            details={"call_id": str(call_id), "seqs": [row.seq for row in rows]},
-        )
-        for call_id, rows in by_call.items()
-    ])
+    AuditEvent.objects.bulk_create(
+        [
+            build_event(
+                action=Action.CREATE,
+                object_type="transcriptsegment",
+                organization_id=_organization_of(rows[0]),
+                object_ids=[row.pk for row in rows if row.pk is not None],
+                via=_via(),
+                details={"call_id": str(call_id), "seqs": [row.seq for row in rows]},
+            )
+            for call_id, rows in by_call.items()
+        ]
+    )
 
 
 AUDITED_MODELS: tuple[type[Model], ...] = (Call, Intake, Escalation, TranscriptSegment)
@@ -417,11 +431,19 @@ def board_page_refusal(request: HttpRequest, items: list[dict[str, Any]]) -> Htt
     if not items:
         return None
     try:
-        write_events([
-            build_event(action=Action.LIST, object_type="escalation", organization_id=organization_id,
-                   object_ids=ids, request=request, via="board")
-            for organization_id, ids in _ids_by_org(items).items()
-        ])
+        write_events(
+            [
+                build_event(
+                    action=Action.LIST,
+                    object_type="escalation",
+                    organization_id=organization_id,
+                    object_ids=ids,
+                    request=request,
+                    via="board",
+                )
+                for organization_id, ids in _ids_by_org(items).items()
+            ]
+        )
     except AuditUnavailable:
         return audit_unavailable_response()
     return None

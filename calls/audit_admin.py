@@ -66,8 +66,19 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_per_page = 100
     actions = None  # no bulk delete, not even for operators
     fields = [
-        "at", "action", "actor_user_id", "actor_username", "actor_service", "organization_id", "object_type",
-        "object_id", "object_ids", "ip", "request_id", "via", "details",
+        "at",
+        "action",
+        "actor_user_id",
+        "actor_username",
+        "actor_service",
+        "organization_id",
+        "object_type",
+        "object_id",
+        "object_ids",
+        "ip",
+        "request_id",
+        "via",
+        "details",
     ]
     readonly_fields = fields
 

@@ -61,6 +61,8 @@ BOARD_BACKOFF_SECONDS = (2, 2, 3, 3, 5, 5, 10, 10, 20)
 
 def _backoff(row: Notification) -> tuple[int, ...]:
     return BOARD_BACKOFF_SECONDS if row.channel == Notification.Channel.BOARD else BACKOFF_SECONDS
+
+
 # A claimed row is invisible to other workers this long; a worker that dies mid-attempt is retried after it.
 CLAIM_LEASE = dt.timedelta(seconds=60)
 GROUP_SEND_TIMEOUT = 1.0  # a frozen Redis must not hang whoever sends (reliability.md §0.5)
@@ -262,7 +264,10 @@ def _record(row: Notification, error: str | None, *, permanent: bool = False, no
         Notification.objects.filter(pk=row.pk).update(status=Notification.Status.FAILED, last_error=error[:200])
         logger.warning(
             "notification gave up channel=%s notification=%s attempts=%s error=%s",
-            row.channel, row.pk, row.attempts, error[:200],
+            row.channel,
+            row.pk,
+            row.attempts,
+            error[:200],
         )
         return Notification.Status.FAILED
     delay = schedule[min(row.attempts, len(schedule)) - 1]

@@ -63,9 +63,7 @@ def _cutoff(days: int | None, now: dt.datetime) -> dt.datetime | None:
 
 
 def _ended_calls(organization: Organization, cutoff: dt.datetime) -> QuerySet[Call]:
-    return Call.objects.filter(organization=organization, started_at__lt=cutoff).exclude(
-        status=Call.Status.IN_PROGRESS
-    )
+    return Call.objects.filter(organization=organization, started_at__lt=cutoff).exclude(status=Call.Status.IN_PROGRESS)
 
 
 def _in_batches(
@@ -87,17 +85,19 @@ def _in_batches(
 
 def _recorder(organization: Organization, object_type: str, days: int, **details: Any) -> Callable[[list], None]:
     def record(ids: list[Any]) -> None:
-        write_events([
-            build_event(
-                action=AuditEvent.Action.DELETE,
-                object_type=object_type,
-                organization_id=organization.pk,
-                object_ids=ids,
-                service="retention",
-                via="command",
-                details={"retention_days": days, **details},
-            )
-        ])
+        write_events(
+            [
+                build_event(
+                    action=AuditEvent.Action.DELETE,
+                    object_type=object_type,
+                    organization_id=organization.pk,
+                    object_ids=ids,
+                    service="retention",
+                    via="command",
+                    details={"retention_days": days, **details},
+                )
+            ]
+        )
 
     return record
 

@@ -73,9 +73,11 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
     """Append segments to a locked call, skipping ones whose upstream item id is already stored."""
     incoming = list(segments)
     item_ids = {segment.item_id for segment in incoming if segment.item_id}
-    known = set(
-        TranscriptSegment.objects.filter(call=call, item_id__in=item_ids).values_list("item_id", flat=True)
-    ) if item_ids else set()
+    known = (
+        set(TranscriptSegment.objects.filter(call=call, item_id__in=item_ids).values_list("item_id", flat=True))
+        if item_ids
+        else set()
+    )
     next_seq = (TranscriptSegment.objects.filter(call=call).aggregate(top=Max("seq"))["top"] or 0) + 1
     created = []
     now = timezone.now()
@@ -328,4 +330,3 @@ def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tu
         locked.save(update_fields=["escalated", "escalation_level", "metadata"])
     logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
     return locked, resolved
-

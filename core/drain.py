@@ -176,9 +176,7 @@ def start_drain(*, exit_process: Callable[[], None] | None = _terminate_self) ->
     with _lock:
         if _drain_thread is not None or exit_process is None:
             return
-        _drain_thread = threading.Thread(
-            target=_drain_until_idle, args=(exit_process,), name="drain", daemon=True
-        )
+        _drain_thread = threading.Thread(target=_drain_until_idle, args=(exit_process,), name="drain", daemon=True)
     logger.warning("drain mode: refusing new calls, %s live calls to finish", live_call_count())
     _drain_thread.start()
 

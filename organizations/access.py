@@ -47,9 +47,7 @@ def role_in(user: AbstractBaseUser | AnonymousUser, organization: Organization) 
         return None
     if user.is_superuser:
         return Membership.Role.ADMIN
-    return (
-        Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
 
 
 def can_administer(user: AbstractBaseUser | AnonymousUser, organization: Organization) -> bool:

@@ -226,9 +226,7 @@ class Organization(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(publishable_key__startswith="pk_"), name="org_publishable_key_prefix"
-            ),
+            models.CheckConstraint(condition=Q(publishable_key__startswith="pk_"), name="org_publishable_key_prefix"),
             models.CheckConstraint(
                 condition=Q(webhook_url="") | Q(webhook_url__startswith="https://"), name="org_webhook_url_https"
             ),
@@ -431,9 +429,7 @@ class IntakeField(models.Model):
     field_type = models.CharField(max_length=10, choices=FieldType.choices, default=FieldType.TEXT)
     required = models.BooleanField(default=False)
     description = models.CharField(max_length=300, blank=True, help_text="What the agent should ask for.")
-    choices = models.JSONField(
-        default=list, blank=True, help_text="For 'one of a list' fields: the allowed values."
-    )
+    choices = models.JSONField(default=list, blank=True, help_text="For 'one of a list' fields: the allowed values.")
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

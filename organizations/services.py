@@ -27,16 +27,40 @@ ROLE_GROUPS = {Membership.Role.ADMIN: ADMIN_GROUP, Membership.Role.STAFF: STAFF_
 # What each console role may do at all (which clinic's rows it applies to is checked per object).
 # Migration 0002 created the groups with these; post_migrate keeps them so after test-database flushes too.
 STAFF_PERMISSIONS = {
-    "organizations": ["view_organization", "view_businesshours", "view_closure", "view_intakefield",
-                      "view_escalationphrase"],
-    "calls": ["view_call", "change_call", "view_transcriptsegment", "view_intake", "view_escalation",
-              "change_escalation", "add_escalation"],
+    "organizations": [
+        "view_organization",
+        "view_businesshours",
+        "view_closure",
+        "view_intakefield",
+        "view_escalationphrase",
+    ],
+    "calls": [
+        "view_call",
+        "change_call",
+        "view_transcriptsegment",
+        "view_intake",
+        "view_escalation",
+        "change_escalation",
+        "add_escalation",
+    ],
 }
 ADMIN_EXTRA_PERMISSIONS = {
-    "organizations": ["change_organization", "add_businesshours", "change_businesshours", "delete_businesshours",
-                      "add_closure", "change_closure", "delete_closure", "add_intakefield", "change_intakefield",
-                      "delete_intakefield", "add_escalationphrase", "change_escalationphrase",
-                      "delete_escalationphrase", "view_membership"],
+    "organizations": [
+        "change_organization",
+        "add_businesshours",
+        "change_businesshours",
+        "delete_businesshours",
+        "add_closure",
+        "change_closure",
+        "delete_closure",
+        "add_intakefield",
+        "change_intakefield",
+        "delete_intakefield",
+        "add_escalationphrase",
+        "change_escalationphrase",
+        "delete_escalationphrase",
+        "view_membership",
+    ],
 }
 
 

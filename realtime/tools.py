@@ -167,11 +167,22 @@ def execute_tool(call: Call, name: str, arguments: str) -> ToolResult:
         missing = [spec.name for spec in fields if spec.required and spec.name not in intake.data]
         if missing:
             return ToolResult(
-                output={"ok": True, "saved": True, "complete": False, "missing": missing,
-                        "next": "Ask the caller for the missing fields, then call complete_intake again."}
+                output={
+                    "ok": True,
+                    "saved": True,
+                    "complete": False,
+                    "missing": missing,
+                    "next": "Ask the caller for the missing fields, then call complete_intake again.",
+                }
             )
-        return ToolResult(output={"ok": True, "saved": True, "complete": True,
-                                  "next": "Tell the caller their details are saved and ask if there is anything else."})
+        return ToolResult(
+            output={
+                "ok": True,
+                "saved": True,
+                "complete": True,
+                "next": "Tell the caller their details are saved and ask if there is anything else.",
+            }
+        )
 
     if name == "end_call":
         ended = call_end(call=call, reason=Call.EndReason.AGENT_ENDED)

@@ -158,7 +158,6 @@ class CallerAPIView(APIView):
         super().initial(request, *args, **kwargs)
 
 
-
 class CallerOrgKeyScheme(OpenApiAuthenticationExtension):
     """The publishable key in the OpenAPI schema."""
 

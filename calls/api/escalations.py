@@ -75,8 +75,19 @@ class StaffEscalationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Escalation
         fields = [
-            "id", "call_id", "organization_id", "level", "source", "reason", "status", "created_at",
-            "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note",
+            "id",
+            "call_id",
+            "organization_id",
+            "level",
+            "source",
+            "reason",
+            "status",
+            "created_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "resolution_note",
         ]
         read_only_fields = fields
 
@@ -168,7 +179,9 @@ class EscalationCursorPagination(CursorPagination):
             if parsed is not None and parsed.tzinfo is not None:
                 return cursor
         raise ApiError(
-            400, "validation_error", "The cursor is not valid; use the next/previous links as given.",
+            400,
+            "validation_error",
+            "The cursor is not valid; use the next/previous links as given.",
             fields={"cursor": ["Invalid cursor."]},
         )
 

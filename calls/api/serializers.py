@@ -90,7 +90,9 @@ END_REASONS = [
 class CallEndSerializer(serializers.Serializer):
     call_id = serializers.UUIDField()
     reason = serializers.ChoiceField(
-        choices=END_REASONS, required=False, default=Call.EndReason.CALLER_HANGUP.value,
+        choices=END_REASONS,
+        required=False,
+        default=Call.EndReason.CALLER_HANGUP.value,
         help_text="error marks the call failed; anything else completed.",
     )
     transcript = serializers.ListField(

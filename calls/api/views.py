@@ -256,8 +256,13 @@ class CallListView(generics.ListAPIView):
     def paginate_queryset(self, queryset: QuerySet[Call]) -> list[Call] | None:
         page = super().paginate_queryset(queryset)
         # Audit hook (calls.audit): recorded before serialising; a failed write answers 503 with no data.
-        audit_read(self.request, action="search" if self.request.query_params.get("q") else "list",
-                   objects=page or [], via="api", object_type="call")
+        audit_read(
+            self.request,
+            action="search" if self.request.query_params.get("q") else "list",
+            objects=page or [],
+            via="api",
+            object_type="call",
+        )
         return page
 
     @extend_schema(

@@ -8,157 +8,349 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('organizations', '0001_initial'),
+        ("organizations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Call',
+            name="Call",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('channel', models.CharField(choices=[('web', 'Web'), ('phone', 'Phone')], max_length=8)),
-                ('status', models.CharField(choices=[('in_progress', 'In progress'), ('completed', 'Completed'), ('failed', 'Failed'), ('abandoned', 'Abandoned')], default='in_progress', max_length=12)),
-                ('end_reason', models.CharField(blank=True, choices=[('caller_hangup', 'Caller hung up'), ('agent_ended', 'Agent ended the call'), ('transferred', 'Transferred to a human'), ('error', 'Error'), ('timeout', 'Reached the maximum call length'), ('interrupted', 'Interrupted (no activity)')], max_length=16)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.PositiveIntegerField(blank=True, null=True)),
-                ('escalated', models.BooleanField(default=False)),
-                ('escalation_level', models.CharField(blank=True, max_length=10)),
-                ('urgency', models.CharField(blank=True, choices=[('routine', 'Routine'), ('urgent', 'Urgent'), ('emergency', 'Emergency')], max_length=10)),
-                ('caller_name', models.CharField(blank=True, max_length=200)),
-                ('caller_phone', models.CharField(blank=True, max_length=32)),
-                ('twilio_call_sid', models.CharField(blank=True, max_length=64, null=True)),
-                ('openai_call_id', models.CharField(blank=True, max_length=128, null=True)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('usage', models.JSONField(blank=True, default=dict)),
-                ('token_hash', models.CharField(blank=True, editable=False, max_length=64)),
-                ('stream_token_hash', models.CharField(blank=True, editable=False, max_length=64)),
-                ('stream_started_at', models.DateTimeField(blank=True, null=True)),
-                ('last_activity_at', models.DateTimeField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='calls', to='organizations.organization')),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("channel", models.CharField(choices=[("web", "Web"), ("phone", "Phone")], max_length=8)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("in_progress", "In progress"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("abandoned", "Abandoned"),
+                        ],
+                        default="in_progress",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "end_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("caller_hangup", "Caller hung up"),
+                            ("agent_ended", "Agent ended the call"),
+                            ("transferred", "Transferred to a human"),
+                            ("error", "Error"),
+                            ("timeout", "Reached the maximum call length"),
+                            ("interrupted", "Interrupted (no activity)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_seconds", models.PositiveIntegerField(blank=True, null=True)),
+                ("escalated", models.BooleanField(default=False)),
+                ("escalation_level", models.CharField(blank=True, max_length=10)),
+                (
+                    "urgency",
+                    models.CharField(
+                        blank=True,
+                        choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")],
+                        max_length=10,
+                    ),
+                ),
+                ("caller_name", models.CharField(blank=True, max_length=200)),
+                ("caller_phone", models.CharField(blank=True, max_length=32)),
+                ("twilio_call_sid", models.CharField(blank=True, max_length=64, null=True)),
+                ("openai_call_id", models.CharField(blank=True, max_length=128, null=True)),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("usage", models.JSONField(blank=True, default=dict)),
+                ("token_hash", models.CharField(blank=True, editable=False, max_length=64)),
+                ("stream_token_hash", models.CharField(blank=True, editable=False, max_length=64)),
+                ("stream_started_at", models.DateTimeField(blank=True, null=True)),
+                ("last_activity_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="calls",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Escalation',
+            name="Escalation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('level', models.CharField(choices=[('emergency', 'Emergency'), ('urgent', 'Urgent'), ('human', 'Human requested'), ('uncertain', 'Agent uncertain')], max_length=10)),
-                ('source', models.CharField(choices=[('keyword', 'Triage (keyword)'), ('agent_tool', 'Agent tool call'), ('staff', 'Staff')], max_length=12)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('evidence', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('acknowledged', 'Acknowledged'), ('resolved', 'Resolved')], default='open', max_length=14)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_note', models.TextField(blank=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalations', to='calls.call')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalations', to='organizations.organization')),
-                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("emergency", "Emergency"),
+                            ("urgent", "Urgent"),
+                            ("human", "Human requested"),
+                            ("uncertain", "Agent uncertain"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("keyword", "Triage (keyword)"),
+                            ("agent_tool", "Agent tool call"),
+                            ("staff", "Staff"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                ("evidence", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("acknowledged", "Acknowledged"), ("resolved", "Resolved")],
+                        default="open",
+                        max_length=14,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_note", models.TextField(blank=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "call",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="escalations", to="calls.call"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalations",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "resolved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Intake',
+            name="Intake",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('data', models.JSONField(default=dict)),
-                ('urgency', models.CharField(blank=True, choices=[('routine', 'Routine'), ('urgent', 'Urgent'), ('emergency', 'Emergency')], max_length=10)),
-                ('completed', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('call', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='intake', to='calls.call')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("data", models.JSONField(default=dict)),
+                (
+                    "urgency",
+                    models.CharField(
+                        blank=True,
+                        choices=[("routine", "Routine"), ("urgent", "Urgent"), ("emergency", "Emergency")],
+                        max_length=10,
+                    ),
+                ),
+                ("completed", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "call",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="intake", to="calls.call"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TranscriptSegment',
+            name="TranscriptSegment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('speaker', models.CharField(choices=[('caller', 'Caller'), ('agent', 'Agent'), ('system', 'System')], max_length=8)),
-                ('text', models.TextField()),
-                ('occurred_at', models.DateTimeField()),
-                ('item_id', models.CharField(blank=True, help_text='Upstream conversation item id, when known.', max_length=128)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='segments', to='calls.call')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                (
+                    "speaker",
+                    models.CharField(
+                        choices=[("caller", "Caller"), ("agent", "Agent"), ("system", "System")], max_length=8
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "item_id",
+                    models.CharField(
+                        blank=True, help_text="Upstream conversation item id, when known.", max_length=128
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "call",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="segments", to="calls.call"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['organization', '-started_at'], name='call_org_started_idx'),
+            model_name="call",
+            index=models.Index(fields=["organization", "-started_at"], name="call_org_started_idx"),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(condition=models.Q(('status', 'in_progress')), fields=['started_at'], name='call_in_progress_idx'),
+            model_name="call",
+            index=models.Index(
+                condition=models.Q(("status", "in_progress")), fields=["started_at"], name="call_in_progress_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.CheckConstraint(condition=models.Q(('channel__in', ['web', 'phone'])), name='call_channel_valid'),
+            model_name="call",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("channel__in", ["web", "phone"])), name="call_channel_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['in_progress', 'completed', 'failed', 'abandoned'])), name='call_status_valid'),
+            model_name="call",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["in_progress", "completed", "failed", "abandoned"])),
+                name="call_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('ended_at__isnull', True), ('status', 'in_progress')), models.Q(models.Q(('status', 'in_progress'), _negated=True), ('ended_at__isnull', False)), _connector='OR'), name='call_ended_at_matches_status'),
+            model_name="call",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("ended_at__isnull", True), ("status", "in_progress")),
+                    models.Q(models.Q(("status", "in_progress"), _negated=True), ("ended_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="call_ended_at_matches_status",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.CheckConstraint(condition=models.Q(('ended_at__isnull', True), ('ended_at__gte', models.F('started_at')), _connector='OR'), name='call_ends_after_start'),
+            model_name="call",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ended_at__isnull", True), ("ended_at__gte", models.F("started_at")), _connector="OR"
+                ),
+                name="call_ends_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('escalated', True), models.Q(('escalation_level', ''), _negated=True)), models.Q(('escalated', False), ('escalation_level', '')), _connector='OR'), name='call_escalation_level_iff_escalated'),
+            model_name="call",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("escalated", True), models.Q(("escalation_level", ""), _negated=True)),
+                    models.Q(("escalated", False), ("escalation_level", "")),
+                    _connector="OR",
+                ),
+                name="call_escalation_level_iff_escalated",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.UniqueConstraint(condition=models.Q(('twilio_call_sid__isnull', False)), fields=('twilio_call_sid',), name='call_twilio_sid_unique'),
+            model_name="call",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("twilio_call_sid__isnull", False)),
+                fields=("twilio_call_sid",),
+                name="call_twilio_sid_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='call',
-            constraint=models.UniqueConstraint(condition=models.Q(('openai_call_id__isnull', False)), fields=('openai_call_id',), name='call_openai_id_unique'),
+            model_name="call",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("openai_call_id__isnull", False)),
+                fields=("openai_call_id",),
+                name="call_openai_id_unique",
+            ),
         ),
         migrations.AddIndex(
-            model_name='escalation',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['organization', '-created_at'], name='escalation_open_idx'),
+            model_name="escalation",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["organization", "-created_at"],
+                name="escalation_open_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='escalation',
-            index=models.Index(fields=['organization', 'status', '-created_at'], name='escalation_org_status_idx'),
+            model_name="escalation",
+            index=models.Index(fields=["organization", "status", "-created_at"], name="escalation_org_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.CheckConstraint(condition=models.Q(('level__in', ['emergency', 'urgent', 'human', 'uncertain'])), name='escalation_level_valid'),
+            model_name="escalation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("level__in", ["emergency", "urgent", "human", "uncertain"])),
+                name="escalation_level_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.CheckConstraint(condition=models.Q(('source__in', ['keyword', 'agent_tool', 'staff'])), name='escalation_source_valid'),
+            model_name="escalation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source__in", ["keyword", "agent_tool", "staff"])), name="escalation_source_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'open'), models.Q(('acknowledged_at__isnull', False), ('status', 'acknowledged')), models.Q(('resolved_at__isnull', False), ('status', 'resolved')), _connector='OR'), name='escalation_status_timestamps'),
+            model_name="escalation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "open"),
+                    models.Q(("acknowledged_at__isnull", False), ("status", "acknowledged")),
+                    models.Q(("resolved_at__isnull", False), ("status", "resolved")),
+                    _connector="OR",
+                ),
+                name="escalation_status_timestamps",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='intake',
-            constraint=models.CheckConstraint(condition=models.Q(('urgency__in', ['', 'routine', 'urgent', 'emergency'])), name='intake_urgency_valid'),
+            model_name="intake",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("urgency__in", ["", "routine", "urgent", "emergency"])), name="intake_urgency_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transcriptsegment',
-            constraint=models.UniqueConstraint(fields=('call', 'seq'), name='segment_unique_seq'),
+            model_name="transcriptsegment",
+            constraint=models.UniqueConstraint(fields=("call", "seq"), name="segment_unique_seq"),
         ),
         migrations.AddConstraint(
-            model_name='transcriptsegment',
-            constraint=models.UniqueConstraint(condition=models.Q(('item_id', ''), _negated=True), fields=('call', 'item_id'), name='segment_unique_item'),
+            model_name="transcriptsegment",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("item_id", ""), _negated=True),
+                fields=("call", "item_id"),
+                name="segment_unique_item",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transcriptsegment',
-            constraint=models.CheckConstraint(condition=models.Q(('speaker__in', ['caller', 'agent', 'system'])), name='segment_speaker_valid'),
+            model_name="transcriptsegment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("speaker__in", ["caller", "agent", "system"])), name="segment_speaker_valid"
+            ),
         ),
     ]

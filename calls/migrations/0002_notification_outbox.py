@@ -6,31 +6,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0001_initial'),
-        ('organizations', '0002_console_groups'),
+        ("calls", "0001_initial"),
+        ("organizations", "0002_console_groups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('channel', models.CharField(choices=[('board', 'Live board (channel layer)'), ('webhook', 'Clinic webhook')], max_length=8)),
-                ('event', models.CharField(default='escalation.created', max_length=32)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed (gave up)')], default='pending', max_length=10)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('last_error', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('escalation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='calls.escalation')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='organizations.organization')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("board", "Live board (channel layer)"), ("webhook", "Clinic webhook")], max_length=8
+                    ),
+                ),
+                ("event", models.CharField(default="escalation.created", max_length=32)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed (gave up)")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("last_error", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "escalation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notifications", to="calls.escalation"
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='notification_due_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('channel__in', ['board', 'webhook'])), name='notification_channel_valid'), models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'delivered', 'failed'])), name='notification_status_valid'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'delivered'), _negated=True), ('delivered_at__isnull', False), _connector='OR'), name='notification_delivered_at')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["next_attempt_at"],
+                        name="notification_due_idx",
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("channel__in", ["board", "webhook"])), name="notification_channel_valid"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["pending", "delivered", "failed"])),
+                        name="notification_status_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "delivered"), _negated=True),
+                            ("delivered_at__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="notification_delivered_at",
+                    ),
+                ],
             },
         ),
     ]

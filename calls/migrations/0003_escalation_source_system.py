@@ -5,25 +5,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0002_notification_outbox'),
-        ('organizations', '0002_console_groups'),
+        ("calls", "0002_notification_outbox"),
+        ("organizations", "0002_console_groups"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='escalation',
-            name='escalation_source_valid',
+            model_name="escalation",
+            name="escalation_source_valid",
         ),
         migrations.AlterField(
-            model_name='escalation',
-            name='source',
-            field=models.CharField(choices=[('keyword', 'Triage (keyword)'), ('agent_tool', 'Agent tool call'), ('staff', 'Staff'), ('system', 'System (transfer, voicemail)')], max_length=12),
+            model_name="escalation",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("keyword", "Triage (keyword)"),
+                    ("agent_tool", "Agent tool call"),
+                    ("staff", "Staff"),
+                    ("system", "System (transfer, voicemail)"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.CheckConstraint(condition=models.Q(('source__in', ['keyword', 'agent_tool', 'staff', 'system'])), name='escalation_source_valid'),
+            model_name="escalation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source__in", ["keyword", "agent_tool", "staff", "system"])),
+                name="escalation_source_valid",
+            ),
         ),
     ]

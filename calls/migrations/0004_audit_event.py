@@ -33,33 +33,66 @@ def allow_changes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0003_escalation_source_system'),
+        ("calls", "0003_escalation_source_system"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('at', models.DateTimeField()),
-                ('action', models.CharField(choices=[('view', 'View'), ('list', 'List'), ('search', 'Search'), ('export', 'Export'), ('push', 'Board push'), ('create', 'Create'), ('change', 'Change'), ('delete', 'Delete')], max_length=8)),
-                ('actor_user_id', models.BigIntegerField(blank=True, null=True)),
-                ('actor_username', models.CharField(blank=True, max_length=150)),
-                ('actor_service', models.CharField(blank=True, max_length=32)),
-                ('organization_id', models.UUIDField(blank=True, null=True)),
-                ('object_type', models.CharField(max_length=32)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('object_ids', models.JSONField(blank=True, default=list)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('via', models.CharField(blank=True, max_length=16)),
-                ('details', models.JSONField(blank=True, default=dict)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("at", models.DateTimeField()),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("view", "View"),
+                            ("list", "List"),
+                            ("search", "Search"),
+                            ("export", "Export"),
+                            ("push", "Board push"),
+                            ("create", "Create"),
+                            ("change", "Change"),
+                            ("delete", "Delete"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("actor_user_id", models.BigIntegerField(blank=True, null=True)),
+                ("actor_username", models.CharField(blank=True, max_length=150)),
+                ("actor_service", models.CharField(blank=True, max_length=32)),
+                ("organization_id", models.UUIDField(blank=True, null=True)),
+                ("object_type", models.CharField(max_length=32)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("object_ids", models.JSONField(blank=True, default=list)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("via", models.CharField(blank=True, max_length=16)),
+                ("details", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'indexes': [models.Index(fields=['organization_id', '-at'], name='audit_org_at_idx'), models.Index(fields=['actor_user_id', '-at'], name='audit_actor_at_idx'), models.Index(fields=['object_type', 'object_id'], name='audit_object_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('action__in', ['view', 'list', 'search', 'export', 'push', 'create', 'change', 'delete'])), name='audit_action_valid'), models.CheckConstraint(condition=models.Q(('actor_user_id__isnull', False), models.Q(('actor_service', ''), _negated=True), _connector='OR'), name='audit_has_actor')],
+                "indexes": [
+                    models.Index(fields=["organization_id", "-at"], name="audit_org_at_idx"),
+                    models.Index(fields=["actor_user_id", "-at"], name="audit_actor_at_idx"),
+                    models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("action__in", ["view", "list", "search", "export", "push", "create", "change", "delete"])
+                        ),
+                        name="audit_action_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("actor_user_id__isnull", False),
+                            models.Q(("actor_service", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="audit_has_actor",
+                    ),
+                ],
             },
         ),
         migrations.RunPython(forbid_changes, allow_changes),

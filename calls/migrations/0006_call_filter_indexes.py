@@ -5,20 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('calls', '0005_escalation_created_by'),
-        ('organizations', '0003_retention_days'),
+        ("calls", "0005_escalation_created_by"),
+        ("organizations", "0003_retention_days"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['organization', 'status', '-started_at'], name='call_org_status_started_idx'),
+            model_name="call",
+            index=models.Index(fields=["organization", "status", "-started_at"], name="call_org_status_started_idx"),
         ),
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(fields=['organization', 'urgency', '-started_at'], name='call_org_urgency_started_idx'),
+            model_name="call",
+            index=models.Index(fields=["organization", "urgency", "-started_at"], name="call_org_urgency_started_idx"),
         ),
     ]

@@ -28,8 +28,12 @@ def call_a(org_a) -> Call:
     transcript_segment_append(call=call, speaker="agent", text="Is the swollen knee painful to walk on?")
     call_end(
         call=call,
-        intake={"patient_name": "Jane Roe", "reason_for_call": "Swollen knee", "urgency": "urgent",
-                "is_new_patient": True},
+        intake={
+            "patient_name": "Jane Roe",
+            "reason_for_call": "Swollen knee",
+            "urgency": "urgent",
+            "is_new_patient": True,
+        },
     )
     escalation_create(call=call, level=Escalation.Level.URGENT, source=Escalation.Source.KEYWORD, reason="swelling")
     call.refresh_from_db()
@@ -50,8 +54,10 @@ def test_clinic_admin_reviews_a_call_with_transcript_and_intake(call_a, admin_a)
     # The intake as a table, in the clinic's field order, with readable values.
     assert "<th>patient_name</th><td>Jane Roe</td>" in html
     assert "<th>is_new_patient</th><td>Yes</td>" in html
-    assert html.index("<th>patient_name</th>") < html.index("<th>date_of_birth</th>") < html.index(
-        "<th>reason_for_call</th>"
+    assert (
+        html.index("<th>patient_name</th>")
+        < html.index("<th>date_of_birth</th>")
+        < html.index("<th>reason_for_call</th>")
     )
     # Escalations inline, linking to the queue, and nothing editable.
     assert "Urgent" in html

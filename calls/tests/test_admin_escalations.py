@@ -22,9 +22,7 @@ def escalate(org, *, level=Escalation.Level.URGENT, caller_phone="+14155550123",
     escalation, _ = escalation_create(
         call=call, level=level, source=Escalation.Source.KEYWORD, reason="Caller said: chest pain"
     )
-    Escalation.objects.filter(pk=escalation.pk).update(
-        created_at=timezone.now() - dt.timedelta(minutes=age_minutes)
-    )
+    Escalation.objects.filter(pk=escalation.pk).update(created_at=timezone.now() - dt.timedelta(minutes=age_minutes))
     escalation.refresh_from_db()
     return escalation
 

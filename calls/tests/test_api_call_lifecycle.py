@@ -71,9 +71,7 @@ def test_a_website_starts_a_call_with_the_clinics_publishable_key(org_a):
 
 
 def test_the_trailing_slash_is_optional(org_a):
-    response = post(
-        Client(), START + "/", {"channel": "web", "caller": {}}, **{"X-Org-Key": org_a.publishable_key}
-    )
+    response = post(Client(), START + "/", {"channel": "web", "caller": {}}, **{"X-Org-Key": org_a.publishable_key})
     assert response.status_code == 201
 
 
@@ -177,8 +175,12 @@ def test_a_body_over_the_limit_answers_413(org_a, settings):
 
 
 def test_a_non_json_body_answers_415(org_a):
-    response = Client().post(START, data="channel=web", content_type="application/x-www-form-urlencoded",
-                             headers={"X-Org-Key": org_a.publishable_key})
+    response = Client().post(
+        START,
+        data="channel=web",
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Org-Key": org_a.publishable_key},
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -241,7 +243,11 @@ def test_reason_error_marks_the_call_failed(org_a):
 def test_the_transcript_is_merged_with_what_was_already_stored(org_a):
     call, token = started_call(org_a)
     TranscriptSegment.objects.create(
-        call=call, seq=1, speaker="agent", text="Clinic A, how can I help?", item_id="item_1",
+        call=call,
+        seq=1,
+        speaker="agent",
+        text="Clinic A, how can I help?",
+        item_id="item_1",
         occurred_at=call.started_at,
     )
 
@@ -301,8 +307,10 @@ def test_an_invalid_intake_answers_400_with_intake_field_paths_and_leaves_the_ca
         ({"transcript": [{"speaker": "doctor", "text": "hi"}]}, "transcript.0.speaker"),
         ({"transcript": [{"speaker": "caller"}]}, "transcript.0.text"),
         ({"transcript": [{"speaker": "caller", "text": "hi", "timestamp": "yesterday"}]}, "transcript.0.timestamp"),
-        ({"transcript": [{"speaker": "caller", "text": "hi", "timestamp": "0001-01-01T00:00:00+14:00"}]},
-         "transcript.0.timestamp"),
+        (
+            {"transcript": [{"speaker": "caller", "text": "hi", "timestamp": "0001-01-01T00:00:00+14:00"}]},
+            "transcript.0.timestamp",
+        ),
         ({"transcript": "hello"}, "transcript"),
         ({"intake": ["x"]}, "intake"),
         ({"intake": {"patient_name": "A\x00"}}, "intake"),

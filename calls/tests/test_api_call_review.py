@@ -280,9 +280,7 @@ def test_clinic_b_gets_404_for_every_clinic_a_call_and_changes_nothing(request, 
         detail = client.get(detail_url(call))
         listing = client.get(LIST, {"organization": str(org_a.pk)})
         own_list = client.get(LIST)
-        end = client.post(
-            "/api/call/end", data=json.dumps({"call_id": str(call.pk)}), content_type="application/json"
-        )
+        end = client.post("/api/call/end", data=json.dumps({"call_id": str(call.pk)}), content_type="application/json")
         for response in (detail, listing, end):
             assert_error(response, 404, "not_found")
             assert "secret symptoms" not in response.content.decode()

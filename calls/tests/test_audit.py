@@ -109,7 +109,8 @@ def test_a_read_whose_audit_write_fails_returns_503_and_no_patient_data(call_a, 
 def test_caller_side_changes_are_recorded_under_the_web_caller_principal(org_a):
     headers = {"X-Org-Key": org_a.publishable_key}
     started = Client(headers=headers).post(
-        "/api/call/start", {"channel": "web", "caller": {"name": CANARY, "phone": "+15550100124"}},
+        "/api/call/start",
+        {"channel": "web", "caller": {"name": CANARY, "phone": "+15550100124"}},
         content_type="application/json",
     )
     assert started.status_code == 201
@@ -123,7 +124,10 @@ def test_caller_side_changes_are_recorded_under_the_web_caller_principal(org_a):
 
     rows = events(object_id=call_id) + events(object_type="transcriptsegment") + events(object_type="intake")
     assert {(row.object_type, row.action) for row in rows} >= {
-        ("call", "create"), ("call", "change"), ("transcriptsegment", "create"), ("intake", "create"),
+        ("call", "create"),
+        ("call", "change"),
+        ("transcriptsegment", "create"),
+        ("intake", "create"),
     }
     assert {row.actor_service for row in rows} == {"web-caller"}
     assert all(row.organization_id == org_a.pk and row.actor_user_id is None for row in rows)
@@ -131,8 +135,9 @@ def test_caller_side_changes_are_recorded_under_the_web_caller_principal(org_a):
 
 
 def test_staff_changes_are_recorded_under_their_user(call_a, staff_a):
-    response = api(staff_a).post(f"/api/calls/{call_a.pk}/escalate", {"level": "urgent"},
-                                 content_type="application/json")
+    response = api(staff_a).post(
+        f"/api/calls/{call_a.pk}/escalate", {"level": "urgent"}, content_type="application/json"
+    )
 
     assert response.status_code == 201
     [created] = events(object_type="escalation", action="create")
@@ -211,7 +216,10 @@ def test_console_list_search_and_change_page_are_recorded(call_a, admin_a):
 
     console = events(via="console", actor_user_id=admin_a.pk)
     assert [(row.action, row.object_type) for row in console] == [
-        ("list", "call"), ("search", "call"), ("view", "call"), ("list", "escalation"),
+        ("list", "call"),
+        ("search", "call"),
+        ("view", "call"),
+        ("list", "escalation"),
     ]
     assert console[0].object_ids == [str(call_a.pk)] and console[1].object_ids == [str(call_a.pk)]
     assert console[2].object_id == str(call_a.pk)
@@ -254,8 +262,10 @@ def test_clinic_admins_browse_only_their_clinics_trail_read_only(call_a, org_b, 
     assert logged_in(admin_a).get(reverse("admin:calls_auditevent_change", args=[own.pk])).status_code == 200
     # Read-only for everyone: no add, no delete, no bulk actions; staff do not see colleagues' access at all.
     assert logged_in(admin_a).get(reverse("admin:calls_auditevent_add")).status_code == 403
-    assert logged_in(admin_a).post(reverse("admin:calls_auditevent_delete", args=[own.pk]), {"post": "yes"}
-                                   ).status_code == 403
+    assert (
+        logged_in(admin_a).post(reverse("admin:calls_auditevent_delete", args=[own.pk]), {"post": "yes"}).status_code
+        == 403
+    )
     assert AuditEvent.objects.filter(pk=own.pk).exists()
     assert logged_in(staff_a).get(changelist).status_code == 403
 

@@ -35,13 +35,19 @@ class TestStaffEscalate:
         assert response.status_code == 201, response.content
         body = response.json()
         assert (body["level"], body["source"], body["status"], body["call_id"]) == (
-            "urgent", "staff", "open", str(call.pk)
+            "urgent",
+            "staff",
+            "open",
+            str(call.pk),
         )
         call.refresh_from_db()
         assert call.escalated and call.escalation_level == "urgent"
         [action] = call.metadata["staff_actions"]
         assert (action["action"], action["user_id"], action["username"], action["level"]) == (
-            "escalate", staff_a.pk, "sam", "urgent"
+            "escalate",
+            staff_a.pk,
+            "sam",
+            "urgent",
         )
         assert action["at"] >= before.isoformat()[:19]
         assert Notification.objects.filter(escalation_id=body["id"], channel="board").exists()
@@ -187,7 +193,9 @@ class TestListAcknowledgeResolve:
         page = client.get("/board/")
         token = page.context["csrf_token"]
         accepted = client.post(
-            f"/api/escalations/{escalation.pk}/acknowledge", "{}", content_type="application/json",
+            f"/api/escalations/{escalation.pk}/acknowledge",
+            "{}",
+            content_type="application/json",
             headers={"X-CSRFToken": str(token)},
         )
         assert accepted.status_code == 200

@@ -200,7 +200,9 @@ class TestRetries:
             if row.status == "pending":
                 delays.append(round((row.next_attempt_at - now).total_seconds()))
                 assert notifications.deliver_due(now=row.next_attempt_at - dt.timedelta(seconds=1)) == {
-                    "delivered": 0, "pending": 0, "failed": 0
+                    "delivered": 0,
+                    "pending": 0,
+                    "failed": 0,
                 }  # not due yet
                 now = row.next_attempt_at
         # Fresh or not at all: about a minute of quick retries (a reconnecting board reads the database anyway).

@@ -161,8 +161,13 @@ def test_the_command_reports_counts_per_clinic_as_text_and_json(org_a, org_b):
 @pytest.mark.parametrize("value", [0, -1, MAX_RETENTION_DAYS + 1])
 def test_retention_days_out_of_range_are_refused_by_the_form_and_the_database(org_a, value):
     data = {field: getattr(org_a, field) for field in OrganizationForm.Meta.fields}
-    data.update(services="", allowed_origins="\n".join(org_a.allowed_origins), call_retention_days=value,
-                transcript_retention_days="", intake_retention_days="")
+    data.update(
+        services="",
+        allowed_origins="\n".join(org_a.allowed_origins),
+        call_retention_days=value,
+        transcript_retention_days="",
+        intake_retention_days="",
+    )
     form = OrganizationForm(data=data, instance=org_a)
     assert not form.is_valid() and "call_retention_days" in form.errors
 

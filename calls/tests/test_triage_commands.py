@@ -54,8 +54,13 @@ def test_triage_check_assesses_texts_given_as_arguments():
 
 def test_triage_check_jsonl_answers_one_line_per_input_line_in_order_and_survives_bad_lines():
     stdin = "\n".join(
-        [json.dumps({"id": "x1", "text": "he took the whole bottle"}), "not json", json.dumps([1, 2]),
-         json.dumps({"id": 7, "text": 3}), json.dumps({"text": "operator please"})]
+        [
+            json.dumps({"id": "x1", "text": "he took the whole bottle"}),
+            "not json",
+            json.dumps([1, 2]),
+            json.dumps({"id": 7, "text": 3}),
+            json.dumps({"text": "operator please"}),
+        ]
     )
     lines = [json.loads(line) for line in _run("triage_check", "--jsonl", stdin=stdin).splitlines()]
     assert len(lines) == 5

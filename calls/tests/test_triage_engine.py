@@ -91,8 +91,12 @@ def test_explain_shows_the_guard_that_hid_a_match():
 
 @pytest.mark.parametrize(
     "text",
-    ["I'm not sure about that.", "I can't help with that request.", "No estoy segura, déjeme verificar.",
-     "I don't have that information."],
+    [
+        "I'm not sure about that.",
+        "I can't help with that request.",
+        "No estoy segura, déjeme verificar.",
+        "I don't have that information.",
+    ],
 )
 def test_agent_hedging_is_uncertain(text):
     result = assess_agent(text)

@@ -81,8 +81,4 @@ CALL_START_RESPONSE = inline_serializer(
 def drop_trailing_slash_duplicates(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
     """PREPROCESSING_HOOK: each route exists as `/x` and `/x/`; document `/x` only (one operation id each)."""
     paths = {endpoint[0] for endpoint in endpoints}
-    return [
-        endpoint
-        for endpoint in endpoints
-        if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)
-    ]
+    return [endpoint for endpoint in endpoints if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)]

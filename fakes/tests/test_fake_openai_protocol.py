@@ -98,17 +98,23 @@ async def test_response_cancel_ends_the_active_response_as_cancelled():
         ({"type": "input_audio_buffer.append", "audio": "not base64!"}, "invalid_value"),
         ({"type": "input_audio_buffer.commit"}, "input_audio_buffer_commit_empty"),
         (
-            {"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "call_nope",
-                                                         "output": "{}"}},
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": "call_nope", "output": "{}"},
+            },
             "invalid_value",
         ),
         (
-            {"type": "conversation.item.create",
-             "item": {"type": "message", "role": "assistant", "content": [{"type": "text", "text": "beta"}]}},
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "message", "role": "assistant", "content": [{"type": "text", "text": "beta"}]},
+            },
             "invalid_value",
         ),
-        ({"type": "conversation.item.truncate", "item_id": "item_missing", "content_index": 0, "audio_end_ms": 10},
-         "invalid_value"),
+        (
+            {"type": "conversation.item.truncate", "item_id": "item_missing", "content_index": 0, "audio_end_ms": 10},
+            "invalid_value",
+        ),
         ({"type": "output_audio_buffer.clear"}, "invalid_event"),  # WebRTC/SIP only
     ],
 )
@@ -141,8 +147,13 @@ async def test_session_update_merges_only_the_given_fields_and_fills_vad_default
     assert session["instructions"] == "Changed."
     assert session["audio"]["output"]["voice"] == "marin"
     assert session["audio"]["input"]["turn_detection"] == {
-        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
-        "idle_timeout_ms": None, "create_response": True, "interrupt_response": True,
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 500,
+        "idle_timeout_ms": None,
+        "create_response": True,
+        "interrupt_response": True,
     }
     assert [t["name"] for t in session["tools"]] == ["complete_intake", "escalate_call", "end_call"]
 
@@ -153,13 +164,28 @@ async def test_truncate_beyond_the_audio_produced_is_refused_and_within_it_is_ac
         await send(ws, {"type": "response.create"})
         events = await recv_until(ws, "response.done")
         item_id = events[-1]["response"]["output"][0]["id"]
-        produced_ms = sum(len(base64.b64decode(e["delta"])) for e in events
-                          if e["type"] == "response.output_audio.delta") // 8  # pcmu: 8 bytes per ms
-        await send(ws, {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
-                        "audio_end_ms": produced_ms + 20})
+        produced_ms = (
+            sum(len(base64.b64decode(e["delta"])) for e in events if e["type"] == "response.output_audio.delta") // 8
+        )  # pcmu: 8 bytes per ms
+        await send(
+            ws,
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": produced_ms + 20,
+            },
+        )
         (error,) = await recv_until(ws, "error")
-        await send(ws, {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
-                        "audio_end_ms": produced_ms // 2})
+        await send(
+            ws,
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": produced_ms // 2,
+            },
+        )
         (truncated,) = await recv_until(ws, "conversation.item.truncated")
     assert error["error"]["code"] == "invalid_value"
     assert f"{produced_ms}ms" in error["error"]["message"]
@@ -173,8 +199,9 @@ async def test_voice_cannot_change_after_the_model_has_spoken():
     async with FakeOpenAI(time_scale=0) as fake, socket(fake) as ws:
         await send(ws, {"type": "response.create"})
         await recv_until(ws, "response.done")
-        await send(ws, {"type": "session.update",
-                        "session": {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}})
+        await send(
+            ws, {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "cedar"}}}}
+        )
         (error,) = await recv_until(ws, "error")
     assert error["error"]["code"] == "cannot_update_voice"
 
@@ -211,8 +238,12 @@ async def test_manual_turns_commit_plays_the_next_scripted_caller_line():
     [
         ("model=gpt-realtime-2.1", {}, 401, None),
         ("model=gpt-realtime-2.1", {"Authorization": "Bearer ek_forged"}, 401, "invalid_api_key"),
-        ("model=gpt-realtime-2.1", {"Authorization": "Bearer sk-test", "OpenAI-Beta": "realtime=v1"}, 400,
-         "beta_api_shape_disabled"),
+        (
+            "model=gpt-realtime-2.1",
+            {"Authorization": "Bearer sk-test", "OpenAI-Beta": "realtime=v1"},
+            400,
+            "beta_api_shape_disabled",
+        ),
         ("", {"Authorization": "Bearer sk-test"}, 400, "missing_required_parameter"),
         ("model=gpt-4o", {"Authorization": "Bearer sk-test"}, 400, "invalid_value"),
         ("call_id=rtc_unknown", {"Authorization": "Bearer sk-test"}, 404, "call_not_found"),
@@ -247,8 +278,9 @@ async def test_hangup_closes_the_attached_sideband_socket_normally():
         call_id = fake.register_call()
         async with socket(fake, query=f"call_id={call_id}") as ws:
             async with httpx.AsyncClient() as http:
-                hung_up = await http.post(f"{fake.base_url}/realtime/calls/{call_id}/hangup",
-                                          headers={"Authorization": "Bearer sk-test"})
+                hung_up = await http.post(
+                    f"{fake.base_url}/realtime/calls/{call_id}/hangup", headers={"Authorization": "Bearer sk-test"}
+                )
             with pytest.raises(ConnectionClosedOK):
                 await asyncio.wait_for(ws.recv(), 5)
         with pytest.raises(InvalidStatus) as refused:

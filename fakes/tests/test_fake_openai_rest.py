@@ -41,8 +41,11 @@ def with_session(**fields) -> dict:
         (with_session(modalities=["audio", "text"]), "beta_api_shape_disabled", "session.modalities"),
         (with_session(input_audio_format="g711_ulaw"), "beta_api_shape_disabled", "session.input_audio_format"),
         (with_session(turn_detection={"type": "server_vad"}), "beta_api_shape_disabled", "session.turn_detection"),
-        (with_session(input_audio_transcription={"model": "whisper-1"}), "beta_api_shape_disabled",
-         "session.input_audio_transcription"),
+        (
+            with_session(input_audio_transcription={"model": "whisper-1"}),
+            "beta_api_shape_disabled",
+            "session.input_audio_transcription",
+        ),
         (with_session(temperature=0.8), "beta_api_shape_disabled", "session.temperature"),
         (with_session(max_response_output_tokens=200), "beta_api_shape_disabled", "session.max_response_output_tokens"),
         ({"model": "gpt-realtime-2.1", "voice": "alloy"}, "beta_api_shape_disabled", "model"),  # /sessions flat body
@@ -51,18 +54,30 @@ def with_session(**fields) -> dict:
         ({"session": {"type": "realtime", "model": "gpt-4o"}}, "invalid_value", "session.model"),
         (with_session(audio={"output": {"voice": "robot"}}), "invalid_value", "session.audio.output.voice"),
         (with_session(audio={"input": {"format": "g711_ulaw"}}), "invalid_type", "session.audio.input.format"),
-        (with_session(audio={"input": {"format": {"type": "audio/pcm", "rate": 16000}}}), "invalid_value",
-         "session.audio.input.format.rate"),
+        (
+            with_session(audio={"input": {"format": {"type": "audio/pcm", "rate": 16000}}}),
+            "invalid_value",
+            "session.audio.input.format.rate",
+        ),
         (with_session(audio={"output": {"speed": 3}}), "decimal_above_max_value", "session.audio.output.speed"),
-        (with_session(audio={"input": {"turn_detection": {"type": "server_vad", "threshold": 2}}}),
-         "decimal_above_max_value", "session.audio.input.turn_detection.threshold"),
+        (
+            with_session(audio={"input": {"turn_detection": {"type": "server_vad", "threshold": 2}}}),
+            "decimal_above_max_value",
+            "session.audio.input.turn_detection.threshold",
+        ),
         (with_session(output_modalities=["audio", "text"]), "invalid_value", "session.output_modalities"),
         (with_session(max_output_tokens=99999), "integer_above_max_value", "session.max_output_tokens"),
         (with_session(tools=[{"type": "function", "name": "has space"}]), "invalid_value", "session.tools[0].name"),
-        ({**GOOD, "expires_after": {"anchor": "created_at", "seconds": 5}}, "integer_below_min_value",
-         "expires_after.seconds"),
-        ({**GOOD, "expires_after": {"anchor": "created_at", "seconds": 7201}}, "integer_above_max_value",
-         "expires_after.seconds"),
+        (
+            {**GOOD, "expires_after": {"anchor": "created_at", "seconds": 5}},
+            "integer_below_min_value",
+            "expires_after.seconds",
+        ),
+        (
+            {**GOOD, "expires_after": {"anchor": "created_at", "seconds": 7201}},
+            "integer_above_max_value",
+            "expires_after.seconds",
+        ),
         ({**GOOD, "expires_after": {"anchor": "now"}}, "invalid_value", "expires_after.anchor"),
     ],
 )
@@ -113,8 +128,12 @@ async def test_an_ephemeral_key_cannot_mint_and_expires():
         assert minted["expires_at"] - time.time() == pytest.approx(120, abs=5)
         again = await post(fake, GOOD, headers={"Authorization": f"Bearer {minted['value']}"})
         fake.clock = lambda: time.time() + 121
-        expired = await post(fake, b"v=0\r\n", path="/realtime/calls",
-                             headers={"Authorization": f"Bearer {minted['value']}", "Content-Type": "application/sdp"})
+        expired = await post(
+            fake,
+            b"v=0\r\n",
+            path="/realtime/calls",
+            headers={"Authorization": f"Bearer {minted['value']}", "Content-Type": "application/sdp"},
+        )
     assert again.status_code == 401
     assert expired.status_code == 401
 
@@ -129,8 +148,11 @@ async def test_legacy_sessions_endpoint_is_gone():
 @pytest.mark.parametrize(
     ("failure", "exception", "status"),
     [
-        (Failure(kind="error", status=403, code="model_not_found", message="No access to model"),
-         openai.PermissionDeniedError, 403),
+        (
+            Failure(kind="error", status=403, code="model_not_found", message="No access to model"),
+            openai.PermissionDeniedError,
+            403,
+        ),
         (Failure(kind="error"), openai.BadRequestError, 400),
         (Failure(kind="server_error"), openai.InternalServerError, 500),
         (Failure(kind="server_error", status=503), openai.InternalServerError, 503),

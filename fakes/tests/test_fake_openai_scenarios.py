@@ -87,8 +87,9 @@ def test_intakes_in_the_scenarios_are_complete_under_the_default_intake_fields()
 async def test_the_chest_pain_model_does_not_escalate_on_the_first_emergency_utterance():
     async with FakeOpenAI(scenario="chest_pain_emergency", time_scale=0.002) as fake:
         url = f"{fake.websocket_base_url}/realtime?model=gpt-realtime-2.1"
-        await drive_session(url, session=receptionist_session(),
-                            stop_when=lambda _: fake.sessions[0].script_done.is_set())
+        await drive_session(
+            url, session=receptionist_session(), stop_when=lambda _: fake.sessions[0].script_done.is_set()
+        )
     log = fake.sessions[0]
     first_response = log.events("response.done")[0]["response"]
     assert [item["type"] for item in first_response["output"]] == ["message"]
@@ -107,7 +108,8 @@ async def test_the_spanish_caller_is_transcribed_and_answered_in_spanish():
     completed = fake.sessions[0].events("conversation.item.input_audio_transcription.completed")
     assert completed[0]["languages"] == [{"code": "es"}]
     assert fake.sessions[0].transcript()[1] == (
-        "agent", "Claro que sí. ¿Cuál es el nombre completo de su hija y su fecha de nacimiento?"
+        "agent",
+        "Claro que sí. ¿Cuál es el nombre completo de su hija y su fecha de nacimiento?",
     )
 
 
@@ -126,8 +128,9 @@ async def test_a_client_that_never_answers_a_tool_call_is_recorded_and_the_scrip
 async def test_a_tool_the_session_did_not_declare_is_recorded():
     async with FakeOpenAI(scenario="request_human", time_scale=0.002) as fake:
         url = f"{fake.websocket_base_url}/realtime?model=gpt-realtime-2.1"
-        await drive_session(url, session=receptionist_session(tools=[]),
-                            stop_when=lambda _: fake.sessions[0].script_done.is_set())
+        await drive_session(
+            url, session=receptionist_session(tools=[]), stop_when=lambda _: fake.sessions[0].script_done.is_set()
+        )
     assert fake.sessions[0].violations == [
         "tool escalate_call not declared in the session when the call started",
         "the script calls escalate_call, which is not among the session's tools",
@@ -146,8 +149,9 @@ async def test_a_barge_in_turn_cancels_the_agent_with_turn_detected():
     )
     async with FakeOpenAI(scenario=scenario, time_scale=0.2) as fake:
         url = f"{fake.websocket_base_url}/realtime?model=gpt-realtime-2.1"
-        await drive_session(url, session=receptionist_session(),
-                            stop_when=lambda _: fake.sessions[0].script_done.is_set(), timeout=20)
+        await drive_session(
+            url, session=receptionist_session(), stop_when=lambda _: fake.sessions[0].script_done.is_set(), timeout=20
+        )
     first, second = (e["response"] for e in fake.sessions[0].events("response.done"))
     assert first["status"] == "cancelled"
     assert first["status_details"]["reason"] == "turn_detected"

@@ -73,8 +73,15 @@ class BridgeStandIn:
 
 
 def client(url: str, **kwargs) -> MediaStreamClient:
-    defaults = {"auth_token": TEST_AUTH_TOKEN, "audio": tone(0.2), "stream_token": "st_abc", "call_id": "c-1",
-                "signature_url": PUBLIC_WSS, "paced": False, "linger_seconds": 0.2}
+    defaults = {
+        "auth_token": TEST_AUTH_TOKEN,
+        "audio": tone(0.2),
+        "stream_token": "st_abc",
+        "call_id": "c-1",
+        "signature_url": PUBLIC_WSS,
+        "paced": False,
+        "linger_seconds": 0.2,
+    }
     return MediaStreamClient(url, **{**defaults, **kwargs})
 
 
@@ -166,8 +173,9 @@ def test_the_webhook_client_drives_a_real_server_over_a_socket(live_server, org_
     add_number(org_a, "+14155550199")
     open_around_the_clock(org_a)
     sid = new_call_sid()
-    with WebhookClient(server_url=live_server.url, public_base_url=settings.PUBLIC_BASE_URL,
-                       auth_token=TEST_AUTH_TOKEN) as twilio:
+    with WebhookClient(
+        server_url=live_server.url, public_base_url=settings.PUBLIC_BASE_URL, auth_token=TEST_AUTH_TOKEN
+    ) as twilio:
         answer = twilio.voice(call_sid=sid, caller="+14155550123", called="+14155550199")
         assert answer.status_code == 200 and b"<Stream" in answer.content
         assert twilio.status(call_sid=sid, call_status="completed", duration=12).status_code == 204
@@ -178,8 +186,12 @@ def test_the_webhook_client_drives_a_real_server_over_a_socket(live_server, org_
 
 
 def test_the_webhook_client_reports_connection_errors_plainly():
-    with WebhookClient(server_url="http://127.0.0.1:9", public_base_url="https://x.example",
-                       auth_token=TEST_AUTH_TOKEN, timeout=1) as twilio, pytest.raises(httpx.ConnectError):
+    with (
+        WebhookClient(
+            server_url="http://127.0.0.1:9", public_base_url="https://x.example", auth_token=TEST_AUTH_TOKEN, timeout=1
+        ) as twilio,
+        pytest.raises(httpx.ConnectError),
+    ):
         twilio.status(call_sid=new_call_sid(), call_status="completed")
 
 
@@ -206,8 +218,16 @@ def test_sync_tests_can_play_a_call_through_the_thread_runner():
         bridge = BridgeStandIn(agent_ms=20)
         server_loop.run(bridge.__aenter__())
         try:
-            result = run_media_stream(bridge.url, auth_token=TEST_AUTH_TOKEN, audio=tone(0.1), stream_token="st_x",
-                                      call_id="c-2", signature_url=PUBLIC_WSS, fast_marks=True, linger_seconds=0.2)
+            result = run_media_stream(
+                bridge.url,
+                auth_token=TEST_AUTH_TOKEN,
+                audio=tone(0.1),
+                stream_token="st_x",
+                call_id="c-2",
+                signature_url=PUBLIC_WSS,
+                fast_marks=True,
+                linger_seconds=0.2,
+            )
         finally:
             server_loop.run(bridge.__aexit__(None, None, None))
     assert result.sent_frames == 5

@@ -29,9 +29,7 @@ def encode_pcm16(samples: bytes) -> bytes:
 def tone(seconds: float, frequency: float = 440.0, amplitude: float = 0.3) -> bytes:
     count = int(seconds * SAMPLE_RATE)
     peak = amplitude * 32767
-    return bytes(
-        linear_to_ulaw(int(peak * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE))) for n in range(count)
-    )
+    return bytes(linear_to_ulaw(int(peak * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE))) for n in range(count))
 
 
 def silence(seconds: float) -> bytes:

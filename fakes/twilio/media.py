@@ -152,8 +152,14 @@ class MediaStreamClient:
         self._pending_marks.pop(name, None)
         self.result.marks_echoed.append((name, reason))
         with contextlib.suppress(ConnectionClosed):
-            await self._send({"event": "mark", "sequenceNumber": self._next_sequence(),
-                              "streamSid": self.result.stream_sid, "mark": {"name": name}})
+            await self._send(
+                {
+                    "event": "mark",
+                    "sequenceNumber": self._next_sequence(),
+                    "streamSid": self.result.stream_sid,
+                    "mark": {"name": name},
+                }
+            )
 
     def _handle(self, message: dict) -> None:
         loop = asyncio.get_running_loop()
@@ -223,12 +229,14 @@ class MediaStreamClient:
                     await self._send_audio()
                     await asyncio.wait({receiver}, timeout=self.linger_seconds)
                     if self.send_stop and not receiver.done():
-                        await self._send({
-                            "event": "stop",
-                            "sequenceNumber": self._next_sequence(),
-                            "streamSid": self.result.stream_sid,
-                            "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                        })
+                        await self._send(
+                            {
+                                "event": "stop",
+                                "sequenceNumber": self._next_sequence(),
+                                "streamSid": self.result.stream_sid,
+                                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                            }
+                        )
                         self.result.stopped = True
                 except ConnectionClosed:
                     pass

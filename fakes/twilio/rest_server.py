@@ -54,8 +54,9 @@ class FakeTwilioRest:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def fail_next(self, *, status: int = 500, code: int = 20500, message: str = "Internal Server Error",
-                  count: int = 1) -> None:
+    def fail_next(
+        self, *, status: int = 500, code: int = 20500, message: str = "Internal Server Error", count: int = 1
+    ) -> None:
         """The next `count` authorized requests get this Twilio error (e.g. 404/20404 for a call that ended)."""
         self._failures.extend(_Failure(status, code, message) for _ in range(count))
 
@@ -100,7 +101,8 @@ class FakeTwilioRest:
             data = json.dumps(payload).encode()
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                f"Connection: close\r\n\r\n".encode() + data
+                f"Connection: close\r\n\r\n".encode()
+                + data
             )
             await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
@@ -124,10 +126,17 @@ class FakeTwilioRest:
         form = dict(parse_qsl(body.decode(), keep_blank_values=True))
         authorized = self._authorized(headers)
         recorded_headers = {k: v for k, v in headers.items() if k != "authorization"}
-        self.requests.append(RecordedRequest(
-            method, path, match["account"] if match else "", match["call"] if match else "", form, authorized,
-            recorded_headers,
-        ))
+        self.requests.append(
+            RecordedRequest(
+                method,
+                path,
+                match["account"] if match else "",
+                match["call"] if match else "",
+                form,
+                authorized,
+                recorded_headers,
+            )
+        )
         if not authorized:
             return 401, _error(401, 20003, "Authenticate")
         if method != "POST" or match is None or match["account"] != self.account_sid:
@@ -147,5 +156,9 @@ class FakeTwilioRest:
 
 
 def _error(status: int, code: int, message: str) -> dict:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }

@@ -58,8 +58,14 @@ CONFIG_EXAMPLE = {
 
 UPDATE_SCHEMA = extend_schema(
     request=OrganizationConfigUpdateSerializer,
-    responses={200: OrganizationConfigSerializer, 400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 404: ERROR_404,
-               **WRITE_ERRORS},
+    responses={
+        200: OrganizationConfigSerializer,
+        400: ERROR_400,
+        401: ERROR_401,
+        403: ERROR_403,
+        404: ERROR_404,
+        **WRITE_ERRORS,
+    },
     tags=["Staff"],
     description="Clinic admins only (staff members get 403; other clinics' users 404). Partial update: only the "
     "fields sent change; a list (business_hours, closures, intake_fields, escalation_phrases, twilio_numbers) "
@@ -94,9 +100,12 @@ class OrganizationConfigView(APIView):
     permission_classes = [IsAuthenticated]
 
     def _organization(self, request: Request, org_id: uuid.UUID) -> Organization:
-        organization = _config_queryset().filter(pk__in=organizations_for_user(request.user).values("pk")).filter(
-            pk=org_id
-        ).first()
+        organization = (
+            _config_queryset()
+            .filter(pk__in=organizations_for_user(request.user).values("pk"))
+            .filter(pk=org_id)
+            .first()
+        )
         if organization is None:
             raise ApiError(404, "not_found", "No such clinic.")
         return organization

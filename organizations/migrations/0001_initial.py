@@ -11,7 +11,6 @@ import organizations.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -20,114 +19,446 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('timezone', models.CharField(default='America/New_York', help_text='IANA time zone.', max_length=64, validators=[organizations.models.validate_timezone])),
-                ('after_hours_policy', models.CharField(choices=[('take_message', 'Take a message for a callback'), ('forward_on_call', 'Forward to the on-call phone'), ('emergency_only', 'Emergency instructions only')], default='take_message', max_length=20)),
-                ('after_hours_message', models.TextField(blank=True, help_text='Optional: what the agent says after hours instead of the default for the policy.')),
-                ('services', models.JSONField(blank=True, default=list, help_text='Services the clinic offers.', validators=[organizations.models.validate_service_list])),
-                ('escalation_phone', models.CharField(blank=True, help_text='Where urgent calls are transferred (E.164).', max_length=16, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Enter a phone number in E.164 format, e.g. +14155550123.')])),
-                ('on_call_phone', models.CharField(blank=True, help_text='After-hours on-call phone (E.164).', max_length=16, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Enter a phone number in E.164 format, e.g. +14155550123.')])),
-                ('publishable_key', models.CharField(default=organizations.models.generate_publishable_key, editable=False, max_length=64, unique=True)),
-                ('allowed_origins', models.JSONField(blank=True, default=list, help_text='Web origins allowed to start calls with the publishable key, e.g. https://clinic.example.', validators=[organizations.models.validate_origin_list])),
-                ('agent_voice', models.CharField(choices=[('marin', 'Marin'), ('cedar', 'Cedar'), ('alloy', 'Alloy'), ('ash', 'Ash'), ('ballad', 'Ballad'), ('coral', 'Coral'), ('echo', 'Echo'), ('sage', 'Sage'), ('shimmer', 'Shimmer'), ('verse', 'Verse')], default='marin', max_length=16)),
-                ('agent_languages', models.JSONField(default=organizations.models.default_agent_languages, validators=[organizations.models.validate_language_list])),
-                ('agent_greeting', models.TextField(blank=True, help_text="The agent's opening line.")),
-                ('agent_extra_instructions', models.TextField(blank=True, help_text='Clinic-specific rules for the agent.')),
-                ('max_call_minutes', models.PositiveSmallIntegerField(default=15, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)])),
-                ('vad_threshold', models.FloatField(default=0.5, help_text='Voice activity threshold (0 to 1); raise it for noisy callers.', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
-                ('vad_silence_ms', models.PositiveIntegerField(default=500, help_text="Silence (ms) that ends a caller's turn.", validators=[django.core.validators.MinValueValidator(200), django.core.validators.MaxValueValidator(3000)])),
-                ('webhook_url', models.URLField(blank=True, help_text='Optional https URL that receives escalation notifications.')),
-                ('webhook_secret', models.CharField(default=organizations.models.generate_webhook_secret, editable=False, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="America/New_York",
+                        help_text="IANA time zone.",
+                        max_length=64,
+                        validators=[organizations.models.validate_timezone],
+                    ),
+                ),
+                (
+                    "after_hours_policy",
+                    models.CharField(
+                        choices=[
+                            ("take_message", "Take a message for a callback"),
+                            ("forward_on_call", "Forward to the on-call phone"),
+                            ("emergency_only", "Emergency instructions only"),
+                        ],
+                        default="take_message",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "after_hours_message",
+                    models.TextField(
+                        blank=True,
+                        help_text="Optional: what the agent says after hours instead of the default for the policy.",
+                    ),
+                ),
+                (
+                    "services",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Services the clinic offers.",
+                        validators=[organizations.models.validate_service_list],
+                    ),
+                ),
+                (
+                    "escalation_phone",
+                    models.CharField(
+                        blank=True,
+                        help_text="Where urgent calls are transferred (E.164).",
+                        max_length=16,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9][0-9]{6,14}$", "Enter a phone number in E.164 format, e.g. +14155550123."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "on_call_phone",
+                    models.CharField(
+                        blank=True,
+                        help_text="After-hours on-call phone (E.164).",
+                        max_length=16,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9][0-9]{6,14}$", "Enter a phone number in E.164 format, e.g. +14155550123."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "publishable_key",
+                    models.CharField(
+                        default=organizations.models.generate_publishable_key,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "allowed_origins",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Web origins allowed to start calls with the publishable key, e.g. https://clinic.example.",
+                        validators=[organizations.models.validate_origin_list],
+                    ),
+                ),
+                (
+                    "agent_voice",
+                    models.CharField(
+                        choices=[
+                            ("marin", "Marin"),
+                            ("cedar", "Cedar"),
+                            ("alloy", "Alloy"),
+                            ("ash", "Ash"),
+                            ("ballad", "Ballad"),
+                            ("coral", "Coral"),
+                            ("echo", "Echo"),
+                            ("sage", "Sage"),
+                            ("shimmer", "Shimmer"),
+                            ("verse", "Verse"),
+                        ],
+                        default="marin",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "agent_languages",
+                    models.JSONField(
+                        default=organizations.models.default_agent_languages,
+                        validators=[organizations.models.validate_language_list],
+                    ),
+                ),
+                ("agent_greeting", models.TextField(blank=True, help_text="The agent's opening line.")),
+                (
+                    "agent_extra_instructions",
+                    models.TextField(blank=True, help_text="Clinic-specific rules for the agent."),
+                ),
+                (
+                    "max_call_minutes",
+                    models.PositiveSmallIntegerField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(60),
+                        ],
+                    ),
+                ),
+                (
+                    "vad_threshold",
+                    models.FloatField(
+                        default=0.5,
+                        help_text="Voice activity threshold (0 to 1); raise it for noisy callers.",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ],
+                    ),
+                ),
+                (
+                    "vad_silence_ms",
+                    models.PositiveIntegerField(
+                        default=500,
+                        help_text="Silence (ms) that ends a caller's turn.",
+                        validators=[
+                            django.core.validators.MinValueValidator(200),
+                            django.core.validators.MaxValueValidator(3000),
+                        ],
+                    ),
+                ),
+                (
+                    "webhook_url",
+                    models.URLField(blank=True, help_text="Optional https URL that receives escalation notifications."),
+                ),
+                (
+                    "webhook_secret",
+                    models.CharField(
+                        default=organizations.models.generate_webhook_secret, editable=False, max_length=64
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('publishable_key__startswith', 'pk_')), name='org_publishable_key_prefix'), models.CheckConstraint(condition=models.Q(('webhook_url', ''), ('webhook_url__startswith', 'https://'), _connector='OR'), name='org_webhook_url_https'), models.CheckConstraint(condition=models.Q(('after_hours_policy__in', ['take_message', 'forward_on_call', 'emergency_only'])), name='org_after_hours_policy_valid'), models.CheckConstraint(condition=models.Q(('escalation_phone', ''), ('escalation_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_escalation_phone_e164'), models.CheckConstraint(condition=models.Q(('on_call_phone', ''), ('on_call_phone__regex', '^\\+[1-9][0-9]{6,14}$'), _connector='OR'), name='org_on_call_phone_e164'), models.CheckConstraint(condition=models.Q(('max_call_minutes__gte', 1), ('max_call_minutes__lte', 60)), name='org_max_call_minutes_range'), models.CheckConstraint(condition=models.Q(('vad_threshold__gte', 0), ('vad_threshold__lte', 1)), name='org_vad_range'), models.CheckConstraint(condition=models.Q(('vad_silence_ms__gte', 200), ('vad_silence_ms__lte', 3000)), name='org_vad_silence_range'), models.CheckConstraint(condition=models.Q(models.Q(('after_hours_policy', 'forward_on_call'), _negated=True), models.Q(('on_call_phone', ''), _negated=True), _connector='OR'), name='org_forward_policy_needs_on_call_phone')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("publishable_key__startswith", "pk_")), name="org_publishable_key_prefix"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("webhook_url", ""), ("webhook_url__startswith", "https://"), _connector="OR"
+                        ),
+                        name="org_webhook_url_https",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("after_hours_policy__in", ["take_message", "forward_on_call", "emergency_only"])
+                        ),
+                        name="org_after_hours_policy_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("escalation_phone", ""),
+                            ("escalation_phone__regex", "^\\+[1-9][0-9]{6,14}$"),
+                            _connector="OR",
+                        ),
+                        name="org_escalation_phone_e164",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("on_call_phone", ""), ("on_call_phone__regex", "^\\+[1-9][0-9]{6,14}$"), _connector="OR"
+                        ),
+                        name="org_on_call_phone_e164",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("max_call_minutes__gte", 1), ("max_call_minutes__lte", 60)),
+                        name="org_max_call_minutes_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("vad_threshold__gte", 0), ("vad_threshold__lte", 1)), name="org_vad_range"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("vad_silence_ms__gte", 200), ("vad_silence_ms__lte", 3000)),
+                        name="org_vad_silence_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("after_hours_policy", "forward_on_call"), _negated=True),
+                            models.Q(("on_call_phone", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="org_forward_policy_needs_on_call_phone",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('admin', 'Clinic admin'), ('staff', 'Staff')], default='staff', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("admin", "Clinic admin"), ("staff", "Staff")], default="staff", max_length=10
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'organization'), name='membership_unique_user_org'), models.CheckConstraint(condition=models.Q(('role__in', ['admin', 'staff'])), name='membership_role_valid')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "organization"), name="membership_unique_user_org"),
+                    models.CheckConstraint(
+                        condition=models.Q(("role__in", ["admin", "staff"])), name="membership_role_valid"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IntakeField',
+            name="IntakeField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, validators=[django.core.validators.RegexValidator('^[a-z][a-z0-9_]{0,49}$', 'Use lowercase letters, digits and underscores.')])),
-                ('field_type', models.CharField(choices=[('text', 'Text'), ('date', 'Date (ISO, YYYY-MM-DD)'), ('phone', 'Phone number (E.164)'), ('choice', 'One of a list'), ('boolean', 'Yes / no')], default='text', max_length=10)),
-                ('required', models.BooleanField(default=False)),
-                ('description', models.CharField(blank=True, help_text='What the agent should ask for.', max_length=300)),
-                ('choices', models.JSONField(blank=True, default=list, help_text="For 'one of a list' fields: the allowed values.")),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='intake_fields', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=50,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z][a-z0-9_]{0,49}$", "Use lowercase letters, digits and underscores."
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "field_type",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text"),
+                            ("date", "Date (ISO, YYYY-MM-DD)"),
+                            ("phone", "Phone number (E.164)"),
+                            ("choice", "One of a list"),
+                            ("boolean", "Yes / no"),
+                        ],
+                        default="text",
+                        max_length=10,
+                    ),
+                ),
+                ("required", models.BooleanField(default=False)),
+                (
+                    "description",
+                    models.CharField(blank=True, help_text="What the agent should ask for.", max_length=300),
+                ),
+                (
+                    "choices",
+                    models.JSONField(
+                        blank=True, default=list, help_text="For 'one of a list' fields: the allowed values."
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="intake_fields",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('organization', 'name'), name='intake_field_unique_name'), models.CheckConstraint(condition=models.Q(('name__regex', '^[a-z][a-z0-9_]{0,49}$')), name='intake_field_name_format'), models.CheckConstraint(condition=models.Q(('field_type__in', ['text', 'date', 'phone', 'choice', 'boolean'])), name='intake_field_type_valid')],
+                "ordering": ["position", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("organization", "name"), name="intake_field_unique_name"),
+                    models.CheckConstraint(
+                        condition=models.Q(("name__regex", "^[a-z][a-z0-9_]{0,49}$")), name="intake_field_name_format"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("field_type__in", ["text", "date", "phone", "choice", "boolean"])),
+                        name="intake_field_type_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='EscalationPhrase',
+            name="EscalationPhrase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('emergency', 'Emergency'), ('urgent', 'Urgent'), ('human', 'Human requested')], max_length=10)),
-                ('phrase', models.CharField(max_length=200)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalation_phrases', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("emergency", "Emergency"), ("urgent", "Urgent"), ("human", "Human requested")],
+                        max_length=10,
+                    ),
+                ),
+                ("phrase", models.CharField(max_length=200)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalation_phrases",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organization', 'level', 'phrase'), name='escalation_phrase_unique'), models.CheckConstraint(condition=models.Q(('level__in', ['emergency', 'urgent', 'human'])), name='escalation_phrase_level_valid')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "level", "phrase"), name="escalation_phrase_unique"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("level__in", ["emergency", "urgent", "human"])),
+                        name="escalation_phrase_level_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Closure',
+            name="Closure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('label', models.CharField(blank=True, max_length=100)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='closures', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("date", models.DateField()),
+                ("label", models.CharField(blank=True, max_length=100)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="closures",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('organization', 'date'), name='closure_unique_date')],
+                "constraints": [models.UniqueConstraint(fields=("organization", "date"), name="closure_unique_date")],
             },
         ),
         migrations.CreateModel(
-            name='BusinessHours',
+            name="BusinessHours",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('weekday', models.PositiveSmallIntegerField(choices=[(0, 'Monday'), (1, 'Tuesday'), (2, 'Wednesday'), (3, 'Thursday'), (4, 'Friday'), (5, 'Saturday'), (6, 'Sunday')])),
-                ('opens', models.TimeField()),
-                ('closes', models.TimeField()),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hours', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "weekday",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "Monday"),
+                            (1, "Tuesday"),
+                            (2, "Wednesday"),
+                            (3, "Thursday"),
+                            (4, "Friday"),
+                            (5, "Saturday"),
+                            (6, "Sunday"),
+                        ]
+                    ),
+                ),
+                ("opens", models.TimeField()),
+                ("closes", models.TimeField()),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hours",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'business hours interval',
-                'verbose_name_plural': 'business hours',
-                'constraints': [models.CheckConstraint(condition=models.Q(('weekday__gte', 0), ('weekday__lte', 6)), name='hours_weekday_range'), models.UniqueConstraint(fields=('organization', 'weekday', 'opens'), name='hours_unique_start')],
+                "verbose_name": "business hours interval",
+                "verbose_name_plural": "business hours",
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("weekday__gte", 0), ("weekday__lte", 6)), name="hours_weekday_range"
+                    ),
+                    models.UniqueConstraint(fields=("organization", "weekday", "opens"), name="hours_unique_start"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TwilioNumber',
+            name="TwilioNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Enter a phone number in E.164 format, e.g. +14155550123.')])),
-                ('label', models.CharField(blank=True, max_length=100)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='twilio_numbers', to='organizations.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "number",
+                    models.CharField(
+                        max_length=16,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9][0-9]{6,14}$", "Enter a phone number in E.164 format, e.g. +14155550123."
+                            )
+                        ],
+                    ),
+                ),
+                ("label", models.CharField(blank=True, max_length=100)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="twilio_numbers",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('number__regex', '^\\+[1-9][0-9]{6,14}$')), name='twilio_number_e164')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("number__regex", "^\\+[1-9][0-9]{6,14}$")), name="twilio_number_e164"
+                    )
+                ],
             },
         ),
     ]

@@ -7,16 +7,40 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 STAFF_PERMISSIONS = {
-    "organizations": ["view_organization", "view_businesshours", "view_closure", "view_intakefield",
-                      "view_escalationphrase"],
-    "calls": ["view_call", "change_call", "view_transcriptsegment", "view_intake", "view_escalation",
-              "change_escalation", "add_escalation"],
+    "organizations": [
+        "view_organization",
+        "view_businesshours",
+        "view_closure",
+        "view_intakefield",
+        "view_escalationphrase",
+    ],
+    "calls": [
+        "view_call",
+        "change_call",
+        "view_transcriptsegment",
+        "view_intake",
+        "view_escalation",
+        "change_escalation",
+        "add_escalation",
+    ],
 }
 ADMIN_EXTRA = {
-    "organizations": ["change_organization", "add_businesshours", "change_businesshours", "delete_businesshours",
-                      "add_closure", "change_closure", "delete_closure", "add_intakefield", "change_intakefield",
-                      "delete_intakefield", "add_escalationphrase", "change_escalationphrase",
-                      "delete_escalationphrase", "view_membership"],
+    "organizations": [
+        "change_organization",
+        "add_businesshours",
+        "change_businesshours",
+        "delete_businesshours",
+        "add_closure",
+        "change_closure",
+        "delete_closure",
+        "add_intakefield",
+        "change_intakefield",
+        "delete_intakefield",
+        "add_escalationphrase",
+        "change_escalationphrase",
+        "delete_escalationphrase",
+        "view_membership",
+    ],
 }
 
 

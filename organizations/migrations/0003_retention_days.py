@@ -5,37 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('organizations', '0002_console_groups'),
+        ("organizations", "0002_console_groups"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='call_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete whole calls (with transcript, intake and escalations) this many days after they started (empty: keep forever).', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(36500)]),
+            model_name="organization",
+            name="call_retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete whole calls (with transcript, intake and escalations) this many days after they started (empty: keep forever).",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(36500),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='intake_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete intakes (patient details) this many days after the call started (empty: keep forever).', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(36500)]),
+            model_name="organization",
+            name="intake_retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete intakes (patient details) this many days after the call started (empty: keep forever).",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(36500),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='organization',
-            name='transcript_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete call transcripts this many days after the call started (empty: keep forever).', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(36500)]),
+            model_name="organization",
+            name="transcript_retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete call transcripts this many days after the call started (empty: keep forever).",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(36500),
+                ],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.CheckConstraint(condition=models.Q(('transcript_retention_days__isnull', True), models.Q(('transcript_retention_days__gte', 1), ('transcript_retention_days__lte', 36500)), _connector='OR'), name='org_transcript_retention_days_range'),
+            model_name="organization",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("transcript_retention_days__isnull", True),
+                    models.Q(("transcript_retention_days__gte", 1), ("transcript_retention_days__lte", 36500)),
+                    _connector="OR",
+                ),
+                name="org_transcript_retention_days_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.CheckConstraint(condition=models.Q(('intake_retention_days__isnull', True), models.Q(('intake_retention_days__gte', 1), ('intake_retention_days__lte', 36500)), _connector='OR'), name='org_intake_retention_days_range'),
+            model_name="organization",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("intake_retention_days__isnull", True),
+                    models.Q(("intake_retention_days__gte", 1), ("intake_retention_days__lte", 36500)),
+                    _connector="OR",
+                ),
+                name="org_intake_retention_days_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.CheckConstraint(condition=models.Q(('call_retention_days__isnull', True), models.Q(('call_retention_days__gte', 1), ('call_retention_days__lte', 36500)), _connector='OR'), name='org_call_retention_days_range'),
+            model_name="organization",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("call_retention_days__isnull", True),
+                    models.Q(("call_retention_days__gte", 1), ("call_retention_days__lte", 36500)),
+                    _connector="OR",
+                ),
+                name="org_call_retention_days_range",
+            ),
         ),
     ]

@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('organizations', '0003_retention_days'),
+        ("organizations", "0003_retention_days"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='organization',
-            name='webhook_url',
-            field=models.URLField(blank=True, help_text='Optional https URL that receives escalation notifications.', validators=[organizations.models.validate_webhook_url]),
+            model_name="organization",
+            name="webhook_url",
+            field=models.URLField(
+                blank=True,
+                help_text="Optional https URL that receives escalation notifications.",
+                validators=[organizations.models.validate_webhook_url],
+            ),
         ),
     ]

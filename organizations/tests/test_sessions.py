@@ -188,8 +188,11 @@ def test_every_staff_api_uses_the_expiring_token_class():
 
     assert ExpiringTokenAuthentication in STAFF_AUTHENTICATION
     assert ExpiringTokenAuthentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES
-    plain = [cls for cls in [*STAFF_AUTHENTICATION, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
-             if cls is TokenAuthentication]
+    plain = [
+        cls
+        for cls in [*STAFF_AUTHENTICATION, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        if cls is TokenAuthentication
+    ]
     assert plain == []
 
 

@@ -52,8 +52,9 @@ def transfer_twiml(*, to_number: str, caller_id: str, say: str = twiml.CONNECTIN
 def _request(call: Call, form: dict[str, str]) -> tuple[str, dict[str, str], tuple[str, str]]:
     sid, token = settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN
     if not sid or not token:
-        raise TwilioRestError("Twilio is not configured (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN).",
-                              code="not_configured")
+        raise TwilioRestError(
+            "Twilio is not configured (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN).", code="not_configured"
+        )
     if not call.twilio_call_sid:
         raise TwilioRestError("This call has no Twilio CallSid.", code="no_call_sid")
     url = f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{sid}/Calls/{call.twilio_call_sid}.json"

@@ -61,8 +61,14 @@ STATUS_RANK = {
     "no-answer": 3,
     "canceled": 3,
 }
-DIAL_OUTCOMES = {"completed": "answered", "answered": "answered", "busy": "busy", "no-answer": "no-answer",
-                 "failed": "failed", "canceled": "canceled"}
+DIAL_OUTCOMES = {
+    "completed": "answered",
+    "answered": "answered",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
 STREAM_OUTCOMES = {"goodbye", "transfer"}
 LEG_TRANSFER, LEG_FALLBACK, LEG_ON_CALL = "transfer", "fallback", "on_call"
 LEGS = {LEG_TRANSFER, LEG_FALLBACK, LEG_ON_CALL}
@@ -432,7 +438,11 @@ def voicemail_answer(*, call_sid: str, recording_sid: str = "", duration: int | 
 
 
 def recording_status_update(
-    *, call_sid: str, recording_sid: str, recording_status: str, duration: int | None = None,
+    *,
+    call_sid: str,
+    recording_sid: str,
+    recording_status: str,
+    duration: int | None = None,
     idempotency_token: str = "",
 ) -> Call | None:
     """recordingStatusCallback: a finished voicemail becomes a callback request in the staff queue."""

@@ -142,7 +142,8 @@ def test_a_chest_pain_call_escalates_as_an_emergency_and_is_never_transferred(ph
     assert call.escalations.filter(level=Escalation.Level.EMERGENCY).exists()
     # Triage caught the first utterance and steered the agent to 911, on the phone path too.
     steering = [
-        e for e in fake.sessions[0].received
+        e
+        for e in fake.sessions[0].received
         if e["type"] == "conversation.item.create" and e["item"].get("role") == "system"
     ]
     assert steering and "911" in json.dumps(steering[0])

@@ -64,8 +64,12 @@ def incoming_call(server: str) -> tuple[str, dict[str, str]]:
 
 def stream(server: str, params: dict, **kwargs):
     options = {
-        "auth_token": TEST_AUTH_TOKEN, "audio": tone(0.3), "stream_token": params.get("stream_token"),
-        "call_id": params.get("call_id", ""), "signature_url": PUBLIC_WSS, "linger_seconds": 0.5,
+        "auth_token": TEST_AUTH_TOKEN,
+        "audio": tone(0.3),
+        "stream_token": params.get("stream_token"),
+        "call_id": params.get("call_id", ""),
+        "signature_url": PUBLIC_WSS,
+        "linger_seconds": 0.5,
     }
     options.update(kwargs)
     with LoopThread() as loop:
@@ -173,14 +177,18 @@ def test_talking_over_the_agent_clears_twilio_and_truncates_to_what_the_caller_h
 # --- ends that are not a goodbye ----------------------------------------------------------------------------------
 
 
-def test_when_openai_drops_mid_call_twilio_is_let_go_without_goodbye_and_the_caller_gets_the_fallback(
-    phone, fake, org
-):
+def test_when_openai_drops_mid_call_twilio_is_let_go_without_goodbye_and_the_caller_gets_the_fallback(phone, fake, org):
     call_sid, params = incoming_call(phone)
     caller = ScriptedCaller(
-        ws_url(phone), hang_up=_never, max_seconds=10, auth_token=TEST_AUTH_TOKEN,
-        stream_token=params["stream_token"], call_id=params["call_id"], call_sid=call_sid,
-        signature_url=PUBLIC_WSS, fast_marks=True,
+        ws_url(phone),
+        hang_up=_never,
+        max_seconds=10,
+        auth_token=TEST_AUTH_TOKEN,
+        stream_token=params["stream_token"],
+        call_id=params["call_id"],
+        call_sid=call_sid,
+        signature_url=PUBLIC_WSS,
+        fast_marks=True,
     )
     with LoopThread() as loop:
         running = loop.submit(caller.run())
@@ -201,8 +209,9 @@ def test_the_clinics_max_call_length_ends_the_stream_with_the_fallback(phone, fa
     org.max_call_minutes = 1
     org.save(update_fields=["max_call_minutes"])
     call_sid, params = incoming_call(phone)
-    Call.objects.filter(twilio_call_sid=call_sid).update(started_at=Call.objects.get(twilio_call_sid=call_sid)
-                                                         .started_at - dt.timedelta(seconds=61))
+    Call.objects.filter(twilio_call_sid=call_sid).update(
+        started_at=Call.objects.get(twilio_call_sid=call_sid).started_at - dt.timedelta(seconds=61)
+    )
     result = stream(phone, params, audio=tone(3.0), fast_marks=True)
 
     assert result.closed_by_server and not result.stopped

@@ -26,7 +26,14 @@ def test_demo_script_follows_the_documented_flow():
     from pathlib import Path
 
     script = (Path(__file__).resolve().parents[1] / "static" / "realtime" / "demo_call.js").read_text()
-    for step in ("/api/realtime/session", "/realtime/calls", "/realtime`", "/api/call/end", "oai-events",
-                 "X-Call-Token", "textContent"):
+    for step in (
+        "/api/realtime/session",
+        "/realtime/calls",
+        "/realtime`",
+        "/api/call/end",
+        "oai-events",
+        "X-Call-Token",
+        "textContent",
+    ):
         assert step in script
     assert "innerHTML" not in script

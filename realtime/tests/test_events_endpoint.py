@@ -11,8 +11,12 @@ from .test_pipeline import VALID_INTAKE, agent_said, created, done, tool_call, t
 
 
 def start_call(client, org):
-    response = client.post("/api/call/start", {"channel": "web", "caller": {}}, content_type="application/json",
-                           headers={"X-Org-Key": org.publishable_key})
+    response = client.post(
+        "/api/call/start",
+        {"channel": "web", "caller": {}},
+        content_type="application/json",
+        headers={"X-Org-Key": org.publishable_key},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     return body["call_id"], body["call_token"]
@@ -20,7 +24,9 @@ def start_call(client, org):
 
 def forward(client, org, call_id, token, events, **headers):
     return client.post(
-        f"/api/calls/{call_id}/events", {"events": events}, content_type="application/json",
+        f"/api/calls/{call_id}/events",
+        {"events": events},
+        content_type="application/json",
         headers={"X-Org-Key": org.publishable_key, "X-Call-Token": token, **headers},
     )
 
@@ -33,12 +39,18 @@ def client():
 @pytest.mark.django_db
 def test_forwarded_events_are_persisted_and_answered_across_batches(client, org_a):
     call_id, token = start_call(client, org_a)
-    first = forward(client, org_a, call_id, token, [
-        transcript("item_1", "Hi, I'd like to book a physical."),
-        created("resp_1"),
-        agent_said("item_2", "Sure, what's your name?"),
-        tool_call("call_1", "complete_intake", VALID_INTAKE),
-    ])
+    first = forward(
+        client,
+        org_a,
+        call_id,
+        token,
+        [
+            transcript("item_1", "Hi, I'd like to book a physical."),
+            created("resp_1"),
+            agent_said("item_2", "Sure, what's your name?"),
+            tool_call("call_1", "complete_intake", VALID_INTAKE),
+        ],
+    )
     assert first.status_code == 200
     body = first.json()
     assert [e["type"] for e in body["client_events"]] == ["conversation.item.create"]
@@ -54,8 +66,10 @@ def test_forwarded_events_are_persisted_and_answered_across_batches(client, org_
 @pytest.mark.django_db
 def test_resending_a_batch_stores_nothing_twice_and_runs_tools_once(client, org_a):
     call_id, token = start_call(client, org_a)
-    batch = [transcript("item_1", "Can I talk to a real person please"),
-             tool_call("call_1", "escalate_call", {"level": "human", "reason": "asked for a person"})]
+    batch = [
+        transcript("item_1", "Can I talk to a real person please"),
+        tool_call("call_1", "escalate_call", {"level": "human", "reason": "asked for a person"}),
+    ]
     forward(client, org_a, call_id, token, batch)
     again = forward(client, org_a, call_id, token, batch)
     assert again.status_code == 200
@@ -70,8 +84,12 @@ def test_events_need_the_calls_own_token(client, org_a):
     _other_id, other_token = start_call(client, org_a)
     response = forward(client, org_a, call_id, other_token, [transcript("item_1", "hello")])
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_call_token"
-    response = client.post(f"/api/calls/{call_id}/events", {"events": []}, content_type="application/json",
-                           headers={"X-Org-Key": org_a.publishable_key})
+    response = client.post(
+        f"/api/calls/{call_id}/events",
+        {"events": []},
+        content_type="application/json",
+        headers={"X-Org-Key": org_a.publishable_key},
+    )
     assert response.status_code == 401
     assert Call.objects.get(pk=call_id).segments.count() == 0
 
@@ -87,8 +105,12 @@ def test_another_clinics_call_is_not_found(client, org_a, org_b):
 @pytest.mark.parametrize("body", [{"events": "nope"}, {"events": [1, 2]}, {}, {"events": [{}] * 201}])
 def test_malformed_batches_are_rejected_with_the_error_shape(client, org_a, body):
     call_id, token = start_call(client, org_a)
-    response = client.post(f"/api/calls/{call_id}/events", body, content_type="application/json",
-                           headers={"X-Org-Key": org_a.publishable_key, "X-Call-Token": token})
+    response = client.post(
+        f"/api/calls/{call_id}/events",
+        body,
+        content_type="application/json",
+        headers={"X-Org-Key": org_a.publishable_key, "X-Call-Token": token},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
 
@@ -96,8 +118,16 @@ def test_malformed_batches_are_rejected_with_the_error_shape(client, org_a, body
 @pytest.mark.django_db
 def test_unknown_event_shapes_inside_a_batch_are_ignored_not_fatal(client, org_a):
     call_id, token = start_call(client, org_a)
-    response = forward(client, org_a, call_id, token, [{"type": "response.output_audio.delta"}, {"foo": 1},
-                                                       {"type": "conversation.item.input_audio_transcription.completed",
-                                                        "transcript": 42, "item_id": ["x"]}])
+    response = forward(
+        client,
+        org_a,
+        call_id,
+        token,
+        [
+            {"type": "response.output_audio.delta"},
+            {"foo": 1},
+            {"type": "conversation.item.input_audio_transcription.completed", "transcript": 42, "item_id": ["x"]},
+        ],
+    )
     assert response.status_code == 200
     assert json.loads(response.content)["client_events"] == []

@@ -18,13 +18,25 @@ VALID_INTAKE = {
 
 
 def transcript(item_id, text):
-    return {"type": "conversation.item.input_audio_transcription.completed", "item_id": item_id,
-            "content_index": 0, "transcript": text, "event_id": "ev_" + item_id}
+    return {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": item_id,
+        "content_index": 0,
+        "transcript": text,
+        "event_id": "ev_" + item_id,
+    }
 
 
 def agent_said(item_id, text, response_id="resp_1"):
-    return {"type": "response.output_audio_transcript.done", "item_id": item_id, "response_id": response_id,
-            "output_index": 0, "content_index": 0, "transcript": text, "event_id": "ev_a_" + item_id}
+    return {
+        "type": "response.output_audio_transcript.done",
+        "item_id": item_id,
+        "response_id": response_id,
+        "output_index": 0,
+        "content_index": 0,
+        "transcript": text,
+        "event_id": "ev_a_" + item_id,
+    }
 
 
 def created(response_id):
@@ -32,14 +44,22 @@ def created(response_id):
 
 
 def done(response_id, **usage):
-    return {"type": "response.done", "response": {"id": response_id, "status": "completed", "output": [],
-                                                   "usage": usage or None}}
+    return {
+        "type": "response.done",
+        "response": {"id": response_id, "status": "completed", "output": [], "usage": usage or None},
+    }
 
 
 def tool_call(call_id, name, arguments, response_id="resp_1"):
-    return {"type": "response.function_call_arguments.done", "response_id": response_id, "item_id": "fc_" + call_id,
-            "output_index": 0, "call_id": call_id, "name": name,
-            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}
+    return {
+        "type": "response.function_call_arguments.done",
+        "response_id": response_id,
+        "item_id": "fc_" + call_id,
+        "output_index": 0,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+    }
 
 
 def types(result):
@@ -148,8 +168,11 @@ class TestToolRoundTrip:
 
     def test_escalate_call_marks_the_call_and_tells_the_model_what_to_say(self, pipeline, call):
         result = pipeline.handle(
-            tool_call("call_1", "escalate_call", {"level": "emergency", "reason": "chest pain",
-                                                  "caller_statement": "my chest hurts"})
+            tool_call(
+                "call_1",
+                "escalate_call",
+                {"level": "emergency", "reason": "chest pain", "caller_statement": "my chest hurts"},
+            )
         )
         call.refresh_from_db()
         assert call.escalated and call.escalation_level == "emergency"
@@ -178,8 +201,14 @@ class TestLifecycle:
         assert call.usage == {"input_tokens": 150, "output_tokens": 25, "total_tokens": 175, "responses": 2}
 
     def test_active_response_error_defers_the_response_until_the_running_one_is_done(self, pipeline):
-        error = {"type": "error", "error": {"type": "invalid_request_error",
-                                            "code": "conversation_already_has_active_response", "message": "x"}}
+        error = {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "conversation_already_has_active_response",
+                "message": "x",
+            },
+        }
         assert types(pipeline.handle(error)) == []
         assert types(pipeline.handle(done("resp_9"))) == ["response.create"]
 
@@ -210,8 +239,10 @@ def test_a_refused_steering_response_is_retried_with_its_instructions(pipeline):
     # The emergency steer asks for a response at once; server VAD had already started one, so it is refused.
     steer = pipeline.handle(transcript("item_1", "my dad has crushing chest pain and can't breathe"))
     assert [e["type"] for e in steer.client_events][-1] == "response.create"
-    error = {"type": "error", "error": {"type": "invalid_request_error",
-                                        "code": "conversation_already_has_active_response", "message": "x"}}
+    error = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "code": "conversation_already_has_active_response", "message": "x"},
+    }
     pipeline.handle(error)
     retry = pipeline.handle(done("resp_auto"))
     assert types(retry) == ["response.create"]

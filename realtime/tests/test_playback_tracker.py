@@ -94,7 +94,10 @@ def test_after_a_barge_in_late_echoes_of_cleared_marks_are_ignored():
 def test_the_truncate_event_matches_the_realtime_api_shape():
     truncation = Truncation("item_9", 0, 1234, clear=True)
     assert truncation.event() == {
-        "type": "conversation.item.truncate", "item_id": "item_9", "content_index": 0, "audio_end_ms": 1234,
+        "type": "conversation.item.truncate",
+        "item_id": "item_9",
+        "content_index": 0,
+        "audio_end_ms": 1234,
     }
 
 

@@ -73,14 +73,27 @@ def test_session_is_ga_shaped_with_the_clinics_voice_vad_and_tools(clinic, setti
     assert session["type"] == "realtime" and session["model"] == "gpt-realtime-2.1"
     assert session["audio"]["output"]["voice"] == "cedar"
     vad = session["audio"]["input"]["turn_detection"]
-    assert vad == {"type": "server_vad", "threshold": 0.7, "silence_duration_ms": 800, "prefix_padding_ms": 300,
-                   "create_response": True, "interrupt_response": True}
+    assert vad == {
+        "type": "server_vad",
+        "threshold": 0.7,
+        "silence_duration_ms": 800,
+        "prefix_padding_ms": 300,
+        "create_response": True,
+        "interrupt_response": True,
+    }
     assert session["audio"]["input"]["transcription"]["model"]
     assert session["tool_choice"] == "auto"
     assert [tool["name"] for tool in session["tools"]] == ["escalate_call", "complete_intake", "end_call"]
     # No beta names anywhere (the beta interface is shut down upstream).
-    for beta in ("voice", "modalities", "input_audio_format", "turn_detection", "temperature",
-                 "input_audio_transcription", "max_response_output_tokens"):
+    for beta in (
+        "voice",
+        "modalities",
+        "input_audio_format",
+        "turn_detection",
+        "temperature",
+        "input_audio_transcription",
+        "max_response_output_tokens",
+    ):
         assert beta not in session
 
 
@@ -89,10 +102,19 @@ def test_complete_intake_schema_follows_the_clinics_fields(clinic):
     parameters = tools["complete_intake"]["parameters"]
     assert parameters["properties"]["urgency"]["enum"] == ["routine", "urgent", "emergency"]
     assert parameters["properties"]["is_new_patient"]["type"] == "boolean"
-    assert set(parameters["required"]) == {"patient_name", "date_of_birth", "callback_number", "reason_for_call",
-                                           "urgency"}
+    assert set(parameters["required"]) == {
+        "patient_name",
+        "date_of_birth",
+        "callback_number",
+        "reason_for_call",
+        "urgency",
+    }
     assert tools["escalate_call"]["parameters"]["properties"]["level"]["enum"] == [
-        "emergency", "urgent", "human", "uncertain"]
+        "emergency",
+        "urgent",
+        "human",
+        "uncertain",
+    ]
 
 
 def test_phone_sessions_use_mulaw_both_ways_and_updates_leave_the_model_out(clinic):

@@ -50,8 +50,9 @@ def test_emergency_is_escalated_by_triage_before_the_models_own_tool_call(fake_o
     triggering = call.segments.get(speaker="caller", seq=1)
     assert triggering.text == first_caller_line
     # The agent was steered at once: a system instruction and a response asking for 911.
-    steering = [e for e in session.received if e.get("type") == "conversation.item.create"
-                and e["item"].get("role") == "system"]
+    steering = [
+        e for e in session.received if e.get("type") == "conversation.item.create" and e["item"].get("role") == "system"
+    ]
     assert steering and "911" in steering[0]["item"]["content"][0]["text"]
     assert any(e.get("type") == "response.create" and "911" in str(e.get("response", {})) for e in session.received)
     assert session.violations == []
@@ -83,6 +84,9 @@ def test_what_the_sideband_writes_is_audited_as_the_openai_sideband(fake_openai,
 
     play(fake_openai, org_a, "routine_booking")
     # (the call row itself was created by this test, outside any request: "system")
-    services = set(AuditEvent.objects.filter(object_type__in=["transcriptsegment", "intake"])
-                   .values_list("actor_service", flat=True))
+    services = set(
+        AuditEvent.objects.filter(object_type__in=["transcriptsegment", "intake"]).values_list(
+            "actor_service", flat=True
+        )
+    )
     assert "openai-sideband" in services and "system" not in services

@@ -29,8 +29,12 @@ def stream_ended(call: Call, **kwargs) -> ET.Element:
 
 
 def dial_result(call: Call, dial_status: str, *, leg: str = "transfer", **kwargs) -> ET.Element:
-    params = {"CallSid": call.twilio_call_sid, "DialCallStatus": dial_status, "DialCallSid": "CA" + "d" * 32,
-              "DialCallDuration": "42" if dial_status == "completed" else "0"}
+    params = {
+        "CallSid": call.twilio_call_sid,
+        "DialCallStatus": dial_status,
+        "DialCallSid": "CA" + "d" * 32,
+        "DialCallDuration": "42" if dial_status == "completed" else "0",
+    }
     return post_twiml(f"/twilio/dial-result?leg={leg}", params, **kwargs)
 
 
@@ -157,12 +161,26 @@ def test_an_unanswered_on_call_forward_offers_voicemail(clinic):
 
 def test_a_recorded_voicemail_thanks_the_caller_and_queues_a_callback(clinic):
     call = start_phone_call()
-    root = post_twiml("/twilio/voicemail", {"CallSid": call.twilio_call_sid, "RecordingSid": "RE" + "1" * 32,
-                                            "RecordingDuration": "17", "RecordingUrl": "https://api.twilio.com/x"})
+    root = post_twiml(
+        "/twilio/voicemail",
+        {
+            "CallSid": call.twilio_call_sid,
+            "RecordingSid": "RE" + "1" * 32,
+            "RecordingDuration": "17",
+            "RecordingUrl": "https://api.twilio.com/x",
+        },
+    )
     assert [child.tag for child in root] == ["Say", "Hangup"]
-    response = twilio_post(Client(), "/twilio/recording-status", {
-        "CallSid": call.twilio_call_sid, "RecordingSid": "RE" + "1" * 32, "RecordingStatus": "completed",
-        "RecordingDuration": "17"})
+    response = twilio_post(
+        Client(),
+        "/twilio/recording-status",
+        {
+            "CallSid": call.twilio_call_sid,
+            "RecordingSid": "RE" + "1" * 32,
+            "RecordingStatus": "completed",
+            "RecordingDuration": "17",
+        },
+    )
     assert response.status_code == 204
     call.refresh_from_db()
     assert call.metadata["voicemail"] == {"recording_sid": "RE" + "1" * 32, "duration": 17, "status": "completed"}

@@ -95,8 +95,9 @@ def test_transfer_needs_twilio_credentials_and_a_call_sid(settings, org_a):
     settings.TWILIO_ACCOUNT_SID = ""
     settings.TWILIO_AUTH_TOKEN = ""
     with pytest.raises(TwilioRestError) as caught:
-        transfer_call(make_call(org_a, channel=Call.Channel.PHONE, twilio_call_sid=CALL_SID), STAFF_PHONE,
-                      caller_id=CLINIC_NUMBER)
+        transfer_call(
+            make_call(org_a, channel=Call.Channel.PHONE, twilio_call_sid=CALL_SID), STAFF_PHONE, caller_id=CLINIC_NUMBER
+        )
     assert caught.value.code == "not_configured"
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
     with pytest.raises(TwilioRestError) as caught:

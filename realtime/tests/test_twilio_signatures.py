@@ -90,16 +90,27 @@ def test_a_mutated_voice_webhook_is_refused_and_creates_no_call(clinic, mutation
 
 
 @pytest.mark.parametrize(
-    "path", ["/twilio/status", "/twilio/stream-ended", "/twilio/dial-result?leg=transfer", "/twilio/voicemail",
-             "/twilio/recording-status"]
+    "path",
+    [
+        "/twilio/status",
+        "/twilio/stream-ended",
+        "/twilio/dial-result?leg=transfer",
+        "/twilio/voicemail",
+        "/twilio/recording-status",
+    ],
 )
 def test_every_twilio_endpoint_refuses_unsigned_requests_without_touching_the_call(clinic, path):
     sid = new_call_sid()
     assert twilio_post(Client(), "/twilio/voice", _valid_voice(sid)).status_code == 200
     call = Call.objects.get(twilio_call_sid=sid)
     before = (call.status, call.metadata)
-    params = {"CallSid": sid, "CallStatus": "completed", "DialCallStatus": "no-answer", "RecordingSid": "RE1",
-              "RecordingStatus": "completed"}
+    params = {
+        "CallSid": sid,
+        "CallStatus": "completed",
+        "DialCallStatus": "no-answer",
+        "RecordingSid": "RE1",
+        "RecordingStatus": "completed",
+    }
     response = Client().post(path, data=params, headers={"X-Twilio-Signature": "bm9wZQ=="})
     assert response.status_code == 403
     call.refresh_from_db()
@@ -110,7 +121,9 @@ def test_every_twilio_endpoint_refuses_unsigned_requests_without_touching_the_ca
 def test_a_signature_for_another_query_string_is_refused(clinic):
     params = {"CallSid": new_call_sid(), "DialCallStatus": "no-answer"}
     response = twilio_post(
-        Client(), "/twilio/dial-result?leg=on_call", params,
+        Client(),
+        "/twilio/dial-result?leg=on_call",
+        params,
         signed_url=f"{TEST_PUBLIC_BASE_URL}/twilio/dial-result?leg=transfer",
     )
     assert response.status_code == 403

@@ -51,8 +51,12 @@ def test_completed_after_the_agent_said_goodbye_records_that_the_agent_ended_it(
 
 @pytest.mark.parametrize(
     ("twilio_status", "expected"),
-    [("busy", Call.Status.ABANDONED), ("no-answer", Call.Status.ABANDONED), ("canceled", Call.Status.ABANDONED),
-     ("failed", Call.Status.FAILED)],
+    [
+        ("busy", Call.Status.ABANDONED),
+        ("no-answer", Call.Status.ABANDONED),
+        ("canceled", Call.Status.ABANDONED),
+        ("failed", Call.Status.FAILED),
+    ],
 )
 def test_unconnected_outcomes_end_the_call_as_abandoned_or_failed(phone_call, twilio_status, expected):
     call = status(phone_call, twilio_status)
@@ -64,9 +68,7 @@ def test_a_terminal_call_stays_terminal_whatever_arrives_later(phone_call):
     ended = status(phone_call, "completed", duration=30)
     for late in ("ringing", "in-progress", "failed", "busy", "completed"):
         call = status(phone_call, late, duration=999)
-        assert (call.status, call.ended_at, call.duration_seconds) == (
-            Call.Status.COMPLETED, ended.ended_at, 30
-        )
+        assert (call.status, call.ended_at, call.duration_seconds) == (Call.Status.COMPLETED, ended.ended_at, 30)
 
 
 def test_ringing_after_in_progress_is_ignored(phone_call):

@@ -65,8 +65,7 @@ def test_an_ended_call_accepts_no_stream(phone_call):
 def test_a_stale_token_is_refused(phone_call):
     token = stream_token_issue(phone_call)
     phone_call.refresh_from_db()
-    stale = (dt.datetime.fromisoformat(phone_call.metadata["twilio"]["stream_token_issued_at"])
-             - dt.timedelta(minutes=5))
+    stale = dt.datetime.fromisoformat(phone_call.metadata["twilio"]["stream_token_issued_at"]) - dt.timedelta(minutes=5)
     phone_call.metadata["twilio"]["stream_token_issued_at"] = stale.isoformat()
     Call.objects.filter(pk=phone_call.pk).update(metadata=phone_call.metadata)
     assert stream_token_consume(phone_call.pk, token) is None

@@ -25,7 +25,9 @@ def clinic(org_a):
 
 def call_in(call_sid: str, *, idempotency_token: str | None = None, called: str = CLINIC_NUMBER):
     response = twilio_post(
-        Client(), "/twilio/voice", voice_params(call_sid=call_sid, caller=CALLER, called=called),
+        Client(),
+        "/twilio/voice",
+        voice_params(call_sid=call_sid, caller=CALLER, called=called),
         idempotency_token=idempotency_token,
     )
     assert response.status_code == 200
@@ -53,7 +55,10 @@ def test_during_hours_the_call_is_connected_to_the_media_stream_with_a_one_time_
 
     call = Call.objects.get(twilio_call_sid=sid)
     assert (call.organization, call.channel, call.caller_phone, call.status) == (
-        clinic, Call.Channel.PHONE, CALLER, Call.Status.IN_PROGRESS
+        clinic,
+        Call.Channel.PHONE,
+        CALLER,
+        Call.Status.IN_PROGRESS,
     )
     params = assert_streams(root)
     assert params["call_id"] == str(call.pk)

@@ -36,8 +36,13 @@ def production_env(**overrides: str) -> dict[str, str]:
 
 def manage(*args: str, **overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=production_env(**overrides),
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=production_env(**overrides),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -62,8 +67,15 @@ def test_production_defaults_are_the_secure_ones():
         "'every': s.SESSION_SAVE_EVERY_REQUEST, 'absolute': s.SESSION_ABSOLUTE_LIFETIME_SECONDS, "
         "'ttl': s.API_TOKEN_TTL_HOURS, 'csp': s.SECURE_CSP}))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=production_env(), capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
     assert values["redirect"] is True and values["hsts"] >= 31_536_000 and values["sub"] and values["preload"]
@@ -146,7 +158,8 @@ def test_console_and_board_pages_have_no_inline_script_the_policy_would_block(pr
     for path in ("/admin/", f"/admin/calls/call/{call.pk}/change/", "/board/", "/admin/login/"):
         html = client.get(path, secure=True).content.decode()
         executable = [
-            attributes for attributes in re.findall(r"<script([^>]*)>", html)
+            attributes
+            for attributes in re.findall(r"<script([^>]*)>", html)
             if "src=" not in attributes and "application/json" not in attributes
         ]
         assert executable == [], path
@@ -157,8 +170,7 @@ def test_session_and_csrf_cookies_are_secure_and_http_only_in_production(product
 
     client = Client()
     client.get("/admin/login/", secure=True)
-    response = client.post("/admin/login/", {"username": "sam", "password": PASSWORD, "next": "/admin/"},
-                           secure=True)
+    response = client.post("/admin/login/", {"username": "sam", "password": PASSWORD, "next": "/admin/"}, secure=True)
     assert response.status_code == 302
     session = response.cookies["sessionid"]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"

@@ -31,7 +31,8 @@ def test_readyz_is_ok_when_the_database_and_channel_layer_answer(db):
     response = Client().get("/readyz")
     assert response.status_code == 200
     assert response.json() == {
-        "status": "ok", "checks": {"database": "ok", "channel_layer": "ok", "draining": False},
+        "status": "ok",
+        "checks": {"database": "ok", "channel_layer": "ok", "draining": False},
     }
 
 

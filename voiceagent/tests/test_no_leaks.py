@@ -44,8 +44,11 @@ def hits(text: str, canary: dict[str, str]) -> list[str]:
 def console():
     """What the configured console handler (settings.LOGGING, with its formatter and context filter) writes."""
     stream = io.StringIO()
-    handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.StreamHandler)
-                and any(isinstance(f, ContextFilter) for f in handler.filters)]
+    handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler) and any(isinstance(f, ContextFilter) for f in handler.filters)
+    ]
     assert handlers, "settings.LOGGING's console handler is installed"
     previous = [handler.stream for handler in handlers]
     for handler in handlers:
@@ -85,22 +88,41 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
         responses.append((path, response))
         return response
 
-    started = send("post", "/api/call/start", {"channel": "web", "caller": {"name": canary["name"],
-                                                                            "phone": canary["phone"]}}, **key)
+    started = send(
+        "post",
+        "/api/call/start",
+        {"channel": "web", "caller": {"name": canary["name"], "phone": canary["phone"]}},
+        **key,
+    )
     assert started.status_code == 201
     call_id, token = started.json()["call_id"], started.json()["call_token"]
     caller_headers = {**key, "X-Call-Token": token}
     said = f"My name is {canary['name']}, born {canary['dob']}, call me at {canary['phone']}. I have chest pain."
     intake = {
-        "patient_name": canary["name"], "date_of_birth": canary["dob"], "callback_number": canary["phone"],
-        "reason_for_call": f"chest pain ({canary['name']})", "urgency": "emergency",
+        "patient_name": canary["name"],
+        "date_of_birth": canary["dob"],
+        "callback_number": canary["phone"],
+        "reason_for_call": f"chest pain ({canary['name']})",
+        "urgency": "emergency",
     }
     events = [
-        {"type": "conversation.item.input_audio_transcription.completed", "item_id": "item_1", "content_index": 0,
-         "transcript": said, "event_id": "ev_1"},
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "item_1",
+            "content_index": 0,
+            "transcript": said,
+            "event_id": "ev_1",
+        },
         {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}},
-        {"type": "response.function_call_arguments.done", "response_id": "resp_1", "item_id": "fc_1",
-         "output_index": 0, "call_id": "tool_1", "name": "complete_intake", "arguments": json.dumps(intake)},
+        {
+            "type": "response.function_call_arguments.done",
+            "response_id": "resp_1",
+            "item_id": "fc_1",
+            "output_index": 0,
+            "call_id": "tool_1",
+            "name": "complete_intake",
+            "arguments": json.dumps(intake),
+        },
     ]
     assert send("post", f"/api/calls/{call_id}/events", {"events": events}, **caller_headers).status_code == 200
 
@@ -110,13 +132,23 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
         send("post", "/api/call/end", {"call_id": call_id, "intake": bad_intake}, **caller_headers),
         send("post", "/api/call/end", {"call_id": str(uuid.uuid4()), "intake": intake}, **caller_headers),
     ]
-    raw = caller.post("/api/call/start", f'{{"caller": {{"name": "{canary["name"]}"', content_type="application/json",
-                      headers=key)
+    raw = caller.post(
+        "/api/call/start", f'{{"caller": {{"name": "{canary["name"]}"', content_type="application/json", headers=key
+    )
     errors.append(raw)
     assert [response.status_code for response in errors] == [400, 404, 400]
 
-    ended = send("post", "/api/call/end", {"call_id": call_id, "reason": "caller_hangup", "intake": intake,
-                                           "transcript": [{"speaker": "caller", "text": said}]}, **caller_headers)
+    ended = send(
+        "post",
+        "/api/call/end",
+        {
+            "call_id": call_id,
+            "reason": "caller_hangup",
+            "intake": intake,
+            "transcript": [{"speaker": "caller", "text": said}],
+        },
+        **caller_headers,
+    )
     assert ended.status_code == 200
     call = Call.objects.get(pk=call_id)
     assert call.escalated and call.caller_name == canary["name"]  # the data went in, through the real paths
@@ -146,8 +178,7 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
     for group, message in layer_messages:
         assert hits(json.dumps(message) + group, canary) == []
         assert set(message) <= {"type", "escalation_id", "call_id", "event"}
-    audit = json.dumps(list(AuditEvent.objects.values("object_ids", "details", "object_id", "request_id")),
-                       default=str)
+    audit = json.dumps(list(AuditEvent.objects.values("object_ids", "details", "object_id", "request_id")), default=str)
     assert hits(audit, canary) == []
 
 
@@ -180,7 +211,11 @@ def test_a_rejected_choice_is_not_echoed_back(org_a, canary, field):
     else:
         started = client.post("/api/call/start", {"channel": "web", "caller": {}}, content_type="application/json")
         body = {"call_id": started.json()["call_id"], "transcript": [{"speaker": canary["name"], "text": "x"}]}
-        response = client.post("/api/call/end", body, content_type="application/json",
-                               headers={"X-Call-Token": started.json()["call_token"]})
+        response = client.post(
+            "/api/call/end",
+            body,
+            content_type="application/json",
+            headers={"X-Call-Token": started.json()["call_token"]},
+        )
     assert response.status_code == 400
     assert hits(response.content.decode(), canary) == []

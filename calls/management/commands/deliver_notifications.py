@@ -63,6 +63,4 @@ class Command(BaseCommand):
                 continue
             if not sum(counts.values()):
                 time.sleep(options["interval"])
-        self.stdout.write(
-            f"delivered={totals['delivered']} pending={totals['pending']} failed={totals['failed']}"
-        )
+        self.stdout.write(f"delivered={totals['delivered']} pending={totals['pending']} failed={totals['failed']}")

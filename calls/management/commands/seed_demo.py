@@ -151,8 +151,11 @@ RIVERSIDE = DemoClinic(
             caller_name="Maria Gonzalez",
             caller_phone="+16175550123",
             lines=[
-                ("agent", "Thank you for calling Riverside Family Medicine, this is the virtual receptionist. "
-                          "How can I help you today?"),
+                (
+                    "agent",
+                    "Thank you for calling Riverside Family Medicine, this is the virtual receptionist. "
+                    "How can I help you today?",
+                ),
                 ("caller", "Hi, I'd like to book my annual physical."),
                 ("agent", "Happy to help. May I have your full name and date of birth?"),
                 ("caller", "Maria Gonzalez, March 12th, 1984."),
@@ -160,8 +163,10 @@ RIVERSIDE = DemoClinic(
                 ("caller", "617 555 0123."),
                 ("agent", "Got it. Do you have a preferred day or time?"),
                 ("caller", "Tuesday mornings work best."),
-                ("agent", "I've noted Tuesday mornings. The front desk will call you to confirm a time. "
-                          "Anything else?"),
+                (
+                    "agent",
+                    "I've noted Tuesday mornings. The front desk will call you to confirm a time. Anything else?",
+                ),
                 ("caller", "No, that's all. Thanks!"),
             ],
             intake={
@@ -188,13 +193,19 @@ RIVERSIDE = DemoClinic(
                 ("caller", "My son has had a fever for three days and it's not going down."),
                 ("agent", "I'm sorry to hear that. How high is the fever, and is he drinking fluids?"),
                 ("caller", "About 102. He's drinking a bit, but he's very tired."),
-                ("agent", "Thank you. I'm flagging this as urgent so a nurse calls you back today. "
-                          "What's your son's name and date of birth?"),
+                (
+                    "agent",
+                    "Thank you. I'm flagging this as urgent so a nurse calls you back today. "
+                    "What's your son's name and date of birth?",
+                ),
                 ("caller", "Ethan Carter, June 2nd, 2015."),
                 ("agent", "And the best number to reach you?"),
                 ("caller", "This one, 617 555 0145."),
-                ("agent", "A nurse will call you within the hour. If he has trouble breathing or becomes hard to "
-                          "wake, call 911."),
+                (
+                    "agent",
+                    "A nurse will call you within the hour. If he has trouble breathing or becomes hard to "
+                    "wake, call 911.",
+                ),
             ],
             intake={
                 "patient_name": "Ethan Carter",
@@ -224,8 +235,11 @@ RIVERSIDE = DemoClinic(
             lines=[
                 ("agent", "Thank you for calling Riverside Family Medicine. How can I help you today?"),
                 ("caller", "I've had chest pain since this morning and my left arm feels numb."),
-                ("agent", "Chest pain with arm numbness can be an emergency. Please hang up and call 911 now, "
-                          "or have someone take you to the nearest emergency room."),
+                (
+                    "agent",
+                    "Chest pain with arm numbness can be an emergency. Please hang up and call 911 now, "
+                    "or have someone take you to the nearest emergency room.",
+                ),
                 ("caller", "Okay. Can someone from the office call my wife?"),
                 ("agent", "Yes, I've alerted the clinic staff. What's the best number for her?"),
                 ("caller", "617 555 0168."),
@@ -324,8 +338,11 @@ HARBOR = DemoClinic(
                 ("caller", "Lucia Ramirez, born November 20th last year."),
                 ("agent", "Thank you. Is she a new patient with us?"),
                 ("caller", "No, she's been seeing Dr. Patel."),
-                ("agent", "Great. I've noted the 12-month well-child visit with vaccines. The front desk will "
-                          "call you to confirm a time."),
+                (
+                    "agent",
+                    "Great. I've noted the 12-month well-child visit with vaccines. The front desk will "
+                    "call you to confirm a time.",
+                ),
             ],
             intake={
                 "patient_name": "Lucia Ramirez",
@@ -344,15 +361,20 @@ HARBOR = DemoClinic(
             caller_name="Kevin Brooks",
             caller_phone="+12065550172",
             lines=[
-                ("agent", "Hi, you've reached Harbor Pediatrics. We're closed right now, but I can take a "
-                          "message for a callback."),
+                (
+                    "agent",
+                    "Hi, you've reached Harbor Pediatrics. We're closed right now, but I can take a "
+                    "message for a callback.",
+                ),
                 ("caller", "My son has a rash on his arms. No fever. I'd like to talk to a person tomorrow."),
                 ("agent", "I'll make sure someone calls you first thing tomorrow. What's your son's name?"),
                 ("caller", "Noah Brooks."),
                 ("agent", "And the best number to reach you?"),
                 ("caller", "206 555 0172."),
-                ("agent", "Thank you. If he develops a fever or trouble breathing, call 911 or go to the "
-                          "emergency room."),
+                (
+                    "agent",
+                    "Thank you. If he develops a fever or trouble breathing, call 911 or go to the emergency room.",
+                ),
             ],
             intake={
                 "patient_name": "Noah Brooks",
@@ -500,8 +522,12 @@ class Command(BaseCommand):
                 metadata={"demo": True},
             )
             transcript = [
-                SegmentInput(speaker=speaker, text=text, occurred_at=started_at + step * index,
-                             item_id=f"demo_{call_id.hex[-4:]}_{index}")
+                SegmentInput(
+                    speaker=speaker,
+                    text=text,
+                    occurred_at=started_at + step * index,
+                    item_id=f"demo_{call_id.hex[-4:]}_{index}",
+                )
                 for index, (speaker, text) in enumerate(spec.lines)
             ]
             if spec.escalation:

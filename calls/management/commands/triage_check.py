@@ -73,9 +73,9 @@ class Command(BaseCommand):
                 out = {"id": None, "line": number, "error": f"invalid JSON: {exc.msg}"}
             else:
                 if not isinstance(item, dict):
-                    out = {"id": None, "line": number, "error": "expected a JSON object with a \"text\" field"}
+                    out = {"id": None, "line": number, "error": 'expected a JSON object with a "text" field'}
                 elif not isinstance(item.get("text"), str):
-                    out = {"id": item.get("id"), "line": number, "error": "\"text\" must be a string"}
+                    out = {"id": item.get("id"), "line": number, "error": '"text" must be a string'}
                 else:
                     result = assess(item["text"], languages=languages, extra_phrases=extra)
                     out = {"id": item.get("id"), **result.as_dict()}

@@ -26,8 +26,10 @@ class Command(BaseCommand):
             self.stdout.write(f"no OPENAI_API_KEY: using the built-in fake OpenAI at {fake.base_url}")
         self.stdout.write(self.style.SUCCESS(f"voiceagent console: {base}/admin/"))
         self.stdout.write(f"browser call demo: {base}/demo/call/   API docs: {base}/api/docs/")
-        self.stdout.write(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
-                          f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}")
+        self.stdout.write(
+            f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, "
+            f"channel layer: {settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}"
+        )
         self.stdout.flush()
         # -v 0: no daphne access log. It would print full URLs with query strings (search terms can be patient data);
         # our own request line (core/observability.py) logs method, path, status and request id instead.

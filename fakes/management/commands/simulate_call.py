@@ -75,8 +75,12 @@ class Command(BaseCommand):
         call, _token = services.web_call_start(organization)
         self.stdout.write(f"call {call.pk} started for {organization.name}")
         # What the browser does with the secret: the WebRTC offer, answered with the call id in Location.
-        offer = httpx.post(f"{base_url}/realtime/calls", content="v=0\r\n", timeout=5,
-                           headers={"Authorization": f"Bearer {secret.value}", "Content-Type": "application/sdp"})
+        offer = httpx.post(
+            f"{base_url}/realtime/calls",
+            content="v=0\r\n",
+            timeout=5,
+            headers={"Authorization": f"Bearer {secret.value}", "Content-Type": "application/sdp"},
+        )
         offer.raise_for_status()
         openai_call_id = offer.headers["Location"].rsplit("/", 1)[-1]
         services.openai_call_link(call=call, openai_call_id=openai_call_id)

@@ -59,8 +59,16 @@ class CallerLoad:
                 code = response.json()["error"]["code"]
             except (ValueError, KeyError, TypeError):
                 code = response.text[:40]
-        self.answers.append(Answer(url.split("/api/", 1)[-1], sent, time.monotonic(), response.status_code,
-                                   response.headers.get("Retry-After"), code))
+        self.answers.append(
+            Answer(
+                url.split("/api/", 1)[-1],
+                sent,
+                time.monotonic(),
+                response.status_code,
+                response.headers.get("Retry-After"),
+                code,
+            )
+        )
         return response
 
     async def _until_acked(self, client, urls, path: str, body: dict, headers: dict, ok: int) -> dict | None:
@@ -79,7 +87,7 @@ class CallerLoad:
 
     async def _caller(self, index: int) -> None:
         headers = {"X-Org-Key": self.org_key}
-        urls = self.base_urls[index % len(self.base_urls):] + self.base_urls[: index % len(self.base_urls)]
+        urls = self.base_urls[index % len(self.base_urls) :] + self.base_urls[: index % len(self.base_urls)]
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             while time.monotonic() < self.stop_at:
                 started = await self._until_acked(
@@ -91,8 +99,9 @@ class CallerLoad:
                 body = {
                     "call_id": started["call_id"],
                     "reason": "caller_hangup",
-                    "transcript": [{"speaker": "caller", "text": f"segment {n}", "item_id": item}
-                                   for n, item in enumerate(items)],
+                    "transcript": [
+                        {"speaker": "caller", "text": f"segment {n}", "item_id": item} for n, item in enumerate(items)
+                    ],
                 }
                 call_headers = {**headers, "X-Call-Token": started["call_token"]}
                 ended = await self._until_acked(client, urls[::-1], "/api/call/end", body, call_headers, 200)
@@ -109,7 +118,8 @@ def check_acked_segments(deployment, acked: dict[str, list[str]]) -> tuple[int, 
     """(missing, duplicated) acknowledged segments, counted in the database."""
     rows = deployment.query(
         "SELECT call_id::text, item_id, count(*) FROM calls_transcriptsegment WHERE call_id::text = ANY(%s) "
-        "GROUP BY call_id, item_id", (list(acked),)
+        "GROUP BY call_id, item_id",
+        (list(acked),),
     )
     stored = {(call_id, item): count for call_id, item, count in rows}
     missing = sum(1 for call_id, items in acked.items() for item in items if (call_id, item) not in stored)
@@ -180,8 +190,9 @@ class PhoneCall:
 def phone_call_start(server_url: str, number: str, caller: str = "+14155550199") -> PhoneCall:
     """The incoming-call webhook, as Twilio sends it; returns the TwiML's call id (or "" for a non-stream answer)."""
     call_sid = new_call_sid()
-    with WebhookClient(server_url=server_url, public_base_url=TEST_PUBLIC_BASE_URL,
-                       auth_token=TEST_AUTH_TOKEN) as webhooks:
+    with WebhookClient(
+        server_url=server_url, public_base_url=TEST_PUBLIC_BASE_URL, auth_token=TEST_AUTH_TOKEN
+    ) as webhooks:
         answer = webhooks.voice(call_sid=call_sid, caller=caller, called=number)
     answer.raise_for_status()
     try:
@@ -200,9 +211,15 @@ def phone_media(server_ws_url: str, call: PhoneCall, *, max_seconds: float) -> S
         return holder["caller"].result.closed_by_server
 
     caller = ScriptedCaller(
-        f"{server_ws_url}/twilio/media", hang_up=hang_up, max_seconds=max_seconds, auth_token=TEST_AUTH_TOKEN,
-        stream_token=params.get("stream_token"), call_id=params.get("call_id", ""), call_sid=call.call_sid,
-        signature_url=stream_url, fast_marks=True,
+        f"{server_ws_url}/twilio/media",
+        hang_up=hang_up,
+        max_seconds=max_seconds,
+        auth_token=TEST_AUTH_TOKEN,
+        stream_token=params.get("stream_token"),
+        call_id=params.get("call_id", ""),
+        call_sid=call.call_sid,
+        signature_url=stream_url,
+        fast_marks=True,
         linger_seconds=0.5,
     )
     holder["caller"] = caller
@@ -213,8 +230,9 @@ def phone_media(server_ws_url: str, call: PhoneCall, *, max_seconds: float) -> S
 def stream_ended(server_url: str, call_sid: str, timeout: float = 20.0) -> httpx.Response:
     """What Twilio does when a media stream drops: fetch the <Connect action> URL (retried until a server answers)."""
     deadline = time.monotonic() + timeout
-    with WebhookClient(server_url=server_url, public_base_url=TEST_PUBLIC_BASE_URL,
-                       auth_token=TEST_AUTH_TOKEN, timeout=5) as webhooks:
+    with WebhookClient(
+        server_url=server_url, public_base_url=TEST_PUBLIC_BASE_URL, auth_token=TEST_AUTH_TOKEN, timeout=5
+    ) as webhooks:
         while True:
             try:
                 return webhooks.stream_ended(call_sid=call_sid)

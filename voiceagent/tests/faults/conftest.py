@@ -60,8 +60,12 @@ class Deployment:
     _stoppables: list[Any] = field(default_factory=list)
 
     def env(self, *, openai_url: str = "http://127.0.0.1:9/v1", **overrides: str) -> dict[str, str]:
-        return app_env(database_url=self.pg.url(self.database), redis_url=self.redis.url if self.redis else "",
-                       openai_url=openai_url, **overrides)
+        return app_env(
+            database_url=self.pg.url(self.database),
+            redis_url=self.redis.url if self.redis else "",
+            openai_url=openai_url,
+            **overrides,
+        )
 
     def start_redis(self) -> RedisServer:
         self.redis = RedisServer().start()

@@ -89,15 +89,40 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         if self.as_root:
             shutil.chown(self.dir, "postgres", "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                  "--no-sync")
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
-                  "-o", self._options(), "start")
+        self._run(
+            str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"
+        )
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            self._options(),
+            "start",
+        )
         return self
 
     def restart(self, mode: str = "fast") -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
-                  "-m", mode, "-o", self._options(), "restart")
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-m",
+            mode,
+            "-o",
+            self._options(),
+            "restart",
+        )
 
     def postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().splitlines()[0])
@@ -126,8 +151,9 @@ class PostgresCluster:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def connect(self, database: str = "postgres") -> psycopg.Connection:
-        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True,
-                               connect_timeout=3)
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=database, autocommit=True, connect_timeout=3
+        )
 
     def create_database(self, name: str, template: str | None = None) -> str:
         with self.connect() as conn:
@@ -154,7 +180,8 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(self.ping, 10, what="redis up")
         return self
@@ -176,45 +203,50 @@ class RedisServer:
 # --- the application --------------------------------------------------------------------------------------------
 
 
-def app_env(*, database_url: str, redis_url: str = "", openai_url: str = "http://127.0.0.1:9/v1",
-            **overrides: str) -> dict[str, str]:
+def app_env(
+    *, database_url: str, redis_url: str = "", openai_url: str = "http://127.0.0.1:9/v1", **overrides: str
+) -> dict[str, str]:
     """The environment of a deployed process, pointed at the suite's private services."""
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "REDIS_", "OPENAI_", "TWILIO_", "THROTTLE_", "DJANGO_", "PYTEST"))
     }
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "voiceagent.settings",
-        "PYTHONPATH": str(ROOT),
-        "SECRET_KEY": SECRET_KEY,
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "SESSION_IDLE_TIMEOUT_SECONDS": "86400",
-        "SESSION_ABSOLUTE_LIFETIME_SECONDS": "86400",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "OPENAI_BASE_URL": openai_url,
-        "OPENAI_API_KEY": OPENAI_KEY,
-        "OPENAI_TIMEOUT_SECONDS": "2",
-        "PUBLIC_BASE_URL": TEST_PUBLIC_BASE_URL,
-        "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
-        "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
-        "TWILIO_API_BASE_URL": "http://127.0.0.1:9",  # no transfers in this suite: refused at once
-        "THROTTLE_CALLER_IP_RATE": "100000/min",
-        "THROTTLE_CALLER_ORG_RATE": "100000/min",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "voiceagent.settings",
+            "PYTHONPATH": str(ROOT),
+            "SECRET_KEY": SECRET_KEY,
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "SESSION_IDLE_TIMEOUT_SECONDS": "86400",
+            "SESSION_ABSOLUTE_LIFETIME_SECONDS": "86400",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "OPENAI_BASE_URL": openai_url,
+            "OPENAI_API_KEY": OPENAI_KEY,
+            "OPENAI_TIMEOUT_SECONDS": "2",
+            "PUBLIC_BASE_URL": TEST_PUBLIC_BASE_URL,
+            "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+            "TWILIO_ACCOUNT_SID": TEST_ACCOUNT_SID,
+            "TWILIO_API_BASE_URL": "http://127.0.0.1:9",  # no transfers in this suite: refused at once
+            "THROTTLE_CALLER_IP_RATE": "100000/min",
+            "THROTTLE_CALLER_ORG_RATE": "100000/min",
+        }
+    )
     env.update(overrides)
     return env
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
-    result = subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
     return result.stdout
@@ -222,8 +254,14 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> str:
 
 def seed(env: dict[str, str]) -> dict[str, str]:
     """Create the clinic, its number and a staff session in the database `env` points at; returns their ids."""
-    result = subprocess.run([sys.executable, "-m", "voiceagent.tests.faults.seed"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "voiceagent.tests.faults.seed"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"seeding failed: {result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -250,9 +288,20 @@ class Server:
     def start(self, timeout: float = 30) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                 "voiceagent.asgi:application"],
-                env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "voiceagent.asgi:application",
+                ],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_until(self.healthy, timeout, interval=0.1, what=f"{self.name} accepting requests")
         return self
@@ -290,8 +339,9 @@ class ManageProcess:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.log = Path(tempfile.mkstemp(prefix="va-faults-manage-", suffix=".log")[1])
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "manage.py", *args], env=env, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -20,7 +20,10 @@ def main() -> None:
     from organizations.services import membership_set, organization_create
 
     organization = organization_create(
-        name="Fault Clinic", slug="fault-clinic", timezone="America/New_York", escalation_phone="+14155550100",
+        name="Fault Clinic",
+        slug="fault-clinic",
+        timezone="America/New_York",
+        escalation_phone="+14155550100",
         allowed_origins=["https://fault-clinic.example"],
     )
     for weekday in range(7):  # equal open and close times: open around the clock
@@ -30,12 +33,16 @@ def main() -> None:
     membership_set(user=user, organization=organization, role=Membership.Role.STAFF)
     client = Client()
     client.force_login(user)
-    print(json.dumps({
-        "organization_id": str(organization.pk),
-        "org_key": organization.publishable_key,
-        "number": number.number,
-        "session": client.cookies["sessionid"].value,
-    }))
+    print(
+        json.dumps(
+            {
+                "organization_id": str(organization.pk),
+                "org_key": organization.publishable_key,
+                "number": number.number,
+                "session": client.cookies["sessionid"].value,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -48,10 +48,16 @@ def test_a_postgres_restart_under_load_answers_503_with_retry_after_and_loses_no
     assert first_ok - marks["back"] <= 2.0
     missing, duplicated = check_acked_segments(deployment, load.acked)
     assert (missing, duplicated) == (0, 0)
-    _report("postgres restart", requests=len(load.answers), non_2xx=len(failures),
-            codes=sorted({a.code for a in failures}), first_2xx_after_back=f"{first_ok - marks['back']:.2f}s",
-            restart_took=f"{marks['back'] - marks['restart']:.2f}s", acked_calls=len(load.acked),
-            max_latency=f"{max(a.latency for a in load.answers):.2f}s")
+    _report(
+        "postgres restart",
+        requests=len(load.answers),
+        non_2xx=len(failures),
+        codes=sorted({a.code for a in failures}),
+        first_2xx_after_back=f"{first_ok - marks['back']:.2f}s",
+        restart_took=f"{marks['back'] - marks['restart']:.2f}s",
+        acked_calls=len(load.acked),
+        max_latency=f"{max(a.latency for a in load.answers):.2f}s",
+    )
 
 
 def test_a_frozen_postgres_never_hangs_a_request_and_recovers_after_sigcont(deployment):
@@ -88,8 +94,13 @@ def test_a_frozen_postgres_never_hangs_a_request_and_recovers_after_sigcont(depl
     assert first_ok - marks["thaw"] <= 2.0
     missing, duplicated = check_acked_segments(deployment, load.acked)
     assert (missing, duplicated) == (0, 0)
-    _report("postgres frozen 8s", requests=len(load.answers), sent_while_frozen=len(during),
-            non_2xx=len(failures), codes=sorted({a.code for a in failures}),
-            max_latency=f"{max(a.latency for a in load.answers):.2f}s",
-            first_2xx_after_sigcont=f"{first_ok - marks['thaw']:.2f}s",
-            healthz_max=f"{max(p[1] for p in probes):.3f}s")
+    _report(
+        "postgres frozen 8s",
+        requests=len(load.answers),
+        sent_while_frozen=len(during),
+        non_2xx=len(failures),
+        codes=sorted({a.code for a in failures}),
+        max_latency=f"{max(a.latency for a in load.answers):.2f}s",
+        first_2xx_after_sigcont=f"{first_ok - marks['thaw']:.2f}s",
+        healthz_max=f"{max(p[1] for p in probes):.3f}s",
+    )

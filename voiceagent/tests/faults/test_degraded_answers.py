@@ -31,8 +31,12 @@ def _not_draining():
 
 
 def start(org):
-    return Client().post("/api/call/start", {"channel": "web", "caller": {}}, content_type="application/json",
-                         headers={"X-Org-Key": org.publishable_key})
+    return Client().post(
+        "/api/call/start",
+        {"channel": "web", "caller": {}},
+        content_type="application/json",
+        headers={"X-Org-Key": org.publishable_key},
+    )
 
 
 def test_a_lost_database_answers_503_database_unavailable_with_retry_after_on_the_api(org_a, monkeypatch):
@@ -42,8 +46,9 @@ def test_a_lost_database_answers_503_database_unavailable_with_retry_after_on_th
     monkeypatch.setattr("calls.api.views.call_start", down)
     response = start(org_a)
     assert response.status_code == 503 and response["Retry-After"] == "2"
-    assert response.json() == {"error": {"code": "database_unavailable",
-                                         "message": "The database is unavailable; retry shortly."}}
+    assert response.json() == {
+        "error": {"code": "database_unavailable", "message": "The database is unavailable; retry shortly."}
+    }
 
 
 def test_a_lost_database_answers_a_plain_503_to_twilio(org_a, settings, monkeypatch):

@@ -52,20 +52,31 @@ class WebCaller:
 
     async def run(self, *, talk_until: float, end: bool) -> None:
         async with httpx.AsyncClient(timeout=5) as client:
-            started = await self._post(client, "/api/call/start", {"channel": "web", "caller": {}}, 201,
-                                       time.monotonic() + 30)
+            started = await self._post(
+                client, "/api/call/start", {"channel": "web", "caller": {}}, 201, time.monotonic() + 30
+            )
             self.call_id, self.token = started["call_id"], started["call_token"]
             while time.monotonic() < talk_until:
                 item = f"item_{uuid.uuid4().hex[:12]}"
-                event = {"type": "conversation.item.input_audio_transcription.completed", "item_id": item,
-                         "content_index": 0, "transcript": f"I would like an appointment ({item[-4:]})."}
-                await self._post(client, f"/api/calls/{self.call_id}/events", {"events": [event]}, 200,
-                                 time.monotonic() + 30)
+                event = {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item,
+                    "content_index": 0,
+                    "transcript": f"I would like an appointment ({item[-4:]}).",
+                }
+                await self._post(
+                    client, f"/api/calls/{self.call_id}/events", {"events": [event]}, 200, time.monotonic() + 30
+                )
                 self.acked.append(item)
                 await asyncio.sleep(0.2)
             if end:
-                await self._post(client, "/api/call/end", {"call_id": self.call_id, "reason": "caller_hangup"}, 200,
-                                 time.monotonic() + 30)
+                await self._post(
+                    client,
+                    "/api/call/end",
+                    {"call_id": self.call_id, "reason": "caller_hangup"},
+                    200,
+                    time.monotonic() + 30,
+                )
 
 
 def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end_with_a_fallback(deployment):
@@ -128,22 +139,36 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
             "SELECT status, end_reason FROM calls_call WHERE id::text = ANY(%s)", ([c.call_id for c in callers],)
         )
         assert finished == [("completed", "caller_hangup")] * len(callers)  # live callers were never reaped
-    _report("kill -9", acked_segments=sum(len(c.acked) for c in [*callers, vanishing]), lost=0, duplicated=0,
-            restart_to_ready=f"{marks['back'] - marks['kill']:.2f}s",
-            interrupted_terminal_after_kill=f"{reaped_after:.1f}s (idle threshold {REAP_IDLE:g}s)",
-            fallback=["dial" if "<Dial" in t else "voicemail" for t in fallbacks])
+    _report(
+        "kill -9",
+        acked_segments=sum(len(c.acked) for c in [*callers, vanishing]),
+        lost=0,
+        duplicated=0,
+        restart_to_ready=f"{marks['back'] - marks['kill']:.2f}s",
+        interrupted_terminal_after_kill=f"{reaped_after:.1f}s (idle threshold {REAP_IDLE:g}s)",
+        fallback=["dial" if "<Dial" in t else "voicemail" for t in fallbacks],
+    )
 
 
 def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0(deployment, tmp_path):
     scenario = tmp_path / "short_checkup.yaml"
-    scenario.write_text(json.dumps({  # YAML is a superset of JSON
-        "name": "short_checkup", "language": "en", "greeting": "Thank you for calling.",
-        "turns": [
-            {"caller": "Hi, I'd like to book a check-up.", "delay": 1.0, "agent": "Of course. Anything else?"},
-            {"caller": "No, that's all, thanks.", "delay": 1.5,
-             "agent": {"say": "Goodbye!", "tool_calls": [{"end_call": {"reason": "caller finished"}}]}},
-        ],
-    }))
+    scenario.write_text(
+        json.dumps(
+            {  # YAML is a superset of JSON
+                "name": "short_checkup",
+                "language": "en",
+                "greeting": "Thank you for calling.",
+                "turns": [
+                    {"caller": "Hi, I'd like to book a check-up.", "delay": 1.0, "agent": "Of course. Anything else?"},
+                    {
+                        "caller": "No, that's all, thanks.",
+                        "delay": 1.5,
+                        "agent": {"say": "Goodbye!", "tool_calls": [{"end_call": {"reason": "caller finished"}}]},
+                    },
+                ],
+            }
+        )
+    )
     with FakeOpenAI.start_in_thread(scenario=str(scenario), time_scale=1.0, pace=0.0) as fake:
         server = deployment.server(openai_url=fake.base_url)
         info = deployment.info
@@ -160,7 +185,8 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
             async with httpx.AsyncClient(timeout=5) as client:
                 sent = time.monotonic()
                 refused["start"] = await client.post(
-                    f"{server.url}/api/call/start", json={"channel": "web", "caller": {}},
+                    f"{server.url}/api/call/start",
+                    json={"channel": "web", "caller": {}},
                     headers={"X-Org-Key": info["org_key"]},
                 )
                 marks["refusal_latency"] = time.monotonic() - sent
@@ -168,8 +194,9 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
                     f"{server.url}/api/realtime/session", json={}, headers={"X-Org-Key": info["org_key"]}
                 )
                 refused["readyz"] = await client.get(f"{server.url}/readyz")
-            refused["voice"] = await asyncio.to_thread(lambda: httpx.Response(
-                200, text=phone_call_start(server.url, info["number"]).voice_twiml))
+            refused["voice"] = await asyncio.to_thread(
+                lambda: httpx.Response(200, text=phone_call_start(server.url, info["number"]).voice_twiml)
+            )
             await media
             marks["call_over"] = time.monotonic()
 
@@ -189,6 +216,10 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
     assert rows == [("completed", "agent_ended")]
     assert live.caller.result.closed_by_server and not live.caller.result.protocol_errors
     assert code == 0
-    _report("drain", refusal_latency=f"{marks['refusal_latency'] * 1000:.0f}ms",
-            live_call_finished_after_drain=f"{marks['call_over'] - marks['drain']:.1f}s",
-            exit_after_call=f"{marks['exited'] - marks['call_over']:.2f}s", exit_code=code)
+    _report(
+        "drain",
+        refusal_latency=f"{marks['refusal_latency'] * 1000:.0f}ms",
+        live_call_finished_after_drain=f"{marks['call_over'] - marks['drain']:.1f}s",
+        exit_after_call=f"{marks['exited'] - marks['call_over']:.2f}s",
+        exit_code=code,
+    )

@@ -30,13 +30,32 @@ def long_scenario(path, turn_delay: float) -> str:
     """A routine call whose caller takes `turn_delay` s per turn and the agent ends it: spans the outage."""
     turns = [
         {"caller": line, "delay": turn_delay, "agent": "I see. Please go on."}
-        for line in ("Hi, I'd like to book a check-up.", "It's for my annual physical.",
-                     "Mornings work best for me.", "I'm with Blue Shield.", "My number is on file.")
+        for line in (
+            "Hi, I'd like to book a check-up.",
+            "It's for my annual physical.",
+            "Mornings work best for me.",
+            "I'm with Blue Shield.",
+            "My number is on file.",
+        )
     ]
-    turns.append({"caller": "That's everything, thank you.", "delay": 1.0,
-                  "agent": {"say": "Goodbye!", "tool_calls": [{"end_call": {"reason": "caller finished"}}]}})
-    path.write_text(json.dumps({"name": "long_checkup", "language": "en", "greeting": "Thank you for calling.",
-                                "hangup_after": None, "turns": turns}))
+    turns.append(
+        {
+            "caller": "That's everything, thank you.",
+            "delay": 1.0,
+            "agent": {"say": "Goodbye!", "tool_calls": [{"end_call": {"reason": "caller finished"}}]},
+        }
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "name": "long_checkup",
+                "language": "en",
+                "greeting": "Thank you for calling.",
+                "hangup_after": None,
+                "turns": turns,
+            }
+        )
+    )
     return str(path)
 
 
@@ -45,8 +64,12 @@ async def caller_post(client: httpx.AsyncClient, url: str, body: dict, headers: 
 
 
 def chest_pain_event(n: int) -> dict:
-    return {"type": "conversation.item.input_audio_transcription.completed", "item_id": f"item_pain_{n}",
-            "content_index": 0, "transcript": CHEST_PAIN}
+    return {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": f"item_pain_{n}",
+        "content_index": 0,
+        "transcript": CHEST_PAIN,
+    }
 
 
 def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_catches_up(deployment, tmp_path):
@@ -68,22 +91,28 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
             n = 0
             while time.monotonic() < marks["redis_down"] + OUTAGE_SECONDS - 2:
                 n += 1
-                started = await client.post(f"{server.url}/api/call/start", json={"channel": "web", "caller": {}},
-                                            headers=key)
+                started = await client.post(
+                    f"{server.url}/api/call/start", json={"channel": "web", "caller": {}}, headers=key
+                )
                 answers.append(("call/start", started.status_code))
                 minted = await client.post(f"{server.url}/api/realtime/session", json={}, headers=key)
                 answers.append(("realtime/session", minted.status_code))
                 if started.status_code == 201:
                     body = started.json()
                     call_headers = {**key, "X-Call-Token": body["call_token"]}
-                    events = await client.post(f"{server.url}/api/calls/{body['call_id']}/events",
-                                               json={"events": [chest_pain_event(n)]}, headers=call_headers)
+                    events = await client.post(
+                        f"{server.url}/api/calls/{body['call_id']}/events",
+                        json={"events": [chest_pain_event(n)]},
+                        headers=call_headers,
+                    )
                     answers.append(("events", events.status_code))
                     if events.status_code == 200 and len(escalated_calls) < 3:
                         escalated_calls.append(body["call_id"])
-                    ended = await client.post(f"{server.url}/api/call/end",
-                                              json={"call_id": body["call_id"], "reason": "caller_hangup"},
-                                              headers=call_headers)
+                    ended = await client.post(
+                        f"{server.url}/api/call/end",
+                        json={"call_id": body["call_id"], "reason": "caller_hangup"},
+                        headers=call_headers,
+                    )
                     answers.append(("call/end", ended.status_code))
                 await asyncio.sleep(1.0)
 
@@ -92,13 +121,18 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
             media = asyncio.create_task(phone_media(server.ws_url, phone, max_seconds=90).run())
             async with httpx.AsyncClient(timeout=10) as client:
                 # The browser call: our call, an upstream WebRTC call, and the server's sideband attached to it.
-                started = (await client.post(f"{server.url}/api/call/start",
-                                             json={"channel": "web", "caller": {}}, headers=key)).json()
+                started = (
+                    await client.post(
+                        f"{server.url}/api/call/start", json={"channel": "web", "caller": {}}, headers=key
+                    )
+                ).json()
                 marks["web_call"] = started["call_id"]
                 rtc = fake.register_call(scenario=scenario)
-                attached = await client.post(f"{server.url}/api/calls/{started['call_id']}/realtime",
-                                             json={"openai_call_id": rtc},
-                                             headers={**key, "X-Call-Token": started["call_token"]})
+                attached = await client.post(
+                    f"{server.url}/api/calls/{started['call_id']}/realtime",
+                    json={"openai_call_id": rtc},
+                    headers={**key, "X-Call-Token": started["call_token"]},
+                )
                 assert attached.status_code == 202, attached.text
                 await asyncio.sleep(3)
                 assert board.connects == 1
@@ -117,16 +151,30 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
             await board_task
             try:
                 await asyncio.to_thread(
-                    wait_until, lambda: len(deployment.query(
-                        "SELECT 1 FROM calls_call WHERE id::text = ANY(%s) AND status <> 'in_progress'",
-                        ([phone.call_id, marks["web_call"]],))) == 2, 30, 0.2, "both live calls ended")
+                    wait_until,
+                    lambda: (
+                        len(
+                            deployment.query(
+                                "SELECT 1 FROM calls_call WHERE id::text = ANY(%s) AND status <> 'in_progress'",
+                                ([phone.call_id, marks["web_call"]],),
+                            )
+                        )
+                        == 2
+                    ),
+                    30,
+                    0.2,
+                    "both live calls ended",
+                )
             except TimeoutError:
                 calls = deployment.query(
                     "SELECT channel, status, end_reason, (SELECT count(*) FROM calls_transcriptsegment s "
                     "WHERE s.call_id = c.id) FROM calls_call c WHERE id::text = ANY(%s)",
-                    ([phone.call_id, marks["web_call"]],))
-                sessions = [(x.kind, x.call_id, x.script_done.is_set(), x.ended.is_set(), x.violations[:2])
-                            for x in fake.sessions]
+                    ([phone.call_id, marks["web_call"]],),
+                )
+                sessions = [
+                    (x.kind, x.call_id, x.script_done.is_set(), x.ended.is_set(), x.violations[:2])
+                    for x in fake.sessions
+                ]
                 log = server.log_text()[-3000:]
                 raise AssertionError(f"live calls did not end: {calls} {sessions}\n{log}") from None
 
@@ -147,14 +195,22 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
     caught_up = marks["board_caught_up"] - marks["redis_up"]
     assert caught_up <= 10.0
     # The live calls went on through the outage and ended normally (the agent said goodbye), not by an error.
-    rows = deployment.query("SELECT id::text, status, end_reason FROM calls_call WHERE id::text = ANY(%s)",
-                            ([phone.call_id, marks["web_call"]],))
+    rows = deployment.query(
+        "SELECT id::text, status, end_reason FROM calls_call WHERE id::text = ANY(%s)",
+        ([phone.call_id, marks["web_call"]],),
+    )
     assert sorted((status, reason) for _id, status, reason in rows) == [("completed", "agent_ended")] * 2
     assert not phone.caller.result.protocol_errors
     outbox = deployment.query("SELECT status, count(*) FROM calls_notification GROUP BY status")
-    _report("redis down 30s", call_path_requests=len(answers), call_path_5xx=0,
-            board_caught_up_after_redis_back=f"{caught_up:.2f}s", board_reconnects=board.connects,
-            live_calls_ended_normally=2, outbox=dict(outbox))
+    _report(
+        "redis down 30s",
+        call_path_requests=len(answers),
+        call_path_5xx=0,
+        board_caught_up_after_redis_back=f"{caught_up:.2f}s",
+        board_reconnects=board.connects,
+        live_calls_ended_normally=2,
+        outbox=dict(outbox),
+    )
 
 
 def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_survives_30s(deployment):
@@ -171,25 +227,33 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
         board_task = asyncio.create_task(board.run())
         async with httpx.AsyncClient(timeout=10) as client:
             # A call started on one process is ended on the other.
-            started = (await client.post(f"{a.url}/api/call/start", json={"channel": "web", "caller": {}},
-                                         headers=key)).json()
+            started = (
+                await client.post(f"{a.url}/api/call/start", json={"channel": "web", "caller": {}}, headers=key)
+            ).json()
             call_headers = {**key, "X-Call-Token": started["call_token"]}
             ended = await client.post(
-                f"{b.url}/api/call/end", headers=call_headers,
-                json={"call_id": started["call_id"], "reason": "caller_hangup",
-                      "transcript": [{"speaker": "caller", "text": "Thanks.", "item_id": "item_x1"}]},
+                f"{b.url}/api/call/end",
+                headers=call_headers,
+                json={
+                    "call_id": started["call_id"],
+                    "reason": "caller_hangup",
+                    "transcript": [{"speaker": "caller", "text": "Thanks.", "item_id": "item_x1"}],
+                },
             )
             results["ended"] = ended
             # The board on B stays connected through 30 s of quiet (redis-py 8 socket_timeout regression).
             await asyncio.sleep(30)
             results["connects_after_idle"] = board.connects
             # An escalation raised on A reaches the board socket on B.
-            second = (await client.post(f"{a.url}/api/call/start", json={"channel": "web", "caller": {}},
-                                        headers=key)).json()
+            second = (
+                await client.post(f"{a.url}/api/call/start", json={"channel": "web", "caller": {}}, headers=key)
+            ).json()
             sent = time.monotonic()
-            raised = await client.post(f"{a.url}/api/calls/{second['call_id']}/events",
-                                       json={"events": [chest_pain_event(1)]},
-                                       headers={**key, "X-Call-Token": second["call_token"]})
+            raised = await client.post(
+                f"{a.url}/api/calls/{second['call_id']}/events",
+                json={"events": [chest_pain_event(1)]},
+                headers={**key, "X-Call-Token": second["call_token"]},
+            )
             results["raised"] = raised
             while not [m for m in board.messages if m.get("type") == "escalation"] and time.monotonic() - sent < 5:
                 await asyncio.sleep(0.05)
@@ -199,8 +263,9 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
             burst = []
             for n in range(10):
                 server = a if n % 2 == 0 else b
-                response = await client.post(f"{server.url}/api/call/start", json={"channel": "web", "caller": {}},
-                                             headers=key)
+                response = await client.post(
+                    f"{server.url}/api/call/start", json={"channel": "web", "caller": {}}, headers=key
+                )
                 burst.append((response.status_code, response.headers.get("Retry-After")))
             results["burst"] = burst
         board.stop()
@@ -216,6 +281,10 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
     burst = results["burst"]
     assert [status for status, _ in burst].count(201) == 4
     assert all(status == 429 and retry for status, retry in burst if status != 201)
-    _report("two processes", end_on_other_process=200, idle_board_30s="survived",
-            escalation_push_a_to_b=f"{results['push_latency'] * 1000:.0f}ms",
-            throttle_burst=f"{[s for s, _ in burst].count(201)} of 10 allowed (limit 8/day, 4 used before)")
+    _report(
+        "two processes",
+        end_on_other_process=200,
+        idle_board_30s="survived",
+        escalation_push_a_to_b=f"{results['push_latency'] * 1000:.0f}ms",
+        throttle_burst=f"{[s for s, _ in burst].count(201)} of 10 allowed (limit 8/day, 4 used before)",
+    )

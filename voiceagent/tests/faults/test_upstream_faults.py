@@ -28,8 +28,9 @@ def fake_openai(settings):
 
 def mint(org):
     sent = time.monotonic()
-    response = Client().post("/api/realtime/session", {}, content_type="application/json",
-                             headers={"X-Org-Key": org.publishable_key})
+    response = Client().post(
+        "/api/realtime/session", {}, content_type="application/json", headers={"X-Org-Key": org.publishable_key}
+    )
     return response, time.monotonic() - sent
 
 
@@ -49,8 +50,11 @@ def test_a_body_that_trickles_in_is_cut_at_the_time_out_with_504(fake_openai, or
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("failure", [Failure(kind="server_error"), Failure(kind="rate_limit", retry_after=1),
-                                     Failure(kind="malformed_json")], ids=["500", "429", "malformed"])
+@pytest.mark.parametrize(
+    "failure",
+    [Failure(kind="server_error"), Failure(kind="rate_limit", retry_after=1), Failure(kind="malformed_json")],
+    ids=["500", "429", "malformed"],
+)
 def test_five_failed_mints_open_the_breaker_which_answers_503_at_once_then_probes(fake_openai, org_a, failure):
     fake_openai.fake.failure = failure
     for _ in range(5):

@@ -61,13 +61,28 @@ def _clinic(slug: str, letter: str) -> Clinic:
     transcript_segment_append(call=call, speaker="caller", text=line)
     escalation, _ = escalation_create(call=call, level="urgent", source="keyword", reason="bleeding", evidence=line)
     ended, _ = call_start(organization=org, channel=Call.Channel.PHONE, caller_name=name, caller_phone=phone)
-    call_end(call=ended, intake={"patient_name": name, "date_of_birth": "1901-02-03", "callback_number": phone,
-                                 "reason_for_call": line, "urgency": "routine"})
+    call_end(
+        call=ended,
+        intake={
+            "patient_name": name,
+            "date_of_birth": "1901-02-03",
+            "callback_number": phone,
+            "reason_for_call": line,
+            "urgency": "routine",
+        },
+    )
     audit_row = AuditEvent.objects.filter(organization_id=org.pk).order_by("-id").first()
     assert audit_row is not None, "the service calls above write audit rows"
     return Clinic(
-        org=org, admin=admin, staff=staff, call=call, call_token=token, ended_call=ended, escalation=escalation,
-        audit_row=audit_row, membership=Membership.objects.get(user=staff, organization=org),
+        org=org,
+        admin=admin,
+        staff=staff,
+        call=call,
+        call_token=token,
+        ended_call=ended,
+        escalation=escalation,
+        audit_row=audit_row,
+        membership=Membership.objects.get(user=staff, organization=org),
         canaries=[name, phone, line, f"{letter}{tag}"],
     )
 

@@ -58,23 +58,61 @@ STAFF_ATTACKS = [
     Attack("calls_retrieve", "GET", lambda a, b: f"/api/calls/{a.call.pk}", covers=("path:call_id",)),
     Attack("calls_retrieve", "GET", lambda a, b: f"/api/calls/{a.ended_call.pk}/"),
     Attack("calls_list", "GET", lambda a, b: f"/api/calls?organization={a.org.pk}", covers=("query:organization",)),
-    Attack("call_escalate", "POST", lambda a, b: f"/api/calls/{a.call.pk}/escalate",
-           lambda a, b: {"level": "emergency", "reason": "x"}, covers=("path:call_id",)),
-    Attack("call_deescalate", "POST", lambda a, b: f"/api/calls/{a.call.pk}/deescalate",
-           lambda a, b: {"note": "x"}, covers=("path:call_id",)),
-    Attack("call_end", "POST", lambda a, b: "/api/call/end",
-           lambda a, b: {"call_id": str(a.call.pk), "reason": "caller_hangup"}, covers=("body:call_id",)),
-    Attack("escalations_list", "GET", lambda a, b: f"/api/escalations?organization={a.org.pk}",
-           covers=("query:organization",)),
-    Attack("escalation_acknowledge", "POST", lambda a, b: f"/api/escalations/{a.escalation.pk}/acknowledge",
-           covers=("path:escalation_id",)),
-    Attack("escalation_resolve", "POST", lambda a, b: f"/api/escalations/{a.escalation.pk}/resolve",
-           lambda a, b: {"note": "x"}, covers=("path:escalation_id",)),
+    Attack(
+        "call_escalate",
+        "POST",
+        lambda a, b: f"/api/calls/{a.call.pk}/escalate",
+        lambda a, b: {"level": "emergency", "reason": "x"},
+        covers=("path:call_id",),
+    ),
+    Attack(
+        "call_deescalate",
+        "POST",
+        lambda a, b: f"/api/calls/{a.call.pk}/deescalate",
+        lambda a, b: {"note": "x"},
+        covers=("path:call_id",),
+    ),
+    Attack(
+        "call_end",
+        "POST",
+        lambda a, b: "/api/call/end",
+        lambda a, b: {"call_id": str(a.call.pk), "reason": "caller_hangup"},
+        covers=("body:call_id",),
+    ),
+    Attack(
+        "escalations_list",
+        "GET",
+        lambda a, b: f"/api/escalations?organization={a.org.pk}",
+        covers=("query:organization",),
+    ),
+    Attack(
+        "escalation_acknowledge",
+        "POST",
+        lambda a, b: f"/api/escalations/{a.escalation.pk}/acknowledge",
+        covers=("path:escalation_id",),
+    ),
+    Attack(
+        "escalation_resolve",
+        "POST",
+        lambda a, b: f"/api/escalations/{a.escalation.pk}/resolve",
+        lambda a, b: {"note": "x"},
+        covers=("path:escalation_id",),
+    ),
     Attack("org_config_retrieve", "GET", lambda a, b: f"/api/org/config/{a.org.pk}", covers=("path:org_id",)),
-    Attack("org_config_update", "POST", lambda a, b: f"/api/org/config/{a.org.pk}",
-           lambda a, b: {"name": "Pwned"}, covers=("path:org_id",)),
-    Attack("org_config_partial_update", "PATCH", lambda a, b: f"/api/org/config/{a.org.pk}/",
-           lambda a, b: {"name": "Pwned", "webhook_url": "https://evil.example/hook"}, covers=("path:org_id",)),
+    Attack(
+        "org_config_update",
+        "POST",
+        lambda a, b: f"/api/org/config/{a.org.pk}",
+        lambda a, b: {"name": "Pwned"},
+        covers=("path:org_id",),
+    ),
+    Attack(
+        "org_config_partial_update",
+        "PATCH",
+        lambda a, b: f"/api/org/config/{a.org.pk}/",
+        lambda a, b: {"name": "Pwned", "webhook_url": "https://evil.example/hook"},
+        covers=("path:org_id",),
+    ),
     # An id of the wrong kind in the right place answers like an unknown id.
     Attack("calls_retrieve", "GET", lambda a, b: f"/api/calls/{a.escalation.pk}"),
     Attack("escalation_acknowledge", "POST", lambda a, b: f"/api/escalations/{a.call.pk}/acknowledge"),
@@ -82,15 +120,42 @@ STAFF_ATTACKS = [
 
 # Caller side: clinic B's publishable key with clinic A's call id and A's own call token.
 CALLER_ATTACKS = [
-    Attack("call_end", "POST", lambda a, b: "/api/call/end",
-           lambda a, b: {"call_id": str(a.call.pk), "reason": "caller_hangup"}, covers=("body:call_id",)),
-    Attack("realtime_session", "POST", lambda a, b: "/api/realtime/session",
-           lambda a, b: {"call_id": str(a.call.pk)}, covers=("body:call_id",)),
-    Attack("realtime_attach", "POST", lambda a, b: f"/api/calls/{a.call.pk}/realtime",
-           lambda a, b: {"openai_call_id": "rtc_secsuite"}, covers=("path:call_id",)),
-    Attack("call_events", "POST", lambda a, b: f"/api/calls/{a.call.pk}/events",
-           lambda a, b: {"events": [{"type": "conversation.item.input_audio_transcription.completed",
-                                     "item_id": "x1", "transcript": "injected"}]}, covers=("path:call_id",)),
+    Attack(
+        "call_end",
+        "POST",
+        lambda a, b: "/api/call/end",
+        lambda a, b: {"call_id": str(a.call.pk), "reason": "caller_hangup"},
+        covers=("body:call_id",),
+    ),
+    Attack(
+        "realtime_session",
+        "POST",
+        lambda a, b: "/api/realtime/session",
+        lambda a, b: {"call_id": str(a.call.pk)},
+        covers=("body:call_id",),
+    ),
+    Attack(
+        "realtime_attach",
+        "POST",
+        lambda a, b: f"/api/calls/{a.call.pk}/realtime",
+        lambda a, b: {"openai_call_id": "rtc_secsuite"},
+        covers=("path:call_id",),
+    ),
+    Attack(
+        "call_events",
+        "POST",
+        lambda a, b: f"/api/calls/{a.call.pk}/events",
+        lambda a, b: {
+            "events": [
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": "x1",
+                    "transcript": "injected",
+                }
+            ]
+        },
+        covers=("path:call_id",),
+    ),
 ]
 
 # Console pages with an object id: {model: (A's object id)}; each gets change, delete, history, the bare id and
@@ -116,8 +181,10 @@ NOT_TENANT_IDS: set[tuple[str, str]] = set()
 # URL patterns with parameters that carry no object id, or whose objects belong to no clinic.
 ROUTES_WITHOUT_TENANT_IDS = {
     # An app's index page (the regex lists apps in registration order, which does not matter here).
-    *(rf"admin/^(?P<app_label>{'|'.join(order)})/$" for order in itertools.permutations(
-        ["auth", "authtoken", "organizations", "calls"])),
+    *(
+        rf"admin/^(?P<app_label>{'|'.join(order)})/$"
+        for order in itertools.permutations(["auth", "authtoken", "organizations", "calls"])
+    ),
     r"admin/(?P<url>.*)$",  # the admin's catch-all (404 or login redirect)
     r"admin/auth/group/<path:object_id>/",  # groups are global roles, operator-only (tested below: refused)
     r"admin/auth/user/<path:object_id>/",  # users: operator-only (tested below: refused, no oracle)
@@ -222,8 +289,12 @@ def test_clinic_b_lists_and_searches_hold_none_of_clinic_a(world):
     a, b = world
     for label, client, headers in _personas(b):
         for url in [
-            "/api/calls", "/api/calls?page_size=100", f"/api/calls?q={a.canaries[0]}", "/api/calls?escalated=true",
-            "/api/escalations", "/api/escalations?status=open&page_size=100",
+            "/api/calls",
+            "/api/calls?page_size=100",
+            f"/api/calls?q={a.canaries[0]}",
+            "/api/calls?escalated=true",
+            "/api/escalations",
+            "/api/escalations?status=open&page_size=100",
         ]:
             response = client.get(url, headers=headers)
             assert response.status_code in (200, 400), f"{label} {url}: {response.status_code}"
@@ -276,7 +347,8 @@ def test_clinic_a_openai_call_id_cannot_be_attached_to_a_clinic_b_call(world, fa
     Call.objects.filter(pk=a.call.pk).update(openai_call_id="rtc_secsuite_clinic_a")
     before = _snapshot(a.org)
     response = Client().post(
-        f"/api/calls/{b.call.pk}/realtime", {"openai_call_id": "rtc_secsuite_clinic_a"},
+        f"/api/calls/{b.call.pk}/realtime",
+        {"openai_call_id": "rtc_secsuite_clinic_a"},
         content_type="application/json",
         headers={"X-Org-Key": b.org.publishable_key, "X-Call-Token": b.call_token},
     )
@@ -297,8 +369,10 @@ def test_a_foreign_id_inside_the_body_of_an_own_object_changes_only_the_own_obje
     before = _snapshot(a.org)
     client = Client()
     response = client.patch(
-        f"/api/org/config/{b.org.pk}", {"id": str(a.org.pk), "slug": a.org.slug, "name": "B renamed"},
-        content_type="application/json", headers=token_header(b.admin),
+        f"/api/org/config/{b.org.pk}",
+        {"id": str(a.org.pk), "slug": a.org.slug, "name": "B renamed"},
+        content_type="application/json",
+        headers=token_header(b.admin),
     )
     assert response.status_code == 200
     assert response.json()["id"] == str(b.org.pk)
@@ -335,12 +409,16 @@ def test_clinic_b_in_the_console_gets_404_for_clinic_a_objects_and_changes_nothi
         client.force_login(user)
         for _model, url in _console_urls(a):
             for method in ("GET", "POST"):
-                response = (client.get(url, follow=True) if method == "GET"
-                            else client.post(url, {"post": "yes", "note": "x"}, follow=True))
+                response = (
+                    client.get(url, follow=True)
+                    if method == "GET"
+                    else client.post(url, {"post": "yes", "note": "x"}, follow=True)
+                )
                 text = _strip_echo(response.content.decode(errors="replace"), url, None)
                 if response.status_code != 404:
-                    failures.append(f"{user.username} {method} {url}: {response.status_code} "
-                                    f"via {response.redirect_chain}")
+                    failures.append(
+                        f"{user.username} {method} {url}: {response.status_code} via {response.redirect_chain}"
+                    )
                 elif leaked := _leaks(text, a):
                     failures.append(f"{user.username} {method} {url}: leaked {leaked}")
     assert not failures, "\n".join(failures)
@@ -353,12 +431,17 @@ def test_clinic_b_console_lists_searches_and_autocomplete_hold_none_of_clinic_a(
     client = Client()
     client.force_login(b.admin)
     urls = [
-        "/admin/calls/call/", f"/admin/calls/call/?q={a.canaries[0]}", f"/admin/calls/call/?q={a.canaries[3]}",
+        "/admin/calls/call/",
+        f"/admin/calls/call/?q={a.canaries[0]}",
+        f"/admin/calls/call/?q={a.canaries[3]}",
         f"/admin/calls/call/?organization__id__exact={a.org.pk}",
-        "/admin/calls/escalation/", f"/admin/calls/escalation/?organization__id__exact={a.org.pk}",
-        "/admin/organizations/organization/", "/admin/organizations/membership/",
+        "/admin/calls/escalation/",
+        f"/admin/calls/escalation/?organization__id__exact={a.org.pk}",
+        "/admin/organizations/organization/",
+        "/admin/organizations/membership/",
         f"/admin/organizations/membership/?organization__id__exact={a.org.pk}",
-        "/admin/calls/auditevent/", f"/admin/calls/auditevent/?clinic={a.org.pk}",
+        "/admin/calls/auditevent/",
+        f"/admin/calls/auditevent/?clinic={a.org.pk}",
         f"/admin/calls/auditevent/?q={a.call.pk}",
         "/admin/autocomplete/?app_label=calls&model_name=escalation&field_name=call&term=",
         f"/admin/autocomplete/?app_label=calls&model_name=escalation&field_name=call&term={a.canaries[0]}",
@@ -388,8 +471,11 @@ def test_operator_only_console_pages_refuse_clinic_admins_alike_for_any_id(world
     a, b = world
     client = Client()
     client.force_login(b.admin)
-    ids = {"auth/user": (a.admin.pk, 999_999), "auth/group": (1, 999_999),
-           "authtoken/tokenproxy": (token_header(a.admin)["Authorization"].split()[1], "0" * 40)}[model]
+    ids = {
+        "auth/user": (a.admin.pk, 999_999),
+        "auth/group": (1, 999_999),
+        "authtoken/tokenproxy": (token_header(a.admin)["Authorization"].split()[1], "0" * 40),
+    }[model]
     real, missing = (client.get(f"/admin/{model}/{object_id}/{suffix}", follow=True) for object_id in ids)
     assert real.status_code in (403, 404)
     assert real.status_code == missing.status_code  # no oracle: an existing id looks like a missing one
@@ -423,24 +509,44 @@ async def test_clinic_a_board_socket_never_receives_clinic_b_escalations(world):
         def b_escalations(count: int) -> list[str]:
             ids = []
             for _ in range(count):
-                ids.append(str(escalation_create(call=make_call(b.org), level="emergency", source="keyword",
-                                                 reason="chest_pain")[0].pk))
+                ids.append(
+                    str(
+                        escalation_create(
+                            call=make_call(b.org), level="emergency", source="keyword", reason="chest_pain"
+                        )[0].pk
+                    )
+                )
             return ids
 
         foreign = await b_escalations(40)
         layer = get_channel_layer()
         # Forged group messages naming B's escalations, sent to A's own group: re-read under A's scope, dropped.
         for escalation_id in foreign:
-            await layer.group_send(board_group(a.org.pk), {"type": "escalation.changed", "escalation_id": escalation_id,
-                                                           "call_id": str(uuid.uuid4()), "event": "created"})
+            await layer.group_send(
+                board_group(a.org.pk),
+                {
+                    "type": "escalation.changed",
+                    "escalation_id": escalation_id,
+                    "call_id": str(uuid.uuid4()),
+                    "event": "created",
+                },
+            )
         assert await socket.receive_nothing(timeout=1.0)
         # ...while A's own escalation does arrive on the same socket (the socket was listening).
         mine = await database_sync_to_async(
-            lambda: escalation_create(call=make_call(a.org), level="emergency", source="keyword",
-                                      reason="stroke_signs")[0]
+            lambda: escalation_create(
+                call=make_call(a.org), level="emergency", source="keyword", reason="stroke_signs"
+            )[0]
         )()
-        await layer.group_send(board_group(a.org.pk), {"type": "escalation.changed", "escalation_id": str(mine.pk),
-                                                       "call_id": str(mine.call_id), "event": "created"})
+        await layer.group_send(
+            board_group(a.org.pk),
+            {
+                "type": "escalation.changed",
+                "escalation_id": str(mine.pk),
+                "call_id": str(mine.call_id),
+                "event": "created",
+            },
+        )
         received = []
         while not await socket.receive_nothing(timeout=1.0):
             received.append(await socket.receive_json_from(timeout=2))
@@ -536,7 +642,8 @@ def _route_is_covered(route: str) -> bool:
     if route == "admin/r/<path:content_type_id>/<path:object_id>/":
         return True  # view_on_site, in _console_urls
     api_paths = {
-        "api/calls/<uuid:call_id>": "calls_retrieve", "api/calls/<uuid:call_id>/escalate": "call_escalate",
+        "api/calls/<uuid:call_id>": "calls_retrieve",
+        "api/calls/<uuid:call_id>/escalate": "call_escalate",
         "api/calls/<uuid:call_id>/deescalate": "call_deescalate",
         "api/escalations/<uuid:escalation_id>/acknowledge": "escalation_acknowledge",
         "api/escalations/<uuid:escalation_id>/resolve": "escalation_resolve",
@@ -547,7 +654,8 @@ def _route_is_covered(route: str) -> bool:
     caller = re.match(r"^api/\^calls/\(\?P<call_id>.*\)/(realtime|events)/\?\$$", route)
     if caller:
         return {"realtime": "realtime_attach", "events": "call_events"}[caller.group(1)] in {
-            attack.operation for attack in CALLER_ATTACKS}
+            attack.operation for attack in CALLER_ATTACKS
+        }
     return False
 
 

@@ -61,10 +61,17 @@ def _requests(a: Clinic) -> dict[str, Callable[[], Request]]:
         "call_start": lambda: ("POST", "/api/call/start", {"channel": "web"}, {}),
         "call_end": with_call(lambda c, t: ("POST", "/api/call/end", {"call_id": str(c.pk)}, {"X-Call-Token": t})),
         "realtime_session": lambda: ("POST", "/api/realtime/session", {}, {}),
-        "realtime_attach": with_call(lambda c, t: ("POST", f"/api/calls/{c.pk}/realtime",
-                                                   {"openai_call_id": f"rtc_authz_{c.pk.hex}"}, {"X-Call-Token": t})),
-        "call_events": with_call(lambda c, t: ("POST", f"/api/calls/{c.pk}/events", {"events": []},
-                                               {"X-Call-Token": t})),
+        "realtime_attach": with_call(
+            lambda c, t: (
+                "POST",
+                f"/api/calls/{c.pk}/realtime",
+                {"openai_call_id": f"rtc_authz_{c.pk.hex}"},
+                {"X-Call-Token": t},
+            )
+        ),
+        "call_events": with_call(
+            lambda c, t: ("POST", f"/api/calls/{c.pk}/events", {"events": []}, {"X-Call-Token": t})
+        ),
         "calls_list": lambda: ("GET", "/api/calls", None, {}),
         "calls_retrieve": lambda: ("GET", f"/api/calls/{a.call.pk}", None, {}),
         "call_escalate": lambda: ("POST", f"/api/calls/{a.call.pk}/escalate", {"level": "human"}, {}),
@@ -74,8 +81,7 @@ def _requests(a: Clinic) -> dict[str, Callable[[], Request]]:
         "escalation_resolve": lambda: ("POST", f"/api/escalations/{a.escalation.pk}/resolve", {"note": "ok"}, {}),
         "org_config_retrieve": lambda: ("GET", f"/api/org/config/{a.org.pk}", None, {}),
         "org_config_update": lambda: ("POST", f"/api/org/config/{a.org.pk}", {"services": ["Primary care"]}, {}),
-        "org_config_partial_update": lambda: ("PATCH", f"/api/org/config/{a.org.pk}", {"services": ["Flu shots"]},
-                                              {}),
+        "org_config_partial_update": lambda: ("PATCH", f"/api/org/config/{a.org.pk}", {"services": ["Flu shots"]}, {}),
         "auth_logout": lambda: ("POST", "/api/auth/logout", None, {}),
     }
 
@@ -117,8 +123,13 @@ def test_every_operation_answers_each_role_as_the_table_says(world, fake, settin
         if method == "GET":
             response = Client().get(url, headers=headers)
         else:
-            response = Client().generic(method, url, json.dumps(body) if body is not None else "",
-                                        content_type="application/json", headers=headers)
+            response = Client().generic(
+                method,
+                url,
+                json.dumps(body) if body is not None else "",
+                content_type="application/json",
+                headers=headers,
+            )
         status = response.status_code
         got = ALLOW if status not in (401, 403) else status
         if status >= 500 or got != expected:
@@ -134,8 +145,14 @@ def test_outside_the_api_only_health_and_signed_twilio_webhooks_are_public(db):
     client = Client()
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code in (200, 503)
-    for path in ("/twilio/voice", "/twilio/status", "/twilio/stream-ended", "/twilio/dial-result",
-                 "/twilio/voicemail", "/twilio/recording-status"):
+    for path in (
+        "/twilio/voice",
+        "/twilio/status",
+        "/twilio/stream-ended",
+        "/twilio/dial-result",
+        "/twilio/voicemail",
+        "/twilio/recording-status",
+    ):
         assert client.post(path, {"CallSid": "CA" + "0" * 32}).status_code == 403, path
     for path in ("/board/", "/admin/", "/admin/calls/call/", "/admin/calls/auditevent/"):
         response = client.get(path)

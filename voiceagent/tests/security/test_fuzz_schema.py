@@ -116,8 +116,12 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, 
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @hypothesis_settings(
-            max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-            phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
         )
         def run(case) -> None:
             counts[label] = counts.get(label, 0) + 1
@@ -132,30 +136,46 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, 
 
     unsatisfiable: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
-    for mode, checks in ((schemathesis.GenerationMode.POSITIVE, checks_positive),
-                         (schemathesis.GenerationMode.NEGATIVE, checks_negative)):
+    for mode, checks in (
+        (schemathesis.GenerationMode.POSITIVE, checks_positive),
+        (schemathesis.GenerationMode.NEGATIVE, checks_negative),
+    ):
         for operation in operations:
             run_operation(operation, mode, checks)
 
     total = sum(counts.values())
     elapsed = time.monotonic() - started
     with capsys.disabled():
-        print(f"\nfuzz as {role}: {total} cases over {len(operations)} operations x 2 modes in {elapsed:.1f}s; "
-              f"{len(successes)} operations reached a 2xx")
+        print(
+            f"\nfuzz as {role}: {total} cases over {len(operations)} operations x 2 modes in {elapsed:.1f}s; "
+            f"{len(successes)} operations reached a 2xx"
+        )
     assert len(counts) + len(unsatisfiable) == 2 * len(operations)
     assert all(label.startswith("negative") for label in unsatisfiable), unsatisfiable
     assert total >= 2 * len(operations) * min(MAX_EXAMPLES, 3)
     assert elapsed < TIME_BUDGET_SECONDS
     # The fuzz exercised real handlers, not only the authentication layer.
-    reachable = {"anonymous": {"POST /api/call/start", "POST /api/realtime/session/"},
-                 "staff": {"GET /api/calls", "GET /api/escalations"},
-                 "admin": {"GET /api/calls", "GET /api/escalations"}}[role]
+    reachable = {
+        "anonymous": {"POST /api/call/start", "POST /api/realtime/session/"},
+        "staff": {"GET /api/calls", "GET /api/escalations"},
+        "admin": {"GET /api/calls", "GET /api/escalations"},
+    }[role]
     assert reachable <= successes, successes
 
 
 def _foreign_values(role: str, a: Clinic, b: Clinic) -> list[str]:
-    values = [TWILIO_TOKEN, OPENAI_KEY, a.org.webhook_secret, b.org.webhook_secret, a.call_token, b.call_token,
-              b.org.publishable_key, *b.canaries, *b.ids, a.call.token_hash]
+    values = [
+        TWILIO_TOKEN,
+        OPENAI_KEY,
+        a.org.webhook_secret,
+        b.org.webhook_secret,
+        a.call_token,
+        b.call_token,
+        b.org.publishable_key,
+        *b.canaries,
+        *b.ids,
+        a.call.token_hash,
+    ]
     if role == "anonymous":  # a caller sees its own call only: none of A's staff-side data either
         values += [*a.canaries, str(a.escalation.pk)]
     return values

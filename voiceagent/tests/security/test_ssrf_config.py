@@ -62,7 +62,10 @@ def _deliver_and_check(org, outcomes: dict[str, str], url: str) -> None:
     row.refresh_from_db()
     assert row.status != Notification.Status.DELIVERED, url
     assert row.status == Notification.Status.FAILED and row.last_error.startswith("refused:"), (
-        url, row.status, row.last_error)
+        url,
+        row.status,
+        row.last_error,
+    )
     outcomes[url] = f"stored, delivery {row.last_error}"
 
 
@@ -72,8 +75,13 @@ def test_hostile_webhook_urls_through_the_api_never_reach_the_network(world, can
     outcomes: dict[str, str] = {}
     client = Client()
     for url in hostile_urls(canary.port):
-        response = client.generic(method, f"/api/org/config/{a.org.pk}", f'{{"webhook_url": "{url}"}}',
-                                  content_type="application/json", headers=token_header(a.admin))
+        response = client.generic(
+            method,
+            f"/api/org/config/{a.org.pk}",
+            f'{{"webhook_url": "{url}"}}',
+            content_type="application/json",
+            headers=token_header(a.admin),
+        )
         assert response.status_code in (200, 400), (url, response.status_code, response.content)
         if response.status_code == 400:
             assert "webhook_url" in response.json()["error"]["fields"], url
@@ -86,8 +94,10 @@ def test_hostile_webhook_urls_through_the_api_never_reach_the_network(world, can
     assert canary.connections == 0, outcomes
     assert len(outcomes) == len(hostile_urls(canary.port))
     at_entry = sum(outcome == "refused at entry" for outcome in outcomes.values())
-    print(f"\n{method} webhook_url: {at_entry} refused at entry, {len(outcomes) - at_entry} refused at delivery, "
-          f"{canary.connections} canary connections")
+    print(
+        f"\n{method} webhook_url: {at_entry} refused at entry, {len(outcomes) - at_entry} refused at delivery, "
+        f"{canary.connections} canary connections"
+    )
     # Anything that is not https never gets stored.
     assert all(outcome == "refused at entry" for url, outcome in outcomes.items() if not url.startswith("https://"))
 
@@ -141,7 +151,11 @@ def test_hostile_webhook_urls_through_the_console_form_never_reach_the_network(w
 def test_a_legitimate_https_webhook_url_is_accepted_at_entry(world):
     """The guard is not a blanket refusal: a public https URL is stored as given."""
     a, _b = world
-    response = Client().patch(f"/api/org/config/{a.org.pk}", {"webhook_url": "https://hooks.clinic-a.example/esc"},
-                              content_type="application/json", headers=token_header(a.admin))
+    response = Client().patch(
+        f"/api/org/config/{a.org.pk}",
+        {"webhook_url": "https://hooks.clinic-a.example/esc"},
+        content_type="application/json",
+        headers=token_header(a.admin),
+    )
     assert response.status_code == 200
     assert response.json()["webhook_url"] == "https://hooks.clinic-a.example/esc"

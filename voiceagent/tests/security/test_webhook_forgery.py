@@ -27,12 +27,33 @@ from fakes.twilio.webhooks import new_call_sid, sign, voice_params
 from realtime.telephony.signatures import websocket_signature_is_valid
 
 CLINIC_NUMBER = "+14155550199"
-ENDPOINTS = ["/twilio/voice", "/twilio/status", "/twilio/stream-ended", "/twilio/dial-result?leg=transfer",
-             "/twilio/voicemail", "/twilio/recording-status"]
+ENDPOINTS = [
+    "/twilio/voice",
+    "/twilio/status",
+    "/twilio/stream-ended",
+    "/twilio/dial-result?leg=transfer",
+    "/twilio/voicemail",
+    "/twilio/recording-status",
+]
 MUTATIONS = [
-    "drop_signature", "flip_signature_char", "truncate_signature", "extend_signature", "random_signature",
-    "http_scheme", "other_host", "nonstandard_port", "trailing_slash", "other_path", "add_param", "drop_param",
-    "change_param", "add_query", "drop_query", "wrong_token", "unknown_shared_key", "empty_token",
+    "drop_signature",
+    "flip_signature_char",
+    "truncate_signature",
+    "extend_signature",
+    "random_signature",
+    "http_scheme",
+    "other_host",
+    "nonstandard_port",
+    "trailing_slash",
+    "other_path",
+    "add_param",
+    "drop_param",
+    "change_param",
+    "add_query",
+    "drop_query",
+    "wrong_token",
+    "unknown_shared_key",
+    "empty_token",
 ]
 MUTATED_REQUESTS = 240
 SAFE_TEXT = st.text(alphabet=string.ascii_letters + string.digits + "+-_. ", min_size=1, max_size=20)
@@ -57,8 +78,15 @@ def phone_clinic(org_a):
 def _params(endpoint: str, call_sid: str) -> dict[str, str]:
     if endpoint == "/twilio/voice":
         return voice_params(call_sid=call_sid, caller="+14155550123", called=CLINIC_NUMBER)
-    return {"CallSid": call_sid, "CallStatus": "completed", "CallDuration": "42", "DialCallStatus": "no-answer",
-            "RecordingSid": "RE" + "1" * 32, "RecordingStatus": "completed", "AccountSid": "AC" + "0" * 32}
+    return {
+        "CallSid": call_sid,
+        "CallStatus": "completed",
+        "CallDuration": "42",
+        "DialCallStatus": "no-answer",
+        "RecordingSid": "RE" + "1" * 32,
+        "RecordingStatus": "completed",
+        "AccountSid": "AC" + "0" * 32,
+    }
 
 
 def _mutate(draw, mutation: str, endpoint: str, params: dict[str, str]) -> tuple[str, dict, dict]:
@@ -95,27 +123,35 @@ def _mutate(draw, mutation: str, endpoint: str, params: dict[str, str]) -> tuple
     elif mutation == "drop_query":
         path = endpoint.split("?")[0] + "?leg=" + draw(st.sampled_from(["on_call", "voicemail", "other"]))
     elif mutation == "wrong_token":
-        token = draw(st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=40)
-                     .filter(lambda t: t != TEST_AUTH_TOKEN))
+        token = draw(
+            st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=40).filter(
+                lambda t: t != TEST_AUTH_TOKEN
+            )
+        )
     elif mutation == "empty_token":
         token = ""
     # Sign what Twilio would have signed (over the ORIGINAL params unless the mutation is in what we send).
     signature = sign(token, signed_url, params)
     if mutation == "flip_signature_char":
         index = draw(st.integers(0, len(signature) - 1))
-        replacement = draw(st.sampled_from(string.ascii_letters + string.digits + "+/=").filter(
-            lambda c: c != signature[index]))
-        signature = signature[:index] + replacement + signature[index + 1:]
+        replacement = draw(
+            st.sampled_from(string.ascii_letters + string.digits + "+/=").filter(lambda c: c != signature[index])
+        )
+        signature = signature[:index] + replacement + signature[index + 1 :]
     elif mutation == "truncate_signature":
         signature = signature[: draw(st.integers(0, len(signature) - 1))]
     elif mutation == "extend_signature":
         signature += draw(st.text(alphabet=string.ascii_letters + "=", min_size=1, max_size=4))
     elif mutation == "random_signature":
-        signature = draw(st.text(alphabet=string.ascii_letters + string.digits + "+/=", min_size=0, max_size=40)
-                         .filter(lambda s: s != signature))
+        signature = draw(
+            st.text(alphabet=string.ascii_letters + string.digits + "+/=", min_size=0, max_size=40).filter(
+                lambda s: s != signature
+            )
+        )
     elif mutation == "unknown_shared_key":
-        headers["X-Twilio-Webhooks-Signature-Settings"] = "key=" + draw(st.from_regex(r"\A[a-z_0-9]{1,20}\Z")) + \
-            ",algorithm=HMAC_SHA256"
+        headers["X-Twilio-Webhooks-Signature-Settings"] = (
+            "key=" + draw(st.from_regex(r"\A[a-z_0-9]{1,20}\Z")) + ",algorithm=HMAC_SHA256"
+        )
         signature = sign(TEST_AUTH_TOKEN, signed_url, params, algorithm="HMAC_SHA256")
     if mutation != "drop_signature":
         headers["X-Twilio-Signature"] = signature
@@ -135,15 +171,22 @@ def test_hypothesis_mutated_twilio_webhooks_are_all_refused_and_write_nothing(ph
     # A live phone call the status-style callbacks name, created by a correctly signed voice webhook.
     sid = new_call_sid()
     params = _params("/twilio/voice", sid)
-    ok = client.post("/twilio/voice", params,
-                     headers={"X-Twilio-Signature": sign(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + "/twilio/voice",
-                                                         params)})
+    ok = client.post(
+        "/twilio/voice",
+        params,
+        headers={"X-Twilio-Signature": sign(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + "/twilio/voice", params)},
+    )
     assert ok.status_code == 200  # the unmutated request is accepted: the mutations below are what fails
     before = _state()
     counts.update(sent=0, accepted=0)
 
-    @settings(max_examples=MUTATED_REQUESTS, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MUTATED_REQUESTS,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(data=st.data())
     def run(data) -> None:
         endpoint = data.draw(st.sampled_from(ENDPOINTS))
@@ -175,17 +218,25 @@ def test_hypothesis_mutated_media_stream_signatures_are_refused():
         signature: str | None = good
         if mutation == "flip":
             index = data.draw(st.integers(0, len(good) - 1))
-            char = data.draw(st.sampled_from(string.ascii_letters + string.digits + "+/=").filter(
-                lambda c: c != good[index]))
-            signature = good[:index] + char + good[index + 1:]
+            char = data.draw(
+                st.sampled_from(string.ascii_letters + string.digits + "+/=").filter(lambda c: c != good[index])
+            )
+            signature = good[:index] + char + good[index + 1 :]
         elif mutation == "truncate":
             signature = good[: data.draw(st.integers(0, len(good) - 1))]
         elif mutation == "other_url":
-            url = data.draw(st.sampled_from([
-                "ws://voice.clinic.example/twilio/media", "https://voice.clinic.example/twilio/media",
-                "wss://voice.clinic.example/twilio/media/", "wss://evil.example/twilio/media",
-                "wss://voice.clinic.example:8443/twilio/media", "wss://voice.clinic.example/twilio/voice",
-            ]))
+            url = data.draw(
+                st.sampled_from(
+                    [
+                        "ws://voice.clinic.example/twilio/media",
+                        "https://voice.clinic.example/twilio/media",
+                        "wss://voice.clinic.example/twilio/media/",
+                        "wss://evil.example/twilio/media",
+                        "wss://voice.clinic.example:8443/twilio/media",
+                        "wss://voice.clinic.example/twilio/voice",
+                    ]
+                )
+            )
             signature = sign(TEST_AUTH_TOKEN, url)
         elif mutation == "wrong_token":
             token = data.draw(st.text(min_size=1, max_size=30).filter(lambda t: t != TEST_AUTH_TOKEN))
@@ -214,5 +265,11 @@ def test_there_is_no_openai_webhook_endpoint():
     routes = _routes(get_resolver().url_patterns)
     assert not [route for route in routes if "openai" in route.lower() or "webhook" in route.lower()]
     inbound = sorted(route for route in routes if route.startswith("twilio/"))
-    assert inbound == ["twilio/dial-result", "twilio/recording-status", "twilio/status", "twilio/stream-ended",
-                       "twilio/voice", "twilio/voicemail"]
+    assert inbound == [
+        "twilio/dial-result",
+        "twilio/recording-status",
+        "twilio/status",
+        "twilio/stream-ended",
+        "twilio/voice",
+        "twilio/voicemail",
+    ]
