@@ -202,7 +202,7 @@ class Server:
             "LOG_LEVEL": "WARNING",
         }
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the subprocess
-        self.process = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "voiceagent.asgi:application"],
             cwd=ROOT,
             env=env,

@@ -308,7 +308,7 @@ def run_one(kind: str, n: int, args, org, env: dict[str, str], fake_url: str) ->
     server = subprocess.Popen(
         pinned("0", server_argv(kind, port)),
         cwd=ROOT,
-        env=env,  # noqa: S603
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -443,7 +443,7 @@ def main() -> int:
     fake = subprocess.Popen(
         pinned("1", [sys.executable, "-c", fake_code]),
         cwd=ROOT,
-        env=env,  # noqa: S603
+        env=env,
         stdout=subprocess.DEVNULL,
     )
     env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{fake_port}/v1"

@@ -76,7 +76,7 @@ def bench_minting(org, fake, *, requests: int) -> dict:
         "SECURE_SSL_REDIRECT": "false",
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server subprocess below
-    server = subprocess.Popen(  # noqa: S603 - our own server, fixed arguments
+    server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "voiceagent.asgi:application"],
         cwd=ROOT,
         env=env,

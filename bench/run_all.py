@@ -182,7 +182,7 @@ def supports_json(script: Path) -> bool:
         [sys.executable, str(script), "--help"],
         cwd=ROOT,
         capture_output=True,
-        text=True,  # noqa: S603
+        text=True,
         timeout=60,
         check=False,
     )
@@ -205,7 +205,7 @@ def run_one(bench: Bench, logs: Path) -> tuple[list[tuple[str, str, str, str]], 
                 argv,
                 cwd=ROOT,
                 env={**os.environ, **bench.env},
-                stdout=log,  # noqa: S603
+                stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=bench.timeout,
                 check=False,
