@@ -12,17 +12,12 @@ from django.db import models
 from django.db.models import F, Q
 
 from organizations.models import Organization
+from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, Urgency
 
 
 def hash_call_token(token: str) -> str:
     """Call tokens are random (not passwords), so a keyed SHA-256 is enough and lookups stay fast."""
     return hmac.new(settings.SECRET_KEY.encode(), token.encode(), hashlib.sha256).hexdigest()
-
-
-class Urgency(models.TextChoices):
-    ROUTINE = "routine", "Routine"
-    URGENT = "urgent", "Urgent"
-    EMERGENCY = "emergency", "Emergency"
 
 
 class Call(models.Model):
@@ -55,7 +50,8 @@ class Call(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     escalated = models.BooleanField(default=False)
-    escalation_level = models.CharField(max_length=10, blank=True)  # highest Escalation.Level seen
+    # The highest level of the call's escalations so far ("" when it has none).
+    escalation_level = models.CharField(max_length=10, choices=EscalationLevel.choices, blank=True)
     urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
     caller_name = models.CharField(max_length=200, blank=True)
     caller_phone = models.CharField(max_length=32, blank=True)
@@ -181,35 +177,33 @@ class Intake(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(urgency__in=["", "routine", "urgent", "emergency"]), name="intake_urgency_valid"
-            ),
+            models.CheckConstraint(condition=Q(urgency__in=["", *Urgency.values]), name="intake_urgency_valid"),
         ]
 
     def __str__(self) -> str:
         return f"Intake for {self.call_id}"
 
 
-class Escalation(models.Model):
-    class Level(models.TextChoices):
-        EMERGENCY = "emergency", "Emergency"
-        URGENT = "urgent", "Urgent"
-        HUMAN = "human", "Human requested"
-        UNCERTAIN = "uncertain", "Agent uncertain"
+class EscalationSource(models.TextChoices):
+    """Who raised an escalation."""
 
-    class Source(models.TextChoices):
-        KEYWORD = "keyword", "Triage (keyword)"
-        AGENT_TOOL = "agent_tool", "Agent tool call"
-        STAFF = "staff", "Staff"
-        SYSTEM = "system", "System (transfer, voicemail)"
+    KEYWORD = "keyword", "Triage (keyword)"
+    AGENT_TOOL = "agent_tool", "Agent tool call"
+    STAFF = "staff", "Staff"
+    SYSTEM = "system", "System (transfer, voicemail)"
+
+
+class Escalation(models.Model):
+    Level = EscalationLevel
+
+    Source = EscalationSource
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         RESOLVED = "resolved", "Resolved"
 
-    # Higher is more severe; used to keep the call's highest level.
-    SEVERITY = {Level.UNCERTAIN: 1, Level.HUMAN: 2, Level.URGENT: 3, Level.EMERGENCY: 4}
+    SEVERITY = ESCALATION_SEVERITY  # higher is more severe; the call keeps its highest level
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="escalations")
@@ -236,12 +230,8 @@ class Escalation(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(level__in=["emergency", "urgent", "human", "uncertain"]), name="escalation_level_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(source__in=["keyword", "agent_tool", "staff", "system"]), name="escalation_source_valid"
-            ),
+            models.CheckConstraint(condition=Q(level__in=EscalationLevel.values), name="escalation_level_valid"),
+            models.CheckConstraint(condition=Q(source__in=EscalationSource.values), name="escalation_source_valid"),
             models.CheckConstraint(
                 condition=Q(status="open")
                 | Q(status="acknowledged", acknowledged_at__isnull=False)

@@ -1,7 +1,7 @@
 """Escalation notifications: a database outbox, delivered after commit to the live board and the clinic webhook.
 
-Why an outbox: channel-layer group messages are at-most-once and die with Redis (shared/reference/reliability.md
-§2.3), and a clinic's webhook may be down. So every escalation writes `Notification` rows in its own transaction;
+Why an outbox: channel-layer group messages are at-most-once and die with Redis
+(docs/facts.md#channel-layer-at-most-once), and a clinic's webhook may be down. So every escalation writes `Notification` rows in its own transaction;
 after commit one immediate attempt runs off the request/pipeline thread, and `manage.py deliver_notifications`
 retries what is still pending with back-off until it lands or gives up.
 
@@ -65,7 +65,7 @@ def _backoff(row: Notification) -> tuple[int, ...]:
 
 # A claimed row is invisible to other workers this long; a worker that dies mid-attempt is retried after it.
 CLAIM_LEASE = dt.timedelta(seconds=60)
-GROUP_SEND_TIMEOUT = 1.0  # a frozen Redis must not hang whoever sends (reliability.md §0.5)
+GROUP_SEND_TIMEOUT = 1.0  # a frozen Redis must not hang whoever sends (docs/facts.md#frozen-redis)
 WEBHOOK_TIMEOUTS = {"connect": 3.0, "read": 5.0, "write": 5.0, "pool": 3.0}
 SIGNATURE_HEADER = "X-Voiceagent-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -85,10 +85,14 @@ def reason_codes(escalation: Escalation) -> list[str]:
     "transfer_unanswered"); the agent's tool and staff store free text, which may quote the caller, so it never
     leaves as a code."""
     parts = [part.strip() for part in escalation.reason.split(",") if part.strip()]
-    coded = escalation.source in {Escalation.Source.KEYWORD, "system"}
+    coded = escalation.source in {Escalation.Source.KEYWORD, Escalation.Source.SYSTEM}
     if coded and all(REASON_CODE_RE.match(part) for part in parts):
         return parts
-    return [{"agent_tool": "agent_reported", "staff": "staff_override"}.get(escalation.source, "other")]
+    return [
+        {Escalation.Source.AGENT_TOOL: "agent_reported", Escalation.Source.STAFF: "staff_override"}.get(
+            escalation.source, "other"
+        )
+    ]
 
 
 def board_item(escalation: Escalation) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from calls.intake import IntakeResult, validate_intake
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
 from organizations.models import Organization
+from organizations.vocabulary import Urgency
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _validate_merged(call: Call, fields: list, data: object) -> IntakeResult:
 def _save_intake(call: Call, result: IntakeResult) -> Intake:
     """Store a validated intake; its urgency becomes the call's (the caller saves the call)."""
     urgency = result.data.get("urgency", "")
-    urgency = urgency if urgency in {"routine", "urgent", "emergency"} else ""
+    urgency = urgency if urgency in Urgency.values else ""
     intake, _ = Intake.objects.update_or_create(
         call=call, defaults={"data": result.data, "urgency": urgency, "completed": result.complete}
     )
@@ -330,3 +331,18 @@ def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tu
         locked.save(update_fields=["escalated", "escalation_level", "metadata"])
     logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
     return locked, resolved
+
+
+def call_usage_add(*, call: Call, usage: dict) -> Call:
+    """Add one response's token usage to the call's totals (and count the response)."""
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().only("usage").get(pk=call.pk)
+        totals = dict(locked.usage or {})
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+        totals["responses"] = totals.get("responses", 0) + 1
+        locked.usage = totals
+        locked.save(update_fields=["usage"])
+    return locked

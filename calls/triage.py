@@ -34,11 +34,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from calls import triage_lexicon as lex
+from organizations.vocabulary import EscalationLevel, TriageLevel
 
 if TYPE_CHECKING:
     from organizations.models import Organization
 
-EMERGENCY, URGENT, HUMAN, ROUTINE, UNCERTAIN = "emergency", "urgent", "human", "routine", "uncertain"
+EMERGENCY, URGENT, HUMAN, ROUTINE = TriageLevel.EMERGENCY, TriageLevel.URGENT, TriageLevel.HUMAN, TriageLevel.ROUTINE
+UNCERTAIN = EscalationLevel.UNCERTAIN  # the agent's hedging (assess_agent), never a caller's level
 LEVELS = (ROUTINE, HUMAN, URGENT, EMERGENCY)  # ascending severity
 SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
 LANGUAGES = tuple(lex.RULES)  # languages with a lexicon: ("en", "es")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from organizations.vocabulary import TriageLevel
+
 MACROS = {
     "CANT": r"(?:cant|cannot|can not|couldnt|could not|unable to|not able to|isnt able to|cant seem to|can barely)",
     "BREATHE": r"(?:breathe|breath|breathing|breathin|brethe|breeth|breth|breathes)",
@@ -1012,8 +1014,8 @@ HUMAN_ES = [
 ]
 
 RULES = {
-    "en": {"emergency": EMERGENCY_EN, "urgent": URGENT_EN, "human": HUMAN_EN},
-    "es": {"emergency": EMERGENCY_ES, "urgent": URGENT_ES, "human": HUMAN_ES},
+    "en": {TriageLevel.EMERGENCY: EMERGENCY_EN, TriageLevel.URGENT: URGENT_EN, TriageLevel.HUMAN: HUMAN_EN},
+    "es": {TriageLevel.EMERGENCY: EMERGENCY_ES, TriageLevel.URGENT: URGENT_ES, TriageLevel.HUMAN: HUMAN_ES},
 }
 
 # --- Guards -------------------------------------------------------------------------------------------------------

@@ -19,10 +19,6 @@ def organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[O
     return Organization.objects.filter(memberships__user=user)
 
 
-def organization_ids_for_user(user: AbstractBaseUser | AnonymousUser) -> set:
-    return set(organizations_for_user(user).values_list("id", flat=True))
-
-
 def admin_organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
     """Clinics whose configuration the user may change."""
     if not user.is_authenticated or not user.is_active:

@@ -19,6 +19,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from organizations.vocabulary import PHRASE_LEVEL_CHOICES, PHRASE_LEVELS, EscalationLevel, Urgency
+
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 format, e.g. +14155550123.")
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -109,10 +111,6 @@ def validate_origin_list(value: object) -> None:
 
 def validate_service_list(value: object) -> None:
     validate_string_list(value, what="service")
-
-
-def validate_phone_list(value: object) -> None:
-    validate_string_list(value, item_validator=e164_validator, what="phone number")
 
 
 def validate_language_list(value: object) -> None:
@@ -471,7 +469,7 @@ DEFAULT_INTAKE_FIELDS: list[dict] = [
         "field_type": "choice",
         "required": True,
         "description": "How urgent the need is.",
-        "choices": ["routine", "urgent", "emergency"],
+        "choices": [urgency.value for urgency in Urgency],
     },
     {"name": "preferred_time", "field_type": "text", "required": False, "description": "Preferred appointment time."},
     {"name": "is_new_patient", "field_type": "boolean", "required": False, "description": "New to the clinic?"},
@@ -487,20 +485,17 @@ DEFAULT_INTAKE_FIELDS: list[dict] = [
 class EscalationPhrase(models.Model):
     """A clinic-specific phrase that triggers an escalation of the given level when a caller says it."""
 
-    class Level(models.TextChoices):
-        EMERGENCY = "emergency", "Emergency"
-        URGENT = "urgent", "Urgent"
-        HUMAN = "human", "Human requested"
+    Level = EscalationLevel  # restricted to PHRASE_LEVELS by the field's choices and a constraint
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="escalation_phrases")
-    level = models.CharField(max_length=10, choices=Level.choices)
+    level = models.CharField(max_length=10, choices=PHRASE_LEVEL_CHOICES)
     phrase = models.CharField(max_length=200)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "level", "phrase"], name="escalation_phrase_unique"),
             models.CheckConstraint(
-                condition=Q(level__in=["emergency", "urgent", "human"]), name="escalation_phrase_level_valid"
+                condition=Q(level__in=[level.value for level in PHRASE_LEVELS]), name="escalation_phrase_level_valid"
             ),
         ]
 

@@ -4,7 +4,7 @@ Transport-agnostic (the Channels consumer in realtime/consumers.py adapts it): t
 text frame (`on_twilio_text`) and tells it when the socket closed (`on_twilio_closed`); the bridge talks back through
 two callables (`send_twilio(text)`, `close_twilio()`).
 
-The per-frame path is deliberately dumb and cheap (shared/reference/performance.md):
+The per-frame path is deliberately dumb and cheap (measured in bench/bridge.py):
 - μ-law base64 passes through untouched both ways; no decoding, no resampling;
 - a Twilio `media` frame becomes an `input_audio_buffer.append` by string concatenation (base64 needs no escaping);
 - an upstream `response.output_audio.delta` is recognised from its first bytes and relayed without a JSON parse;
@@ -34,10 +34,9 @@ from typing import Any
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
 from calls.audit import audit_actor_for_task
-from calls.models import Call, Escalation
+from calls.models import Call
 from core.observability import call_context
 from realtime.pipeline import CallEventPipeline, wants
 from realtime.session import PCMU, build_session, session_update_event
@@ -57,7 +56,6 @@ GOODBYE_PLAYOUT_LIMIT = 15.0  # never hold a line open longer than this for audi
 TRANSFER_LINE_LIMIT = 10.0  # the agent's "let me get someone" line; transfer even if it runs long
 PIPELINE_DRAIN_LIMIT = 5.0
 SESSION_LIMIT_CLOSE = 1001  # OpenAI: "Your session hit the maximum duration of 60 minutes."
-TRANSFER_LEVELS = {Escalation.Level.URGENT, Escalation.Level.HUMAN}
 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 _AUDIO_DELTA_TYPE = '"type":"response.output_audio.delta"'
@@ -101,19 +99,6 @@ def _start_call(call_id: object, token: object) -> tuple[Call, dict, str, str] |
     greeting = call.organization.agent_greeting.strip() or default_greeting(call)
     number = str(call.metadata.get("twilio", {}).get("number") or "")
     return call, session, greeting, number
-
-
-def _transfer_target(call: Call, escalations: list[Escalation]) -> str:
-    """The clinic's escalation phone when one of these escalations calls for a live transfer now, else ""."""
-    organization = call.organization
-    if not organization.escalation_phone:
-        return ""
-    # An emergency never waits on a transfer: the pipeline already told the caller to hang up and dial 911.
-    if any(e.level == Escalation.Level.EMERGENCY for e in escalations) or call.escalation_level == "emergency":
-        return ""
-    if not any(e.level in TRANSFER_LEVELS for e in escalations):
-        return ""
-    return organization.escalation_phone if organization.is_open(timezone.now()) else ""
 
 
 class MediaBridge:
@@ -307,11 +292,9 @@ class MediaBridge:
             for client_event in result.client_events:
                 with contextlib.suppress(websockets.ConnectionClosed):
                     await self.upstream.send(json.dumps(client_event))
-            if result.escalations and not self._transfer_started:
-                target = await database_sync_to_async(_transfer_target)(self.pipeline.call, result.escalations)
-                if target:
-                    self._transfer_started = True
-                    self._spawn(self._transfer(target, self._responses_done))
+            if result.transfer_to and not self._transfer_started:  # the clinic's policy decided (calls.conversation)
+                self._transfer_started = True
+                self._spawn(self._transfer(result.transfer_to, self._responses_done))
             if result.ended:
                 self._end_soon(Call.EndReason.AGENT_ENDED, close=True, outcome="goodbye", play_out=True)
 

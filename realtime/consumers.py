@@ -1,9 +1,9 @@
 """The Twilio Media Streams WebSocket (`/twilio/media`): a thin Channels adapter around realtime.bridge.MediaBridge.
 
 Two deliberate departures from a stock AsyncWebsocketConsumer, both for the per-frame cost
-(shared/reference/performance.md):
+(docs/facts.md#bridge-costs):
 - no channel layer (`channel_layer_alias = None`): a Redis outage must not end phone calls
-  (shared/reference/reliability.md §0.3), and without one the consumer can read its socket in a plain loop;
+  (docs/facts.md#channel-layer-at-most-once), and without one the consumer can read its socket in a plain loop;
 - `websocket.receive` skips Channels' per-message `aclose_old_connections()` (a hop to the sync thread and back,
   ~45 % of the CPU of a relay). That is safe because the frame path never touches the ORM; database work happens
   only in `database_sync_to_async` helpers, which manage their own connections. Connect and disconnect keep it.

@@ -1,28 +1,31 @@
 """The call event pipeline: one path for everything that happens in a call, whatever transport carries it.
 
 Transports (the browser sideband WebSocket, the browser event-forwarding endpoint, the Twilio phone bridge) feed
-GA Realtime *server* events in; the pipeline persists what matters the moment it arrives (transcript segments,
-intake, escalations, usage), executes tools, runs triage on every caller utterance, and returns the *client* events
-the transport must send upstream (tool outputs, `response.create`, steering). It never does network I/O itself.
+GA Realtime *server* events in. The pipeline keeps only the OpenAI protocol: it tracks which responses are active,
+hands each utterance and tool call to the clinic's conversation service (`calls.conversation`, which stores,
+triages, escalates and decides), and turns the decision into the *client* events the transport must send upstream
+(tool outputs, `response.create`, steering) plus a transfer for the transport to carry out. It never does network
+I/O itself.
 
 Events may arrive twice or out of order: segments are stored once per upstream item id, tool calls run once per
-call_id, and `response.create` is only ever emitted when no response is active (protocols.md §2.10 rule 6).
+call_id, and `response.create` is only ever emitted when no response is active (the server refuses a second one
+with `conversation_already_has_active_response`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from django.db import transaction
 from django.utils import timezone
 
-from calls.models import Call, Escalation, TranscriptSegment
-from calls.services import call_end, escalation_create, transcript_segment_append
+from calls.conversation import Decision, agent_utterance_handle, caller_utterance_handle
+from calls.models import Call, Escalation
+from calls.services import call_end, call_usage_add
+from calls.triage import extra_phrases_for
 from core.observability import call_context
-from realtime.tools import escalation_guidance, execute_tool
+from realtime.tools import execute_tool
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +41,6 @@ PIPELINE_EVENT_TYPES = frozenset(
         "response.function_call_arguments.done",
         "error",
     }
-)
-
-EMERGENCY_STEERING = (
-    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller has described a possible medical emergency. "
-    "Stop the intake. Tell the caller calmly and clearly to hang up and call 911 right now (or, for thoughts of "
-    "suicide or self-harm, to call or text 988). Clinic staff have already been alerted. Keep it short."
-)
-
-SELF_HARM_STEERING = (
-    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller may be at risk of suicide or self-harm. Stop the "
-    "intake. Speak calmly and kindly. Tell the caller they can call or text 988, the Suicide and Crisis Lifeline, "
-    "right now, and to call 911 if they or someone else is in immediate danger. Clinic staff have been alerted."
 )
 
 
@@ -83,11 +74,9 @@ class PipelineState:
 @dataclass
 class PipelineResult:
     client_events: list[dict] = field(default_factory=list)
-    escalations: list[Escalation] = field(default_factory=list)  # newly created, for the transport (transfer…)
+    escalations: list[Escalation] = field(default_factory=list)  # newly created ones
+    transfer_to: str = ""  # the conversation service decided the caller goes to this number now (phone)
     ended: bool = False
-
-
-TriageFn = Callable[[str], object]
 
 
 class CallEventPipeline:
@@ -95,7 +84,7 @@ class CallEventPipeline:
         self.call = call
         self.organization = call.organization
         self.state = state or PipelineState()
-        self._extra_phrases: dict | None = None
+        self._extra_phrases: dict[str, list[str]] | None = None
 
     # --- public API ---------------------------------------------------------------------------------------------
 
@@ -131,6 +120,7 @@ class CallEventPipeline:
             one = self.handle(event)
             total.client_events += one.client_events
             total.escalations += one.escalations
+            total.transfer_to = total.transfer_to or one.transfer_to
         total.ended = self.call.is_ended
         return total
 
@@ -159,11 +149,16 @@ class CallEventPipeline:
         text = str(event.get("transcript") or "").strip()
         if not text or self.call.is_ended:
             return
-        segment = transcript_segment_append(
-            call=self.call, speaker=TranscriptSegment.Speaker.CALLER, text=text, item_id=str(event.get("item_id") or "")
+        if self._extra_phrases is None:
+            self._extra_phrases = extra_phrases_for(self.organization)
+        decision = caller_utterance_handle(
+            call=self.call,
+            text=text,
+            item_id=str(event.get("item_id") or ""),
+            extra_phrases=self._extra_phrases,
+            steer=not self.state.emergency_steered,
         )
-        if segment is not None:  # a redelivered transcript is not triaged twice
-            self._triage_caller(text, result)
+        self._carry_out(decision, result)
 
     def _on_response_output_audio_transcript_done(self, event: dict, result: PipelineResult) -> None:
         text = str(event.get("transcript") or "").strip()
@@ -208,8 +203,8 @@ class CallEventPipeline:
                 "item": {"type": "function_call_output", "call_id": tool_call_id, "output": outcome.output_json()},
             }
         )
-        if outcome.escalation is not None and outcome.created_escalation:
-            result.escalations.append(outcome.escalation)
+        result.escalations += outcome.decision.escalations
+        result.transfer_to = result.transfer_to or outcome.decision.transfer_to
         if outcome.ended:
             self.state.response_pending = False
             return
@@ -241,60 +236,23 @@ class CallEventPipeline:
             self.state.pending_instructions = ""
 
     def _agent_said(self, text: str, item_id: str, result: PipelineResult) -> None:
-        if not text:
-            return
-        segment = transcript_segment_append(
-            call=self.call, speaker=TranscriptSegment.Speaker.AGENT, text=text, item_id=item_id
+        decision = agent_utterance_handle(
+            call=self.call, text=text, item_id=item_id, flag_uncertain=not self.state.uncertain_escalated
         )
-        if segment is None or self.state.uncertain_escalated or self.call.is_ended:
-            return
-        from calls.triage import assess_agent
-
-        assessment = assess_agent(text)
-        if assessment is not None:
+        if decision.escalation is not None:
             self.state.uncertain_escalated = True  # at most once per call
-            escalation, created = escalation_create(
-                call=self.call,
-                level=Escalation.Level.UNCERTAIN,
-                source=Escalation.Source.KEYWORD,
-                reason="agent_uncertain",
-                evidence=", ".join(assessment.evidence),
-            )
-            if created:
-                result.escalations.append(escalation)
+        result.escalations += decision.escalations
 
-    def _triage_caller(self, text: str, result: PipelineResult) -> None:
-        from calls.triage import assess, extra_phrases_for
-
-        if self._extra_phrases is None:
-            self._extra_phrases = extra_phrases_for(self.organization)
-        assessment = assess(text, languages=self.organization.agent_languages, extra_phrases=self._extra_phrases)
-        if assessment.level == "routine":
-            return
-        escalation, created = escalation_create(
-            call=self.call,
-            level=assessment.level,
-            source=Escalation.Source.KEYWORD,
-            reason=", ".join(assessment.reasons)[:300],
-            evidence=", ".join(assessment.evidence),
-        )
-        self.call.refresh_from_db()
-        if not created:
-            return
-        result.escalations.append(escalation)
-        guidance = escalation_guidance(self.organization, assessment.level)
-        transcript_segment_append(
-            call=self.call,
-            speaker=TranscriptSegment.Speaker.SYSTEM,
-            text=f"Escalated ({assessment.level}: {', '.join(assessment.reasons)}). Policy: {guidance}",
-        )
-        if assessment.level == Escalation.Level.EMERGENCY and not self.state.emergency_steered:
+    def _carry_out(self, decision: Decision, result: PipelineResult) -> None:
+        """Turn the conversation service's decision about a caller utterance into client events."""
+        result.escalations += decision.escalations
+        if decision.steering:
             self.state.emergency_steered = True
-            script = SELF_HARM_STEERING if "self_harm" in assessment.reasons else EMERGENCY_STEERING
-            self._steer(script, result)
-        else:
+            self._steer(decision.steering, result)
+        elif decision.system_note:
             # Urgent / human: tell the model what the clinic's policy is; it continues the conversation with it.
-            result.client_events.append(_system_message(f"Clinic system note: {guidance}"))
+            result.client_events.append(_system_message(decision.system_note))
+        result.transfer_to = result.transfer_to or decision.transfer_to
 
     def _steer(self, instructions: str, result: PipelineResult) -> None:
         """Make the agent say `instructions` now: cancel what it is saying, inject a system message, respond."""
@@ -306,17 +264,7 @@ class CallEventPipeline:
         self._flush_pending_response(result)
 
     def _record_usage(self, usage: dict) -> None:
-        with transaction.atomic():
-            locked = Call.objects.select_for_update().only("usage").get(pk=self.call.pk)
-            totals = dict(locked.usage or {})
-            for key in ("input_tokens", "output_tokens", "total_tokens"):
-                value = usage.get(key)
-                if isinstance(value, int):
-                    totals[key] = totals.get(key, 0) + value
-            totals["responses"] = totals.get("responses", 0) + 1
-            locked.usage = totals
-            locked.save(update_fields=["usage"])
-        self.call.usage = totals
+        self.call.usage = call_usage_add(call=self.call, usage=usage).usage
 
 
 def _system_message(text: str) -> dict:

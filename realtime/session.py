@@ -1,5 +1,5 @@
 """The GA Realtime session configuration for a clinic (used when minting browser secrets, attaching the sideband,
-and configuring the phone bridge). Shapes follow shared/reference/protocols.md §2.3; no beta field names."""
+and configuring the phone bridge). Shapes follow the GA session (docs/facts.md#ga-session); no beta field names."""
 
 from __future__ import annotations
 

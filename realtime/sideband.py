@@ -117,10 +117,6 @@ def attach(call_id: str, openai_call_id: str) -> bool:
     return True
 
 
-def running_calls() -> list[str]:
-    return [call_id for call_id, task in _running.items() if not task.done()]
-
-
 async def stop_all() -> None:
     for task in list(_running.values()):
         task.cancel()

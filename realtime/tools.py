@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.utils import timezone
-
-from calls.models import Call, Escalation
-from calls.services import IntakeInvalid, call_end, escalation_create, intake_store
+from calls.conversation import Decision, agent_escalation_raise
+from calls.models import Call
+from calls.services import IntakeInvalid, call_end, intake_store
 from organizations.models import IntakeField, Organization
+from organizations.vocabulary import EscalationLevel
 
-ESCALATION_LEVELS = [level.value for level in Escalation.Level]
+ESCALATION_LEVELS = EscalationLevel.values
 
 _JSON_TYPES = {
     IntakeField.FieldType.TEXT: {"type": "string"},
@@ -87,40 +88,12 @@ def tool_definitions(organization: Organization) -> list[dict]:
 
 @dataclass
 class ToolResult:
-    output: dict
+    output: dict[str, Any]
     ended: bool = False  # the call was ended by this tool
-    escalation: Escalation | None = None
-    created_escalation: bool = False
-    extra: dict = field(default_factory=dict)
+    decision: Decision = field(default_factory=Decision)  # an escalation it raised, and what follows from it
 
     def output_json(self) -> str:
         return json.dumps(self.output, ensure_ascii=False)
-
-
-def escalation_guidance(organization: Organization, level: str) -> str:
-    """What the agent should say after an escalation, per the clinic's policy and whether it is open."""
-    if level == Escalation.Level.EMERGENCY:
-        return (
-            "Tell the caller clearly: hang up and call 911 right now (or call or text 988 for thoughts of "
-            "self-harm). Clinic staff have been alerted. Do not continue the intake."
-        )
-    if organization.is_open(timezone.now()):
-        return (
-            "Staff have been alerted. Tell the caller briefly that you are getting a staff member to help them, "
-            "and keep collecting their name and callback number in case the line drops."
-        )
-    policy = organization.after_hours_policy
-    if policy == Organization.AfterHoursPolicy.FORWARD_ON_CALL:
-        return "The clinic is closed. Tell the caller you are connecting them to the on-call provider."
-    if policy == Organization.AfterHoursPolicy.EMERGENCY_ONLY:
-        return (
-            "The clinic is closed. Tell the caller that if this is an emergency they should call 911, and when "
-            "the clinic opens again."
-        )
-    return (
-        "The clinic is closed. Staff have been alerted and will call back when the clinic opens: make sure you "
-        "have the caller's name and callback number."
-    )
 
 
 def _error(code: str, message: str, **details) -> ToolResult:
@@ -140,19 +113,10 @@ def execute_tool(call: Call, name: str, arguments: str) -> ToolResult:
         level = args.get("level")
         if level not in ESCALATION_LEVELS:
             return _error("invalid_level", f"level must be one of {', '.join(ESCALATION_LEVELS)}.")
-        escalation, created = escalation_create(
-            call=call,
-            level=level,
-            source=Escalation.Source.AGENT_TOOL,
-            reason=str(args.get("reason", ""))[:300],
-            evidence=str(args.get("caller_statement", ""))[:2000],
+        decision, guidance = agent_escalation_raise(
+            call=call, level=level, reason=str(args.get("reason", "")), statement=str(args.get("caller_statement", ""))
         )
-        guidance = escalation_guidance(call.organization, level)
-        return ToolResult(
-            output={"ok": True, "escalated": level, "next": guidance},
-            escalation=escalation,
-            created_escalation=created,
-        )
+        return ToolResult(output={"ok": True, "escalated": level, "next": guidance}, decision=decision)
 
     if name == "complete_intake":
         try:

@@ -220,7 +220,7 @@ DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0, minimum=0.1, maximum=60)
 
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg's pool with health checks instead of CONN_MAX_AGE: persistent connections leak under ASGI (one per
-    # thread), and a checked pool replaces connections a database restart killed (shared/reference/reliability.md).
+    # thread), and a checked pool replaces connections a database restart killed (docs/facts.md#pool).
     _db["CONN_MAX_AGE"] = 0
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["pool"] = {
@@ -249,7 +249,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' BZPOPMIN wait, so idle
-                # consumers were torn down every ~5 s; 10 s keeps them alive (shared/reference/reliability.md §0.2).
+                # consumers were torn down every ~5 s; 10 s keeps them alive (docs/facts.md#redis-socket-timeout).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 2}],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "voiceagent"),
                 "capacity": 500,
@@ -355,6 +355,8 @@ SPECTACULAR_SETTINGS = {
         "CallChannelEnum": "calls.models.Call.Channel",
         "CallStatusEnum": "calls.models.Call.Status",
         "EscalationStatusEnum": "calls.models.Escalation.Status",
+        "EscalationLevelEnum": "organizations.vocabulary.EscalationLevel",
+        "EscalationPhraseLevelEnum": "organizations.vocabulary.PHRASE_LEVEL_CHOICES",
         "WebChannelEnum": ["web"],
         "LiveCallStatusEnum": ["in_progress"],
     },
@@ -397,7 +399,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024, maximum=50_000_000)
 
 # --- Patient-data safeguards: sessions, lockout, tokens, transport ------------------------------------------------
-# HIPAA 164.312(a)(2)(iii) automatic logoff and (e) transmission security; shared/reference/reliability.md §1.1, S1, S6.
+# HIPAA 164.312(a)(2)(iii) automatic logoff and (e) transmission security (docs/facts.md#session-security).
 
 # Console sessions end after this much inactivity (renewed on every request) ...
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 15 * 60, minimum=60, maximum=24 * 3600)

@@ -1,9 +1,9 @@
-"""How much of the agent's audio the caller has actually heard: barge-in by mark accounting (protocols.md §4.3 B).
+"""How much of the agent's audio the caller has actually heard: barge-in by mark accounting (docs/facts.md#barge-in).
 
 Pure and synchronous: the media bridge tells it what it forwarded and which Twilio marks came back, and asks it on
 `input_audio_buffer.speech_started` what to truncate. μ-law at 8 kHz is 8 bytes per millisecond.
 
-A mark per audio chunk costs ~38 µs per frame on the bridge (shared/reference/performance.md), so marks are sent
+A mark per audio chunk costs ~38 µs per frame on the bridge (docs/facts.md#bridge-costs), so marks are sent
 only every `mark_every_ms` of audio and/or every `mark_every_chunks` chunks; a mark then covers every byte forwarded
 since the previous mark (possibly several chunks and items), so the accounting stays exact. The price is that "played"
 lags by up to one mark interval: truncation may cut up to that much audio the caller did hear (never keep unheard

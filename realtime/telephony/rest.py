@@ -1,4 +1,4 @@
-"""Twilio REST calls the agent needs on a live call: redirect it to a human (<Dial>) and hang it up.
+"""The Twilio REST call the agent needs on a live call: redirect it to a human (<Dial>).
 
 httpx rather than twilio.rest.Client: the Client builds its URLs from fixed domains (api.twilio.com plus region/edge),
 so honouring TWILIO_API_BASE_URL (a loopback fake in tests) would mean patching its internals; httpx takes the
@@ -81,17 +81,6 @@ def _check(call: Call, response: httpx.Response) -> dict:
     )
 
 
-def _update(call: Call, form: dict[str, str]) -> dict:
-    url, data, auth = _request(call, form)
-    try:
-        with httpx.Client(timeout=TIMEOUT) as client:
-            response = client.post(url, data=data, auth=auth)
-    except httpx.HTTPError as exc:
-        logger.warning("twilio call update unreachable error=%s call=%s", type(exc).__name__, call.pk)
-        raise TwilioRestError(f"Twilio could not be reached ({type(exc).__name__}).", code="network") from None
-    return _check(call, response)
-
-
 async def _aupdate(call: Call, form: dict[str, str]) -> dict:
     url, data, auth = _request(call, form)
     try:
@@ -103,23 +92,10 @@ async def _aupdate(call: Call, form: dict[str, str]) -> dict:
     return _check(call, response)
 
 
-def transfer_call(call: Call, to_number: str, *, caller_id: str, say: str = twiml.CONNECTING) -> dict:
+async def atransfer_call(call: Call, to_number: str, *, caller_id: str, say: str = twiml.CONNECTING) -> dict:
     """Redirect the live call: say `say`, then ring `to_number` (outcome reported to /twilio/dial-result).
 
     Twilio abandons the <Connect><Stream> (the bridge gets `stop`). Returns Twilio's call resource; raises
     TwilioRestError. The caller marks the stream outcome ("transfer") only after this succeeded.
     """
-    return _update(call, {"Twiml": transfer_twiml(to_number=to_number, caller_id=caller_id, say=say)})
-
-
-async def atransfer_call(call: Call, to_number: str, *, caller_id: str, say: str = twiml.CONNECTING) -> dict:
     return await _aupdate(call, {"Twiml": transfer_twiml(to_number=to_number, caller_id=caller_id, say=say)})
-
-
-def hangup_call(call: Call) -> dict:
-    """End the live call (Status=completed)."""
-    return _update(call, {"Status": "completed"})
-
-
-async def ahangup_call(call: Call) -> dict:
-    return await _aupdate(call, {"Status": "completed"})

@@ -1,6 +1,6 @@
 """Phone-call workflows behind the Twilio webhooks, and the stream-token handshake the media bridge uses.
 
-Twilio webhooks carry no timestamp, so replay safety is ours (shared/reference/reliability.md §1.6):
+Twilio webhooks carry no timestamp, so replay safety is ours (docs/facts.md#twilio-replay):
 - every state change is monotonic (a terminal call stays terminal; "ringing" after "in-progress" is ignored);
 - the I-Twilio-Idempotency-Token of each processed webhook is remembered on the call (metadata, last few only), so a
   redelivery changes nothing: it is answered with the same kind of TwiML (Twilio retries must still get a response

@@ -40,6 +40,7 @@ from organizations.models import (
     validate_hours_do_not_overlap,
 )
 from organizations.services import membership_set, organization_create
+from organizations.vocabulary import EscalationLevel, Urgency
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
@@ -132,10 +133,10 @@ RIVERSIDE = DemoClinic(
         (SAT, "09:00", "13:00"),
     ],
     phrases=[
-        ("emergency", "fainted"),
-        ("emergency", "can't feel my arm"),
-        ("urgent", "fever for three days"),
-        ("human", "speak to the nurse"),
+        (EscalationLevel.EMERGENCY, "fainted"),
+        (EscalationLevel.EMERGENCY, "can't feel my arm"),
+        (EscalationLevel.URGENT, "fever for three days"),
+        (EscalationLevel.HUMAN, "speak to the nurse"),
     ],
     twilio_number="+16175550110",
     users=[
@@ -174,7 +175,7 @@ RIVERSIDE = DemoClinic(
                 "date_of_birth": "1984-03-12",
                 "callback_number": "+16175550123",
                 "reason_for_call": "Annual physical",
-                "urgency": "routine",
+                "urgency": Urgency.ROUTINE,
                 "preferred_time": "Tuesday mornings",
                 "is_new_patient": False,
                 "insurance_provider": "Blue Cross",
@@ -212,7 +213,7 @@ RIVERSIDE = DemoClinic(
                 "date_of_birth": "2015-06-02",
                 "callback_number": "+16175550145",
                 "reason_for_call": "Fever of 102F for three days, tired",
-                "urgency": "urgent",
+                "urgency": Urgency.URGENT,
                 "is_new_patient": False,
             },
             escalation={
@@ -249,7 +250,7 @@ RIVERSIDE = DemoClinic(
                 "patient_name": "Robert Chen",
                 "callback_number": "+16175550168",
                 "reason_for_call": "Chest pain since the morning, left arm numbness",
-                "urgency": "emergency",
+                "urgency": Urgency.EMERGENCY,
             },
             escalation={
                 "level": Escalation.Level.EMERGENCY,
@@ -278,7 +279,7 @@ RIVERSIDE = DemoClinic(
                 "patient_name": "Linda Park",
                 "date_of_birth": "1958-10-03",
                 "reason_for_call": "Refill of lisinopril (blood pressure)",
-                "urgency": "routine",
+                "urgency": Urgency.ROUTINE,
             },
         ),
     ],
@@ -316,10 +317,10 @@ HARBOR = DemoClinic(
         (SAT, "09:00", "12:00"),
     ],
     phrases=[
-        ("emergency", "not breathing"),
-        ("emergency", "seizure"),
-        ("urgent", "rash with fever"),
-        ("human", "talk to a person"),
+        (EscalationLevel.EMERGENCY, "not breathing"),
+        (EscalationLevel.EMERGENCY, "seizure"),
+        (EscalationLevel.URGENT, "rash with fever"),
+        (EscalationLevel.HUMAN, "talk to a person"),
     ],
     twilio_number="+12065550160",
     users=[DemoUser("harbor-admin", "harbor-admin-demo", Membership.Role.ADMIN, "Hana", "Nguyen")],
@@ -348,7 +349,7 @@ HARBOR = DemoClinic(
                 "patient_name": "Lucia Ramirez",
                 "callback_number": "+12065550133",
                 "reason_for_call": "12-month well-child visit and vaccines",
-                "urgency": "routine",
+                "urgency": Urgency.ROUTINE,
                 "is_new_patient": False,
             },
             reviewed=True,
@@ -380,7 +381,7 @@ HARBOR = DemoClinic(
                 "patient_name": "Noah Brooks",
                 "callback_number": "+12065550172",
                 "reason_for_call": "Rash on arms, no fever; parent asks for a callback",
-                "urgency": "routine",
+                "urgency": Urgency.ROUTINE,
                 "preferred_time": "Tomorrow morning",
             },
             escalation={

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calls.triage import assess, explain, extra_phrases_for
 from organizations.models import Organization
+from organizations.vocabulary import TriageLevel
 
 
 class Command(BaseCommand):
@@ -50,9 +51,11 @@ class Command(BaseCommand):
             raise CommandError("Nothing to assess: pass TEXT arguments, or --jsonl with JSON lines on stdin.")
         for text in options["texts"]:
             result = assess(text, languages=languages, extra_phrases=extra)
-            style = {"emergency": self.style.ERROR, "urgent": self.style.WARNING, "human": self.style.NOTICE}.get(
-                result.level, self.style.SUCCESS
-            )
+            style = {
+                TriageLevel.EMERGENCY: self.style.ERROR,
+                TriageLevel.URGENT: self.style.WARNING,
+                TriageLevel.HUMAN: self.style.NOTICE,
+            }.get(result.level, self.style.SUCCESS)
             self.stdout.write(f"{style(result.level.upper()):<9}  {text}")
             if result.reasons:
                 self.stdout.write(f"  reasons:  {', '.join(result.reasons)}")

@@ -1,6 +1,6 @@
-"""Evaluate the triage layer on labelled JSON lines (text, label, lang, ...), e.g. ../shared/triage/dev.jsonl.
+"""Evaluate the triage layer on labelled JSON lines (text, label, lang, ...), e.g. an outside validation set.
 
-    python manage.py triage_eval ../shared/triage/dev.jsonl [more.jsonl ...] [--lang es] [--no-misses]
+    python manage.py triage_eval cases.jsonl [more.jsonl ...] [--lang es] [--no-misses]
 
 Prints per-label precision and recall, the routine false-escalation rate (routine cases assessed emergency or
 urgent), a confusion matrix, the same per language, and every miss with what triage said and why.

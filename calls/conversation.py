@@ -1,0 +1,221 @@
+"""The conversation service: what the clinic does with each thing said on a call, whatever transport carried it.
+
+Every transport (the browser sideband, the browser event-forwarding endpoint, the Twilio media bridge) turns its
+protocol into calls of these functions and carries out the plain decision they return:
+
+    decision = caller_utterance_handle(call=call, text=..., item_id=...)
+    decision.steering      -> make the agent say this now (emergency: 911 / 988), cancelling what it is saying
+    decision.system_note   -> tell the model the clinic's policy for this escalation (urgent / human)
+    decision.transfer_to   -> transfer the caller to this number now (phone calls during hours)
+
+One utterance is handled in one transaction: stored idempotently (a redelivered transcript is neither stored nor
+triaged twice), triaged, the escalation raised or joined at its level, the system note written, the steering and
+transfer decided. The clinic's policy (guidance, transfer rule, steering scripts) lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from calls.models import Call, Escalation, TranscriptSegment
+from calls.services import escalation_create, transcript_segment_append
+from calls.triage import Assessment, assess, assess_agent, extra_phrases_for
+from organizations.models import Organization
+from organizations.vocabulary import EscalationLevel, TriageLevel
+
+logger = logging.getLogger(__name__)
+
+EMERGENCY_STEERING = (
+    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller has described a possible medical emergency. "
+    "Stop the intake. Tell the caller calmly and clearly to hang up and call 911 right now (or, for thoughts of "
+    "suicide or self-harm, to call or text 988). Clinic staff have already been alerted. Keep it short."
+)
+
+SELF_HARM_STEERING = (
+    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller may be at risk of suicide or self-harm. Stop the "
+    "intake. Speak calmly and kindly. Tell the caller they can call or text 988, the Suicide and Crisis Lifeline, "
+    "right now, and to call 911 if they or someone else is in immediate danger. Clinic staff have been alerted."
+)
+
+# Levels that a live transfer to the clinic's escalation phone answers (an emergency is told to dial 911 instead).
+TRANSFER_LEVELS = frozenset({EscalationLevel.URGENT, EscalationLevel.HUMAN})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the transport must do after one utterance or one agent tool call. Empty fields mean "nothing"."""
+
+    stored: bool = False  # the utterance was new (False: a redelivery, nothing else was done)
+    escalation: Escalation | None = None  # the escalation raised (or joined) by it
+    created: bool = False  # `escalation` is new: staff are being alerted now
+    steering: str = ""  # instructions the agent must follow at once (cancel what it says, respond with these)
+    system_note: str = ""  # a note for the model about the clinic's policy; it continues the conversation
+    transfer_to: str = ""  # transfer the caller to this number now
+
+    @property
+    def escalations(self) -> list[Escalation]:
+        return [self.escalation] if self.escalation is not None and self.created else []
+
+
+NOTHING = Decision()
+
+
+# --- Clinic policy ----------------------------------------------------------------------------------------------
+
+
+def escalation_guidance(organization: Organization, level: str, *, now: dt.datetime | None = None) -> str:
+    """What the agent should say after an escalation, per the clinic's policy and whether it is open."""
+    if level == EscalationLevel.EMERGENCY:
+        return (
+            "Tell the caller clearly: hang up and call 911 right now (or call or text 988 for thoughts of "
+            "self-harm). Clinic staff have been alerted. Do not continue the intake."
+        )
+    if organization.is_open(now or timezone.now()):
+        return (
+            "Staff have been alerted. Tell the caller briefly that you are getting a staff member to help them, "
+            "and keep collecting their name and callback number in case the line drops."
+        )
+    policy = organization.after_hours_policy
+    if policy == Organization.AfterHoursPolicy.FORWARD_ON_CALL:
+        return "The clinic is closed. Tell the caller you are connecting them to the on-call provider."
+    if policy == Organization.AfterHoursPolicy.EMERGENCY_ONLY:
+        return (
+            "The clinic is closed. Tell the caller that if this is an emergency they should call 911, and when "
+            "the clinic opens again."
+        )
+    return (
+        "The clinic is closed. Staff have been alerted and will call back when the clinic opens: make sure you "
+        "have the caller's name and callback number."
+    )
+
+
+def transfer_target(call: Call, level: str, *, now: dt.datetime | None = None) -> str:
+    """The number to transfer a phone caller to for a new escalation of `level`, or "" to keep them with the agent:
+    only phone calls, only urgent/human, never once the call is an emergency (the caller was told to dial 911),
+    only while the clinic is open and has an escalation phone."""
+    organization = call.organization
+    if call.channel != Call.Channel.PHONE or not organization.escalation_phone:
+        return ""
+    if level not in TRANSFER_LEVELS or call.escalation_level == EscalationLevel.EMERGENCY:
+        return ""
+    return organization.escalation_phone if organization.is_open(now or timezone.now()) else ""
+
+
+def steering_script(assessment: Assessment) -> str:
+    """The words the agent is steered to for an emergency: 988 first for self-harm, 911 otherwise."""
+    return SELF_HARM_STEERING if "self_harm" in assessment.reasons else EMERGENCY_STEERING
+
+
+# --- Utterances ---------------------------------------------------------------------------------------------------
+
+
+def caller_utterance_handle(
+    *,
+    call: Call,
+    text: str,
+    item_id: str = "",
+    occurred_at: dt.datetime | None = None,
+    extra_phrases: Mapping[str, Iterable[str]] | None = None,
+    steer: bool = True,
+) -> Decision:
+    """Store one caller utterance, triage it and decide what happens next (see the module docstring).
+
+    `extra_phrases` is the clinic's phrase mapping when the transport caches it (`extra_phrases_for`); None reads
+    it. `steer=False` when the agent was already steered to 911/988 on this call: the escalation is still joined,
+    the agent is not interrupted a second time."""
+    text = text.strip()
+    if not text:
+        return NOTHING
+    with transaction.atomic():
+        segment = transcript_segment_append(
+            call=call, speaker=TranscriptSegment.Speaker.CALLER, text=text, item_id=item_id, occurred_at=occurred_at
+        )
+        if segment is None:  # a redelivered transcript is not triaged twice
+            return NOTHING
+        organization = call.organization
+        phrases = extra_phrases if extra_phrases is not None else extra_phrases_for(organization)
+        assessment = assess(text, languages=organization.agent_languages, extra_phrases=phrases)
+        if assessment.level == TriageLevel.ROUTINE:
+            return Decision(stored=True)
+        level = EscalationLevel(assessment.level)
+        transfer_to = transfer_target(call, level)  # read before the escalation raises the call's level
+        escalation, created = escalation_create(
+            call=call,
+            level=level,
+            source=Escalation.Source.KEYWORD,
+            reason=", ".join(assessment.reasons)[:300],
+            evidence=", ".join(assessment.evidence),
+        )
+        call.refresh_from_db()
+        if not created:
+            return Decision(stored=True, escalation=escalation)
+        guidance = escalation_guidance(organization, level)
+        transcript_segment_append(
+            call=call,
+            speaker=TranscriptSegment.Speaker.SYSTEM,
+            text=f"Escalated ({level}: {', '.join(assessment.reasons)}). Policy: {guidance}",
+        )
+    if level == EscalationLevel.EMERGENCY:
+        return Decision(
+            stored=True,
+            escalation=escalation,
+            created=True,
+            steering=steering_script(assessment) if steer else "",
+        )
+    return Decision(
+        stored=True,
+        escalation=escalation,
+        created=True,
+        system_note=f"Clinic system note: {guidance}",
+        transfer_to=transfer_to,
+    )
+
+
+def agent_utterance_handle(*, call: Call, text: str, item_id: str = "", flag_uncertain: bool = True) -> Decision:
+    """Store one of the agent's utterances; when it hedges ("I'm not sure", "no estoy seguro") and `flag_uncertain`
+    (the transport flags at most one per call), raise an `uncertain` escalation for staff."""
+    text = text.strip()
+    if not text:
+        return NOTHING
+    with transaction.atomic():
+        segment = transcript_segment_append(
+            call=call, speaker=TranscriptSegment.Speaker.AGENT, text=text, item_id=item_id
+        )
+        if segment is None or not flag_uncertain or call.is_ended:
+            return Decision(stored=segment is not None)
+        assessment = assess_agent(text)
+        if assessment is None:
+            return Decision(stored=True)
+        escalation, created = escalation_create(
+            call=call,
+            level=EscalationLevel.UNCERTAIN,
+            source=Escalation.Source.KEYWORD,
+            reason="agent_uncertain",
+            evidence=", ".join(assessment.evidence),
+        )
+    return Decision(stored=True, escalation=escalation, created=created)
+
+
+def agent_escalation_raise(*, call: Call, level: str, reason: str = "", statement: str = "") -> tuple[Decision, str]:
+    """The model's own `escalate_call`: raise (or join) the escalation; returns the decision and the guidance the
+    agent gets back as the tool's output."""
+    level = EscalationLevel(level)
+    with transaction.atomic():
+        transfer_to = transfer_target(call, level)
+        escalation, created = escalation_create(
+            call=call,
+            level=level,
+            source=Escalation.Source.AGENT_TOOL,
+            reason=reason[:300],
+            evidence=statement[:2000],
+        )
+    guidance = escalation_guidance(call.organization, level)
+    return Decision(
+        stored=True, escalation=escalation, created=created, transfer_to=transfer_to if created else ""
+    ), guidance

@@ -1,0 +1,59 @@
+"""The words every layer shares about how serious a call is, defined once.
+
+Triage (calls.triage) answers with a `TriageLevel`; an escalation (calls.models.Escalation) carries an
+`EscalationLevel`; a clinic's extra phrases (organizations.models.EscalationPhrase) name the level they raise; an
+intake records an `Urgency`. They live here, in the lowest domain app, because clinic configuration (this app)
+already needs them and every app above imports downward.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class EscalationLevel(models.TextChoices):
+    """How an escalation asks staff to act, most severe first."""
+
+    EMERGENCY = "emergency", "Emergency"
+    URGENT = "urgent", "Urgent"
+    HUMAN = "human", "Human requested"
+    UNCERTAIN = "uncertain", "Agent uncertain"
+
+    @property
+    def severity(self) -> int:
+        """Higher is more severe; a call keeps the highest level it reached."""
+        return ESCALATION_SEVERITY[self]
+
+
+ESCALATION_SEVERITY: dict[str, int] = {
+    EscalationLevel.UNCERTAIN: 1,
+    EscalationLevel.HUMAN: 2,
+    EscalationLevel.URGENT: 3,
+    EscalationLevel.EMERGENCY: 4,
+}
+
+# Levels a clinic's extra phrase may raise (the agent's own uncertainty is not something a caller says).
+PHRASE_LEVELS = (EscalationLevel.EMERGENCY, EscalationLevel.URGENT, EscalationLevel.HUMAN)
+PHRASE_LEVEL_CHOICES = [(level.value, level.label) for level in PHRASE_LEVELS]
+
+
+class TriageLevel(models.TextChoices):
+    """What triage concluded about one caller utterance: an escalation level, or routine (nothing to raise)."""
+
+    EMERGENCY = "emergency", "Emergency"
+    URGENT = "urgent", "Urgent"
+    HUMAN = "human", "Human requested"
+    ROUTINE = "routine", "Routine"
+
+
+class Urgency(models.TextChoices):
+    """The urgency an intake records (the agent's `complete_intake`), shown on the call."""
+
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+    EMERGENCY = "emergency", "Emergency"
+
+
+def severity_of(level: str) -> int:
+    """0 for routine or no level, else the escalation level's severity."""
+    return ESCALATION_SEVERITY.get(level, 0)
