@@ -2,8 +2,8 @@
 
 Why an outbox: channel-layer group messages are at-most-once and die with Redis
 (docs/facts.md#channel-layer-at-most-once), and a clinic's webhook may be down. So every escalation writes
-`Notification` rows in its own transaction; after commit one immediate attempt runs off the request/pipeline thread, and `manage.py deliver_notifications`
-retries what is still pending with back-off until it lands or gives up.
+`Notification` rows in its own transaction; after commit one immediate attempt runs off the request/pipeline
+thread, and `manage.py deliver_notifications` retries what is still pending with back-off until it lands or gives up.
 
 Board messages carry ids only ({"type": "escalation.changed", "escalation_id", "call_id", "event"}); the board's
 consumer re-reads the escalation from the database, scoped to the socket's clinics.
