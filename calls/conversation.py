@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from calls.models import Call, Escalation, TranscriptSegment
 from calls.services import escalation_create, transcript_segment_append
-from calls.triage import Assessment, assess, assess_agent, extra_phrases_for
+from calls.triage import SELF_HARM, Assessment, assess, assess_agent, extra_phrases_for
 from organizations.models import Organization
 from organizations.vocabulary import EscalationLevel, TriageLevel
 
@@ -42,6 +42,16 @@ SELF_HARM_STEERING = (
     "intake. Speak calmly and kindly. Tell the caller they can call or text 988, the Suicide and Crisis Lifeline, "
     "right now, and to call 911 if they or someone else is in immediate danger. Clinic staff have been alerted."
 )
+
+SELF_HARM_OTHER_STEERING = (
+    "URGENT SAFETY INSTRUCTION FROM THE CLINIC SYSTEM: the caller says someone else may be about to harm or kill "
+    "themselves. Stop the intake. Tell the caller calmly to call 911 right now for that person if they are in "
+    "danger or cannot be reached, and that 988, the Suicide and Crisis Lifeline, also helps people worried about "
+    "someone else. Ask whether they are with the person and keep them talking: do not end the call. Clinic staff "
+    "have been alerted."
+)
+
+LOST_TURN_TEXT = "[The caller spoke here, but the words could not be transcribed.]"
 
 # Levels that a live transfer to the clinic's escalation phone answers (an emergency is told to dial 911 instead).
 TRANSFER_LEVELS = frozenset({EscalationLevel.URGENT, EscalationLevel.HUMAN})
@@ -108,8 +118,11 @@ def transfer_target(call: Call, level: str, *, now: dt.datetime | None = None) -
 
 
 def steering_script(assessment: Assessment) -> str:
-    """The words the agent is steered to for an emergency: 988 first for self-harm, 911 otherwise."""
-    return SELF_HARM_STEERING if "self_harm" in assessment.reasons else EMERGENCY_STEERING
+    """The words the agent is steered to for an emergency: 911 for someone else's reported intent (the caller
+    stays on the line), 988 first for the caller's own, 911 for every other emergency."""
+    if assessment.self_harm_other:
+        return SELF_HARM_OTHER_STEERING
+    return SELF_HARM_STEERING if SELF_HARM in assessment.reasons else EMERGENCY_STEERING
 
 
 # --- Utterances ---------------------------------------------------------------------------------------------------
@@ -128,7 +141,11 @@ def caller_utterance_handle(
 
     `extra_phrases` is the clinic's phrase mapping when the transport caches it (`extra_phrases_for`); None reads
     it. `steer=False` when the agent was already steered to 911/988 on this call: the escalation is still joined,
-    the agent is not interrupted a second time."""
+    the agent is not interrupted a second time.
+
+    Words that arrive after the call ended (a caller speaking over the goodbye: OpenAI's transcript comes after
+    the response) are stored and triaged too; an escalation they raise is marked `after_call` (the caller needs a
+    callback now) and nothing is steered or transferred: there is no call left to steer."""
     text = text.strip()
     if not text:
         return NOTHING
@@ -144,23 +161,31 @@ def caller_utterance_handle(
         if assessment.level == TriageLevel.ROUTINE:
             return Decision(stored=True)
         level = EscalationLevel(assessment.level)
-        transfer_to = transfer_target(call, level)  # read before the escalation raises the call's level
+        after_call = call.is_ended
+        transfer_to = "" if after_call else transfer_target(call, level)  # before the escalation raises the level
         escalation, created = escalation_create(
             call=call,
             level=level,
             source=Escalation.Source.KEYWORD,
             reason=", ".join(assessment.reasons)[:300],
             evidence=", ".join(assessment.evidence),
+            triage=assessment.explanation(),
+            after_call=after_call,
         )
         call.refresh_from_db()
         if not created:
             return Decision(stored=True, escalation=escalation)
         guidance = escalation_guidance(organization, level)
+        note = f"Escalated ({level}: {', '.join(assessment.reasons)})."
         transcript_segment_append(
             call=call,
             speaker=TranscriptSegment.Speaker.SYSTEM,
-            text=f"Escalated ({level}: {', '.join(assessment.reasons)}). Policy: {guidance}",
+            text=f"{note} Said after the call ended: call the caller back now."
+            if after_call
+            else f"{note} Policy: {guidance}",
         )
+    if after_call:
+        return Decision(stored=True, escalation=escalation, created=True)
     if level == EscalationLevel.EMERGENCY:
         return Decision(
             stored=True,
@@ -175,6 +200,19 @@ def caller_utterance_handle(
         system_note=f"Clinic system note: {guidance}",
         transfer_to=transfer_to,
     )
+
+
+def caller_turn_lost(*, call: Call, item_id: str = "") -> bool:
+    """OpenAI could not transcribe a caller's turn: leave a visible placeholder so staff see a turn was lost (no
+    triage is possible). Idempotent per item; a transcript that still arrives for the item is stored beside it."""
+    segment = transcript_segment_append(
+        call=call,
+        speaker=TranscriptSegment.Speaker.CALLER,
+        text=LOST_TURN_TEXT,
+        item_id=f"{item_id[:120]}:lost" if item_id else "",
+        metadata={"transcription_failed": True},
+    )
+    return segment is not None
 
 
 def agent_utterance_handle(*, call: Call, text: str, item_id: str = "", flag_uncertain: bool = True) -> Decision:

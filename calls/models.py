@@ -213,6 +213,10 @@ class Escalation(models.Model):
     source = models.CharField(max_length=12, choices=Source.choices)
     reason = models.CharField(max_length=300, blank=True)
     evidence = models.TextField(blank=True)
+    # How triage decided, for source "keyword": rule ids, evidence, vetoes, the model's level and probability.
+    triage = models.JSONField(default=dict, blank=True)
+    # Raised from the caller's words that reached us after the call ended: call the caller back now.
+    after_call = models.BooleanField(default=False)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(  # the staff member, for source "staff"; empty for automatic escalations

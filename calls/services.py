@@ -215,6 +215,8 @@ def escalation_create(
     reason: str = "",
     evidence: str = "",
     created_by: AbstractBaseUser | None = None,
+    triage: dict | None = None,
+    after_call: bool = False,
 ) -> tuple[Escalation, bool]:
     """Record an escalation and mark the call escalated. A second trigger of the same level on the same call
     (while the first is not resolved) returns the existing escalation instead of multiplying alerts."""
@@ -236,6 +238,8 @@ def escalation_create(
             reason=reason[:300],
             evidence=evidence,
             created_by=created_by,
+            triage=triage or {},
+            after_call=after_call,
         )
         current = Escalation.SEVERITY.get(locked.escalation_level, 0) if locked.escalation_level else 0
         if Escalation.SEVERITY[level] > current:

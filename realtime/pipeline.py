@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 
 from django.utils import timezone
 
-from calls.conversation import Decision, agent_utterance_handle, caller_utterance_handle
+from calls.conversation import Decision, agent_utterance_handle, caller_turn_lost, caller_utterance_handle
 from calls.models import Call, Escalation
 from calls.services import call_end, call_usage_add
 from calls.triage import extra_phrases_for
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 PIPELINE_EVENT_TYPES = frozenset(
     {
         "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
         "response.output_audio_transcript.done",
         "response.output_text.done",
         "response.created",
@@ -146,8 +148,10 @@ class CallEventPipeline:
     # --- event handlers -----------------------------------------------------------------------------------------
 
     def _on_conversation_item_input_audio_transcription_completed(self, event: dict, result: PipelineResult) -> None:
+        # Also after the call ended: input transcription is asynchronous and may arrive after the response (and
+        # after end_call); the caller's words are still stored and triaged (calls.conversation, after_call).
         text = str(event.get("transcript") or "").strip()
-        if not text or self.call.is_ended:
+        if not text:
             return
         if self._extra_phrases is None:
             self._extra_phrases = extra_phrases_for(self.organization)
@@ -159,6 +163,12 @@ class CallEventPipeline:
             steer=not self.state.emergency_steered,
         )
         self._carry_out(decision, result)
+
+    def _on_conversation_item_input_audio_transcription_failed(self, event: dict, result: PipelineResult) -> None:
+        error = event.get("error") if isinstance(event.get("error"), dict) else {}
+        code = re.sub(r"[^A-Za-z0-9_.-]", "?", str((error or {}).get("code") or "-"))[:64]  # never a forged log line
+        logger.warning("caller transcription failed code=%s", code)
+        caller_turn_lost(call=self.call, item_id=str(event.get("item_id") or ""))
 
     def _on_response_output_audio_transcript_done(self, event: dict, result: PipelineResult) -> None:
         text = str(event.get("transcript") or "").strip()

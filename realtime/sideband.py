@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import json
 import logging
+from typing import Any
 
 import websockets
 from asgiref.sync import sync_to_async
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 _running: dict[str, asyncio.Task] = {}  # call id -> task; also keeps tasks from being garbage-collected
 DEADLINE_CHECK_SECONDS = 5.0
+GOODBYE_TAIL_LIMIT = 10.0  # never keep a finished call's sideband open longer than this
+GOODBYE_TAIL_QUIET = 1.0  # without output_audio_buffer events, a quiet second ends the tail
+GOODBYE_TRANSCRIPT_GRACE = 2.0  # after the goodbye stopped playing, for the transcript of words said over it
 
 
 def _load_pipeline(call_id: str) -> CallEventPipeline:
@@ -67,6 +71,7 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
 async def _pump(upstream, pipeline: CallEventPipeline) -> str:
     """Relay events until the call ends; returns the end reason."""
     handle = sync_to_async(pipeline.handle)
+    audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband
     while True:
         try:
             raw = await asyncio.wait_for(upstream.recv(), timeout=DEADLINE_CHECK_SECONDS)
@@ -86,15 +91,44 @@ async def _pump(upstream, pipeline: CallEventPipeline) -> str:
             event = json.loads(raw)
         except (TypeError, ValueError):
             continue
-        if not isinstance(event, dict) or not wants(str(event.get("type"))):
+        if not isinstance(event, dict):
+            continue
+        event_type = str(event.get("type"))
+        audio_buffer_events = audio_buffer_events or event_type.startswith("output_audio_buffer.")
+        if not wants(event_type):
             continue
         result: PipelineResult = await handle(event)
         for client_event in result.client_events:
             await upstream.send(json.dumps(client_event))
         if result.ended:
+            await _goodbye_tail(upstream, handle, wait_for_playback=audio_buffer_events)
             return Call.EndReason.AGENT_ENDED
         if await sync_to_async(pipeline.check_deadline)():
             return Call.EndReason.TIMEOUT
+
+
+async def _goodbye_tail(upstream: Any, handle: Any, *, wait_for_playback: bool) -> None:
+    """After end_call, keep listening while the goodbye plays: what the caller says over it is transcribed after the
+    response (input transcription is asynchronous), and those words must still be stored and triaged. Ends when the
+    audio stopped (plus a short grace for its transcript), after a quiet second, or at GOODBYE_TAIL_LIMIT."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GOODBYE_TAIL_LIMIT
+    quiet = GOODBYE_TAIL_LIMIT if wait_for_playback else GOODBYE_TAIL_QUIET
+    while (left := deadline - loop.time()) > 0:
+        try:
+            raw = await asyncio.wait_for(upstream.recv(), timeout=min(quiet, left))
+        except (TimeoutError, websockets.ConnectionClosed):
+            return
+        try:
+            event = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(event, dict):
+            continue
+        if event.get("type") == "output_audio_buffer.stopped":
+            deadline = min(deadline, loop.time() + GOODBYE_TRANSCRIPT_GRACE)
+        elif wants(str(event.get("type"))):
+            await handle(event)
 
 
 def attach(call_id: str, openai_call_id: str) -> bool:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from calls.triage import assess, evaluate
+from calls.triage import assess
+from calls.triage.evaluation import evaluate
 
 CASES_DIR = Path(__file__).parent / "triage_cases"
 DEV_SET = Path(settings.BASE_DIR).parent / "shared" / "triage" / "dev.jsonl"

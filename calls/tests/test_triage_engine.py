@@ -1,4 +1,4 @@
-"""The triage engine's contract: levels, reasons and evidence, guards, languages, clinic phrases, agent hedging."""
+"""The rules layer of triage on its own (calls/triage/rules.py): normalisation, lexicons, guards, clinic phrases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from calls.triage import Assessment, assess, assess_agent, explain, extra_phrases_for, normalize
+from calls.triage.rules import Assessment, assess, assess_agent, explain, extra_phrases_for, normalize
 from organizations.models import EscalationPhrase
 
 

@@ -44,6 +44,9 @@ class Turn:
     delay: float = 0.5  # seconds of silence before the caller speaks (times the server's time_scale)
     language: str | None = None  # reported on the input transcription (`languages`)
     interrupt: bool = False  # speak `delay` after the previous reply STARTS: a barge-in
+    # Input transcription is asynchronous ("may come before or after the Response events", openai SDK docstring of
+    # conversation.item.input_audio_transcription.completed): send it this many seconds after the turn was committed.
+    transcript_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,15 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
         where = f"turns[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("caller"), str):
             raise _fail(source, where, "each turn needs 'caller' text")
-        unknown = set(entry) - {"caller", "agent", "delay", "language", "interrupt"}
+        unknown = set(entry) - {"caller", "agent", "delay", "language", "interrupt", "transcript_delay"}
         if unknown:
             raise _fail(source, where, f"unknown keys {sorted(unknown)}")
         delay = entry.get("delay", 0.5)
         if not isinstance(delay, int | float) or delay < 0:
             raise _fail(source, f"{where}.delay", "expected a number of seconds >= 0")
+        transcript_delay = entry.get("transcript_delay", 0.0)
+        if not isinstance(transcript_delay, int | float) or transcript_delay < 0:
+            raise _fail(source, f"{where}.transcript_delay", "expected a number of seconds >= 0")
         turns.append(
             Turn(
                 caller=entry["caller"],
@@ -150,6 +156,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
                 delay=float(delay),
                 language=entry.get("language"),
                 interrupt=bool(entry.get("interrupt", False)),
+                transcript_delay=float(transcript_delay),
             )
         )
     expect = data.get("expect") or {}

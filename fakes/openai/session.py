@@ -526,6 +526,14 @@ class RealtimeSession:
             if transcription.get("model") == "gpt-transcribe":
                 language = (turn.language if turn else None) or (self.scenario.language if self.scenario else None)
                 event["languages"] = [{"code": language}] if language else []
+            if turn is not None and turn.transcript_delay > 0:
+                self._spawn(self._send_later(event, turn.transcript_delay))  # after the response's events
+            else:
+                await self.send(event)
+
+    async def _send_later(self, event: dict, seconds: float) -> None:
+        await self._sleep(seconds)
+        if not self.closed:
             await self.send(event)
 
     # --- the scripted model ---------------------------------------------------------------------------------------

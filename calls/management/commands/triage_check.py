@@ -16,7 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calls.triage import assess, explain, extra_phrases_for
+from calls.triage import Assessment, assess, explain, extra_phrases_for
+from calls.triage.model import default_model
 from organizations.models import Organization
 from organizations.vocabulary import TriageLevel
 
@@ -61,9 +62,34 @@ class Command(BaseCommand):
                 self.stdout.write(f"  reasons:  {', '.join(result.reasons)}")
                 self.stdout.write(f"  evidence: {', '.join(repr(e) for e in result.evidence)}")
             if options["explain"]:
-                for match in explain(text, languages=languages):
-                    hidden = f"  (suppressed: {match['suppressed_by']})" if match["suppressed_by"] else ""
-                    self.stdout.write(f"  - {match['level']}/{match['reason']}: {match['evidence']!r}{hidden}")
+                self._explain(text, result, languages)
+
+    def _explain(self, text: str, result: Assessment, languages: list[str] | None) -> None:
+        """What each layer contributed: every rule match (and the guard that hid it), then the model."""
+        self.stdout.write(f"  decided by: {result.decided_by or 'nothing escalated'}")
+        self.stdout.write("  rules:")
+        matches = explain(text, languages=languages)
+        for match in matches:
+            hidden = f"  (suppressed: {match['suppressed_by']})" if match["suppressed_by"] else ""
+            self.stdout.write(f"    - {match['level']}/{match['reason']}: {match['evidence']!r}{hidden}")
+        if not matches:
+            self.stdout.write("    (no rule matched)")
+        if result.vetoes:
+            self.stdout.write(f"  guards that veto a weak model score: {', '.join(result.vetoes)}")
+        if result.demoted:
+            self.stdout.write(f"  the model overrode the rules' {result.demoted} as routine")
+        model = default_model()
+        if model is None:
+            self.stdout.write("  model: none (no artifact)")
+            return
+        probabilities = ", ".join(f"{level} {p:.2f}" for level, p in sorted(result.probabilities.items()))
+        self.stdout.write(f"  model: {result.model_level} ({probabilities})")
+        prediction = model.predict(text)
+        shown = {k: round(v, 2) for k, v in prediction.self_harm.items()}
+        self.stdout.write(f"  model self-harm head: {shown}")
+        terms = model.top_terms(text, str(result.level if result.escalates else result.model_level))
+        if terms:
+            self.stdout.write("  words that pushed hardest: " + ", ".join(f"{t!r} {w:+.2f}" for t, w in terms))
 
     def _jsonl(self, stream: Any, extra: dict[str, list[str]], languages: list[str] | None) -> None:
         for number, line in enumerate(stream, start=1):

@@ -1,9 +1,10 @@
-"""Evaluate the triage layer on labelled JSON lines (text, label, lang, ...), e.g. an outside validation set.
+"""Evaluate triage on labelled JSON lines (text, label, lang, kind, ...), e.g. an outside validation set.
 
-    python manage.py triage_eval cases.jsonl [more.jsonl ...] [--lang es] [--no-misses]
+    python manage.py triage_eval cases.jsonl [more.jsonl ...] [--lang es] [--no-misses] [--rules-only]
+    python manage.py triage_eval --held-back        # the corpus's own held-back split (calls/triage/train.py)
 
 Prints per-label precision and recall, the routine false-escalation rate (routine cases assessed emergency or
-urgent), a confusion matrix, the same per language, and every miss with what triage said and why.
+urgent), a confusion matrix, recall per language and per kind, and every miss with what triage said and why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calls.triage import LEVELS, Evaluation, evaluate
+from calls.triage import LEVELS, assess
+from calls.triage.evaluation import Evaluation, evaluate
 
 ORDER = tuple(reversed(LEVELS))  # emergency first
 
@@ -40,36 +42,49 @@ def load_cases(paths: list[str]) -> list[dict[str, Any]]:
                 raise CommandError(f"{name}:{number}: expected an object with a string text and a label in {LEVELS}.")
             case.setdefault("id", f"{path.name}:{number}")
             case.setdefault("lang", "?")
+            case.setdefault("kind", case.get("category") or "?")
             cases.append(case)
     return cases
 
 
 class Command(BaseCommand):
-    help = "Evaluate triage on labelled JSON lines: precision/recall, false escalations, confusion matrix, misses."
+    help = "Evaluate triage on labelled JSON lines: precision/recall per label, language and kind; misses."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("files", nargs="+", metavar="FILE.jsonl")
+        parser.add_argument("files", nargs="*", metavar="FILE.jsonl")
+        parser.add_argument("--held-back", action="store_true", help="evaluate the corpus's held-back split")
         parser.add_argument("--lang", help="only cases in this language (e.g. en, es)")
         parser.add_argument("--no-misses", action="store_true", help="do not list the misses")
+        parser.add_argument("--rules-only", action="store_true", help="the rules alone, without the learned layer")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        cases = load_cases(options["files"])
+        if options["held_back"]:
+            from calls.triage.train import load_corpus, split
+
+            cases: list[dict[str, Any]] = split(load_corpus())[1]
+        elif options["files"]:
+            cases = load_cases(options["files"])
+        else:
+            raise CommandError("Give FILE.jsonl arguments or --held-back.")
         if options["lang"]:
             cases = [c for c in cases if c.get("lang") == options["lang"]]
         if not cases:
             raise CommandError("No cases to evaluate.")
-        overall = evaluate(cases)
-        self._report(f"All cases ({len(cases)})", overall)
-        for lang in sorted({c["lang"] for c in cases}):
-            subset = [c for c in cases if c["lang"] == lang]
-            if len(subset) != len(cases):
-                self._report(f"Language {lang} ({len(subset)})", evaluate(subset), matrix=False)
+        rules_only = options["rules_only"]
+        overall = evaluate(cases, assess_fn=(lambda text: assess(text, model=False)) if rules_only else None)
+        self._report(f"All cases ({len(cases)}){' - rules only' if rules_only else ''}", overall)
+        by_lang = overall.by("lang")
+        if len(by_lang) > 1:
+            for lang, ev in by_lang.items():
+                self._report(f"Language {lang} ({ev.total})", ev, matrix=False)
+        self._kinds(overall)
         if not options["no_misses"]:
             self.stdout.write(f"\nMisses ({len(overall.misses)}):")
             for miss in overall.misses:
                 reasons = ",".join(miss["reasons"]) or "-"
+                model = f" model {miss['model']}" if miss.get("model") else ""
                 self.stdout.write(
-                    f"  {miss['id']} [{miss['lang']}] {miss['label']} -> {miss['predicted']} ({reasons}): "
+                    f"  {miss['id']} [{miss['lang']}] {miss['label']} -> {miss['predicted']} ({reasons}{model}): "
                     f"{miss['text']}"
                 )
 
@@ -86,3 +101,14 @@ class Command(BaseCommand):
             self.stdout.write(f"{'':<10}" + "".join(f"{p:>10}" for p in ORDER))
             for label in ORDER:
                 self.stdout.write(f"{label:<10}" + "".join(f"{ev.confusion[label][p]:>10}" for p in ORDER))
+
+    def _kinds(self, overall: Evaluation) -> None:
+        kinds = overall.by("kind")
+        if len(kinds) <= 1:
+            return
+        self.stdout.write("\n== Per kind (recall of the case's own label; routine kinds: share kept routine)")
+        self.stdout.write(f"{'kind':<22} {'label':<10} {'n':>4} {'recall':>7}")
+        for kind, ev in kinds.items():
+            for label in ORDER:
+                if ev.support(label):
+                    self.stdout.write(f"{kind:<22} {label:<10} {ev.support(label):>4} {_pct(ev.recall(label)):>7}")

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from calls import triage_lexicon as lex
+from calls.triage import lexicon as lex
 from organizations.vocabulary import EscalationLevel, TriageLevel
 
 if TYPE_CHECKING:
@@ -49,11 +49,14 @@ CLINIC_PHRASE = "clinic_phrase"
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """What triage concluded about one utterance. `evidence` holds normalised (accent-free, lowercase) spans."""
+    """What the rules concluded about one utterance. `evidence` holds normalised (accent-free, lowercase) spans;
+    `vetoes` names the guards that suppressed a match or whose cue is in the text (negation, past, hypothetical,
+    idiom, joke, resolved, unrelated): the policy lets them veto a weak model score."""
 
     level: str
     reasons: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()
+    vetoes: tuple[str, ...] = ()
 
     @property
     def escalates(self) -> bool:
@@ -548,9 +551,15 @@ def assess(
         return ROUTINE_ASSESSMENT
     candidates, t = _scan(norm, _languages_key(languages))
     found: list[tuple[int, int, str, str]] = []  # (-severity, position, reason, evidence)
+    vetoes: set[str] = {cue for cue in (IDIOM, JOKE, HYPO) if cue in t.cues}
+    if PAST in t.cues and PRESENT not in t.cues:
+        vetoes.add(PAST)
     for level, reason, start, end in candidates:
-        if _guarded(t, start, end, level) is None:
+        guard = _guarded(t, start, end, level)
+        if guard is None:
             found.append((-SEVERITY[level], start, reason, norm[start:end]))
+        else:
+            vetoes.add(guard)
     if extra_phrases:
         compiled_extra = _compiled_extra(_extra_key(extra_phrases))
         if compiled_extra is not None:
@@ -563,12 +572,12 @@ def assess(
                 if _guarded(t, start, end, levels[int(name[1:])]) is None:
                     found.append((-SEVERITY[levels[int(name[1:])]], start, CLINIC_PHRASE, norm[start:end]))
     if not found:
-        return ROUTINE_ASSESSMENT
+        return Assessment(ROUTINE, vetoes=tuple(sorted(vetoes))) if vetoes else ROUTINE_ASSESSMENT
     found.sort()
     level = LEVELS[-found[0][0]]
     reasons = tuple(dict.fromkeys(reason for _, _, reason, _ in found))
     evidence = tuple(dict.fromkeys(span for _, _, _, span in found))
-    return Assessment(level, reasons, evidence)
+    return Assessment(level, reasons, evidence, tuple(sorted(vetoes)))
 
 
 def explain(text: str, *, languages: Iterable[str] | None = None) -> list[dict[str, str]]:
@@ -611,57 +620,3 @@ def extra_phrases_for(organization: Organization | Any) -> dict[str, list[str]]:
     for level, phrase in rows.values_list("level", "phrase"):
         mapping.setdefault(level, []).append(phrase)
     return mapping
-
-
-# --- Evaluation on labelled cases ----------------------------------------------------------------------------------
-
-ESCALATING = (EMERGENCY, URGENT)
-
-
-@dataclass
-class Evaluation:
-    """Per-label precision/recall, routine false escalations and a confusion matrix over labelled cases."""
-
-    total: int
-    confusion: dict[str, dict[str, int]]  # confusion[label][predicted]
-    misses: list[dict[str, Any]]  # cases whose predicted level differs from the label
-
-    def recall(self, label: str) -> float | None:
-        row = self.confusion.get(label, {})
-        n = sum(row.values())
-        return row.get(label, 0) / n if n else None
-
-    def precision(self, label: str) -> float | None:
-        n = sum(row.get(label, 0) for row in self.confusion.values())
-        return self.confusion.get(label, {}).get(label, 0) / n if n else None
-
-    def support(self, label: str) -> int:
-        return sum(self.confusion.get(label, {}).values())
-
-    @property
-    def routine_false_escalation(self) -> float | None:
-        """Share of routine cases assessed emergency or urgent (human is not counted: it only routes the call)."""
-        row = self.confusion.get(ROUTINE, {})
-        n = sum(row.values())
-        return sum(row.get(level, 0) for level in ESCALATING) / n if n else None
-
-
-def evaluate(
-    cases: Iterable[Mapping[str, Any]], *, extra_phrases: Mapping[str, Iterable[str]] | None = None
-) -> Evaluation:
-    """Assess each case's `text` and compare with its `label`."""
-    confusion: dict[str, dict[str, int]] = {label: dict.fromkeys(LEVELS, 0) for label in LEVELS}
-    misses = []
-    total = 0
-    for case in cases:
-        label = case["label"]
-        if label not in SEVERITY:
-            raise ValueError(f"Unknown label {label!r} in case {case.get('id', '?')}.")
-        result = assess(case["text"], extra_phrases=extra_phrases)
-        confusion[label][result.level] += 1
-        total += 1
-        if result.level != label:
-            misses.append(
-                {**case, "predicted": result.level, "reasons": list(result.reasons), "evidence": list(result.evidence)}
-            )
-    return Evaluation(total=total, confusion=confusion, misses=misses)
