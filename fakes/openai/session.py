@@ -241,7 +241,8 @@ class RealtimeSession:
                 )
             )
             return
-        self.log.received.append(event)
+        # The log holds objects only (tests read e["type"]); other JSON values are kept raw, as unparseable text is.
+        self.log.received.append(event if isinstance(event, dict) else {"type": None, "_raw": text[:200]})
         event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
             kind, event_id = check_client_event(event)

@@ -137,6 +137,15 @@ async def test_invalid_json_is_an_error_event():
     assert error["error"]["code"] == "invalid_json"
 
 
+async def test_json_that_is_not_an_object_is_an_error_event_and_the_log_keeps_objects_only():
+    async with FakeOpenAI() as fake, socket(fake) as ws:
+        await ws.send("[1, 2]")
+        (error,) = await recv_until(ws, "error")
+    assert error["error"]["code"] == "invalid_event"
+    assert fake.sessions[0].received_types() == [None]  # readers of `received` can rely on dicts
+    assert fake.sessions[0].received[0]["_raw"] == "[1, 2]"
+
+
 async def test_session_update_merges_only_the_given_fields_and_fills_vad_defaults():
     async with FakeOpenAI() as fake, socket(fake) as ws:
         await send(ws, {"type": "session.update", "session": receptionist_session()})
