@@ -11,9 +11,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from openai.types.realtime import RealtimeToolsConfigParam
     from pydantic import BaseModel
 
-RECEPTIONIST_TOOLS: list[dict] = [
+RECEPTIONIST_TOOLS: RealtimeToolsConfigParam = [
     {
         "type": "function",
         "name": "complete_intake",

@@ -6,9 +6,11 @@ import asyncio
 import base64
 import contextlib
 import json
+from typing import cast
 
 import httpx
 import pytest
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
@@ -273,7 +275,8 @@ async def test_an_ephemeral_key_opens_a_session_configured_by_its_secret():
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
-        secret = await client.realtime.client_secrets.create(session=receptionist_session(instructions="From secret"))
+        session = cast(RealtimeSessionCreateRequestParam, receptionist_session(instructions="From secret"))
+        secret = await client.realtime.client_secrets.create(session=session)
         async with socket(fake, key=secret.value), socket(fake, key=secret.value):
             pass
     assert fake.sessions[0].headers["Authorization"] == "<redacted>"

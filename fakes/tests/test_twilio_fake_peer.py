@@ -63,7 +63,7 @@ class BridgeStandIn:
 
     async def __aenter__(self) -> BridgeStandIn:
         self._server = await serve(self._handler, "127.0.0.1", 0, process_request=self._check_signature)
-        port = self._server.sockets[0].getsockname()[1]
+        port = next(iter(self._server.sockets)).getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}/twilio/media"
         return self
 
@@ -203,7 +203,7 @@ async def test_the_client_notices_when_the_server_hangs_up_first():
                 return
 
     async with serve(close_on_start, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
+        port = next(iter(server.sockets)).getsockname()[1]
         result = await asyncio.wait_for(
             client(f"ws://127.0.0.1:{port}/twilio/media", audio=tone(1.0), paced=True).run(), timeout=5
         )
