@@ -19,16 +19,23 @@ PROBE = (
 )
 
 
-def load_settings(**overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+def load_settings(**overrides: str | None) -> subprocess.CompletedProcess:  # None: unset the variable
+    env: dict[str, str | None] = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
+    }
     env.update({"DJANGO_SETTINGS_MODULE": "voiceagent.settings", "SECRET_KEY": "x" * 60, **overrides})
-    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={k: v for k, v in env.items() if v is not None},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
-def loaded(**overrides: str) -> dict:
+def loaded(**overrides: str | None) -> dict:
     result = load_settings(**overrides)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

@@ -108,7 +108,7 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
 
         # Twilio fetches the <Connect action> URL when the stream dropped: the caller hears staff or voicemail.
         fallbacks = [stream_ended(server.url, call.call_sid).text for call in phones]
-        assert all(call.caller.result.closed_by_server for call in phones)
+        assert all(call.media.closed_by_server for call in phones)
         assert all("<Dial" in twiml or "<Record" in twiml for twiml in fallbacks), fallbacks
 
         # No acknowledged segment lost or stored twice.
@@ -214,7 +214,7 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
     # The live call was not cut: the agent said goodbye and ended it; then the process left by itself, cleanly.
     rows = deployment.query("SELECT status, end_reason FROM calls_call WHERE id = %s", (live.call_id,))
     assert rows == [("completed", "agent_ended")]
-    assert live.caller.result.closed_by_server and not live.caller.result.protocol_errors
+    assert live.media.closed_by_server and not live.media.protocol_errors
     assert code == 0
     _report(
         "drain",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ def _report(name: str, **figures: object) -> None:
 
 def long_scenario(path, turn_delay: float) -> str:
     """A routine call whose caller takes `turn_delay` s per turn and the agent ends it: spans the outage."""
-    turns = [
+    turns: list[dict[str, Any]] = [
         {"caller": line, "delay": turn_delay, "agent": "I see. Please go on."}
         for line in (
             "Hi, I'd like to book a check-up.",
@@ -200,7 +201,7 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
         ([phone.call_id, marks["web_call"]],),
     )
     assert sorted((status, reason) for _id, status, reason in rows) == [("completed", "agent_ended")] * 2
-    assert not phone.caller.result.protocol_errors
+    assert not phone.media.protocol_errors
     outbox = deployment.query("SELECT status, count(*) FROM calls_notification GROUP BY status")
     _report(
         "redis down 30s",
@@ -221,7 +222,7 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
     info = deployment.info
     key = {"X-Org-Key": info["org_key"]}
     board = BoardWatcher(b.ws_url, b.url, info["session"])
-    results: dict[str, object] = {}
+    results: dict[str, Any] = {}  # what the async scenario saw, read by the asserts below
 
     async def run() -> None:
         board_task = asyncio.create_task(board.run())
