@@ -1,7 +1,7 @@
 """Triage throughput and latency: utterances assessed per second on one core, and per-utterance latency percentiles.
 
-Runs calls.triage.assess over the labelled dev set (../shared/triage/dev.jsonl beside the checkout, falling back to
-the project's own cases in calls/tests/triage_cases/) repeated N times, single-threaded, and prints a table.
+Runs calls.triage.assess over a labelled dev set (DEV below, when one sits beside the checkout; otherwise the
+project's own cases in calls/tests/triage_cases/) repeated N times, single-threaded, and prints a table.
 Target: >= 20,000 utterances/s with p99 < 1 ms, so triage never delays a call. Throughput is given both by wall
 clock and per CPU-second: on a shared machine (other processes on the same cores) the wall figure drops while the CPU
 figure stays what one core actually delivers; the verdict takes the better of the two and the wall-clock p99.

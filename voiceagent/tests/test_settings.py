@@ -60,7 +60,8 @@ def test_redis_switches_layer_and_cache_and_keeps_idle_sockets_alive():
     config = loaded(REDIS_URL="redis://cache.internal:6379/0")
     host = config["layer"]["CONFIG"]["hosts"][0]
     assert config["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    # Longer than channels-redis' 5 s BZPOPMIN, or idle consumers are torn down (reliability.md §0.2).
+    # Longer than channels-redis' 5 s BZPOPMIN: redis-py 8 defaults socket_timeout to 5 s, which tears down every idle
+    # consumer with close code 1011 (https://github.com/django/channels_redis/issues/422).
     assert host["socket_timeout"] > 5
     assert config["cache"].endswith("RedisCache")
 

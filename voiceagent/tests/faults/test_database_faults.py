@@ -1,4 +1,4 @@
-"""PostgreSQL restarted or frozen under load (reliability.md R1, R3): callers get 503 + Retry-After (never a 500 and
+"""PostgreSQL restarted or frozen under load: callers get 503 + Retry-After (never a 500 and
 never a hung request), the service is back within 2 s of the database, and no acknowledged write is lost or stored
 twice (clients retry call/end with the same segment item ids until acknowledged)."""
 

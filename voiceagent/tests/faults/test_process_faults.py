@@ -1,4 +1,4 @@
-"""The server process killed mid-call (reliability.md R7) and drained for a deploy (R8)."""
+"""The server process killed mid-call (kill -9) and drained for a deploy (SIGUSR1, then it exits by itself)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Redis down for 30 s during calls (reliability.md R4, R6) and two server processes sharing PostgreSQL and Redis.
+"""Redis down for 30 s during calls, and two server processes sharing PostgreSQL and Redis (with a board socket left
+idle for 30 s, which must survive: no time-out may tear down an idle consumer).
 
 Why 30 s: the issue's figure; it is also longer than every Redis-side time-out (socket 10 s, connect 2 s), so a
 process that only survived short blips would fail here."""

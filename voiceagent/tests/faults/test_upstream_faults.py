@@ -1,5 +1,5 @@
 """OpenAI upstream faults the minting tests (realtime/tests/test_minting.py) do not cover: a body that trickles in,
-and the circuit breaker that stops asking a failing upstream (reliability.md R9)."""
+and the circuit breaker that stops asking a failing upstream."""
 
 from __future__ import annotations
 

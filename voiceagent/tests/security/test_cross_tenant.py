@@ -1,6 +1,7 @@
-"""The cross-tenant matrix (reliability.md S3, OWASP API1): clinic B's people, tokens and publishable key aimed at
-clinic A's call, escalation, clinic, membership and audit ids, in the path, the body and the query, over every
-id-bearing API operation, console page and the board socket.
+"""The cross-tenant matrix (OWASP API1:2023 Broken Object Level Authorization,
+https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/): clinic B's people, tokens and
+publishable key aimed at clinic A's call, escalation, clinic, membership and audit ids, in the path, the body and the
+query, over every id-bearing API operation, console page and the board socket.
 
 Pass: every attempt answers 404 (never 403, which would confirm the id exists; never data), A's rows are unchanged
 byte for byte, and lists hold none of A's ids. The completeness tests enumerate the OpenAPI operations and the URL

@@ -1,4 +1,4 @@
-"""Schema-driven fuzz of every API operation as three roles (reliability.md S2): anonymous (the website caller, with
+"""Schema-driven fuzz of every API operation as three roles: anonymous (the website caller, with
 only the clinic's public key and its own call's token), clinic A staff and clinic A admin (API tokens).
 
 schemathesis generates valid and invalid requests from /api/schema/ and sends them through the real WSGI stack;
