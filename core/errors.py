@@ -112,7 +112,10 @@ _ECHOING_CODES = {"invalid_choice": "Not one of the allowed values.", "does_not_
 
 
 def _message(item: Any) -> str:
-    return _ECHOING_CODES.get(getattr(item, "code", None), str(item))
+    code = getattr(item, "code", None)  # ErrorDetail carries the code; plain strings have none
+    if isinstance(code, str) and code in _ECHOING_CODES:
+        return _ECHOING_CODES[code]
+    return str(item)
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -146,7 +149,7 @@ def _message_for(exc: exceptions.APIException, default: str) -> str:
     return default
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every exception a view raises becomes the one error shape; nothing leaks a 500
     page (unexpected errors are logged with the request id and answered with a generic 500)."""
     # Imported here: rest_framework.views loads the parser classes from settings, and our parser imports this module.
@@ -187,8 +190,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         )
 
     headers: dict[str, str] = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
+    # DRF's APIView.handle_exception sets `auth_header` on 401s from an authenticator that names a scheme.
+    auth_header = getattr(exc, "auth_header", None)
+    if isinstance(auth_header, str) and auth_header:
+        headers["WWW-Authenticate"] = auth_header
     fields: dict[str, list[str]] | None = None
 
     if isinstance(exc, ApiError | CallerAuthError):
@@ -202,7 +207,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         fields = flatten_errors(exc.detail)
     elif isinstance(exc, exceptions.Throttled):
         code, message = "throttled", "Too many requests; retry later."
-        wait = exc.wait if exc.wait is not None else 1
+        wait: float | None = exc.wait  # type: ignore[attr-defined]  # set by Throttled.__init__; the stubs omit it
+        if wait is None:
+            wait = 1
         headers["Retry-After"] = str(max(1, math.ceil(wait)))
         message = f"Too many requests; retry in {headers['Retry-After']} seconds."
     else:

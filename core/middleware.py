@@ -10,6 +10,7 @@ Django would otherwise add around a sync-only middleware. Subclasses write their
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -19,18 +20,24 @@ from django.utils.cache import add_never_cache_headers
 from core.api.parsers import max_body_bytes
 from core.errors import error_response
 
+# The next handler: it returns an HttpResponse under WSGI and an awaitable of one under ASGI. Which of the two is
+# known only at run time (`async_mode`), so its result is Any to the type checker: `handle` uses it as a response,
+# `ahandle` awaits it.
+GetResponse = Callable[[HttpRequest], Any]
+
 
 class SyncAsyncMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable) -> None:
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
-        if iscoroutinefunction(self.get_response):
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
+        if self.async_mode:
             return self.ahandle(request)
         return self.handle(request)
 
@@ -72,7 +79,7 @@ class ApiBodyLimitMiddleware(SyncAsyncMiddleware):
 class NoStoreMiddleware(SyncAsyncMiddleware):
     """`Cache-Control: no-store` (and no-cache/must-revalidate/private) on every response but static files."""
 
-    def __init__(self, get_response: Callable) -> None:
+    def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
         self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
 

@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from typing import cast
 
 from django.http import HttpRequest, HttpResponse
 
@@ -50,15 +51,24 @@ def new_request_id(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
+class IdentifiedRequest(HttpRequest):
+    """The type of a request once RequestIdMiddleware has run: it carries `request_id`."""
+
+    request_id: str
+
+
 class RequestIdMiddleware(SyncAsyncMiddleware):
     """Assigns `request.request_id`, echoes it as `X-Request-ID`, and logs one line per request."""
 
-    def _start(self, request: HttpRequest) -> tuple[contextvars.Token, float]:
-        request.request_id = new_request_id(request.headers.get("X-Request-ID"))
-        return request_id_var.set(request.request_id), time.perf_counter()
+    def _start(self, request: HttpRequest) -> tuple[contextvars.Token[str], float]:
+        identified = cast(IdentifiedRequest, request)
+        identified.request_id = new_request_id(request.headers.get("X-Request-ID"))
+        return request_id_var.set(identified.request_id), time.perf_counter()
 
-    def _finish(self, request: HttpRequest, response: HttpResponse, token: contextvars.Token, started: float) -> None:
-        response["X-Request-ID"] = request.request_id
+    def _finish(
+        self, request: HttpRequest, response: HttpResponse, token: contextvars.Token[str], started: float
+    ) -> None:
+        response["X-Request-ID"] = cast(IdentifiedRequest, request).request_id
         request_logger.info(
             "%s %s %s %.1fms",
             request.method,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -54,7 +55,7 @@ def unavailable_response(path: str, code: str, message: str, *, retry_after: int
 class DatabaseUnavailableMiddleware:
     """Maps a lost database connection raised by a view to 503 + Retry-After (listed last in MIDDLEWARE)."""
 
-    def __init__(self, get_response: Any) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:  # sync only
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,6 +37,9 @@ from fakes.twilio.runner import LoopThread
 from fakes.twilio.webhooks import WebhookClient, new_call_sid
 from organizations.models import Organization
 from realtime.telephony import MEDIA_PATH
+
+if TYPE_CHECKING:  # fakes.openai (aiohttp) is imported only when a fake is started here
+    from fakes.openai.scenarios import Scenario
 
 DEFAULT_CALLER = "+14155550199"
 
@@ -86,7 +89,7 @@ def _stream_parameters(twiml: str) -> tuple[str, dict[str, str]]:
 
 
 @contextlib.contextmanager
-def _fake_openai(scenario: str | Path, fake_openai_url: str | None, time_scale: float) -> Iterator[str]:
+def _fake_openai(scenario: str | Path | Scenario, fake_openai_url: str | None, time_scale: float) -> Iterator[str]:
     if fake_openai_url:
         yield fake_openai_url
         return
@@ -104,7 +107,7 @@ def _fake_openai(scenario: str | Path, fake_openai_url: str | None, time_scale: 
 
 def simulate_phone_call(
     organization: Organization,
-    scenario: str | Path,
+    scenario: str | Path | Scenario,
     *,
     server_url: str,
     fake_openai_url: str | None = None,

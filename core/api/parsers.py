@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import IO, Any
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -41,7 +42,9 @@ def _finite_float(text: str) -> float:
 class LimitedJSONParser(BaseParser):
     media_type = "application/json"
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(
+        self, stream: IO[bytes] | None, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:  # whatever JSON value the body holds
         limit = max_body_bytes()
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:

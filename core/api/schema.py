@@ -12,7 +12,9 @@ from rest_framework import serializers
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine-readable code, e.g. validation_error, invalid_org_key.")
     message = serializers.CharField(help_text="A human sentence.")
-    fields = serializers.DictField(
+    # DRF's serializer metaclass moves declared fields out of the class body, so this does not shadow
+    # Serializer.fields at run time; the stubs see a plain class attribute overriding that property.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text='Per-field problems by dotted path, e.g. {"intake.callback_number": ["…"]}.',
@@ -23,7 +25,7 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
-def _error(description: str, code: str, message: str, fields: dict | None = None) -> OpenApiResponse:
+def _error(description: str, code: str, message: str, fields: dict[str, list[str]] | None = None) -> OpenApiResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields

@@ -45,7 +45,7 @@ def _shared_count(cache_key: str, period: int) -> int:
 
 # --- fault tolerance: the shared counter's store (Redis) is down ------------------------------------------------------
 # Fail open to a per-process counter with the same limits, so calls keep starting during a Redis outage (a caller
-# in distress must reach the clinic; shared/reference/reliability.md R4 "0 HTTP 5xx on call paths"), while one
+# in distress must reach the clinic: call paths answer no HTTP 5xx while Redis is down), while one
 # client still cannot flood a process. Across N processes a client may get up to N x limit for the outage.
 _local_counts: dict[str, int] = {}
 _local_lock = threading.Lock()

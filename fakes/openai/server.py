@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from aiohttp import WSMsgType, web
 
@@ -79,7 +79,7 @@ class Failure:
         if unknown:
             raise ValueError(f"unknown failure fields {sorted(unknown)}")
         failure = cls(**data)
-        if failure.kind not in FailureKind.__args__:
+        if failure.kind not in get_args(FailureKind):
             raise ValueError(f"unknown failure kind {failure.kind!r}")
         return failure
 
@@ -181,9 +181,7 @@ class FakeOpenAI:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
-        server = site._server  # the bound port when port=0
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]  # the bound port when port=0
         log.info("fake OpenAI listening on %s", self.base_url)
         return self
 
@@ -373,9 +371,10 @@ class FakeOpenAI:
                 session = self._new_session(request.query.get("model", DEFAULT_MODEL))
             via = "webrtc"
         elif content_type == "multipart/form-data":
-            offer, session_json = _parse_multipart(request.headers["Content-Type"], recorded.raw)
-            if offer is None:
+            sdp, session_json = _parse_multipart(request.headers["Content-Type"], recorded.raw)
+            if sdp is None:
                 raise missing_parameter("sdp")
+            offer = sdp
             clean = validate_session(
                 json.loads(session_json) if session_json else {"type": "realtime"}, beta_code=BETA_CODE
             )
@@ -686,11 +685,12 @@ def _parse_multipart(content_type: str, raw: bytes) -> tuple[str | None, str | N
     sdp = session = None
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # bytes for a leaf part (None for a nested multipart)
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         if name == "sdp":
-            sdp = payload.decode("utf-8", "replace")
+            sdp = text
         elif name == "session":
-            session = payload.decode("utf-8", "replace")
+            session = text
     return sdp, session
 
 

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,9 @@ class SessionLog:
     def sent_types(self) -> list[str]:
         return [e["type"] for e in self.sent]
 
-    def received_types(self) -> list[str]:
-        return [e.get("type") for e in self.received]
+    def received_types(self) -> list[str | None]:
+        """The `type` of each client event; None for a frame that was not JSON or had no string type."""
+        return [kind if isinstance(kind := e.get("type"), str) else None for e in self.received]
 
     def errors(self) -> list[dict]:
         """The `error` payloads sent to the client (each with code, message, param, event_id)."""
@@ -96,7 +97,7 @@ class _ResponseRun:
         self.in_conversation = in_conversation
         self.cancel_reason: str | None = None
         self.cancelled = asyncio.Event()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -145,14 +146,14 @@ class RealtimeSession:
         self.input_ms = 0  # the session's input audio clock (appended audio plus scripted speech)
         self.turn_index = 0
         self.conversation_id = new_id("conv")
-        self._tasks: set[asyncio.Task] = set()
-        self._playback: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._playback: asyncio.Task[None] | None = None
         self._started = False
         self.closed = False
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
-    def _spawn(self, coro) -> asyncio.Task:
+    def _spawn[T](self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -240,7 +241,8 @@ class RealtimeSession:
                 )
             )
             return
-        self.log.received.append(event)
+        # The log holds objects only (tests read e["type"]); other JSON values are kept raw, as unparseable text is.
+        self.log.received.append(event if isinstance(event, dict) else {"type": None, "_raw": text[:200]})
         event_id = event.get("event_id") if isinstance(event, dict) else None
         try:
             kind, event_id = check_client_event(event)
@@ -502,7 +504,7 @@ class RealtimeSession:
     async def _user_turn(self, item_id: str, *, transcript: str, turn: Turn | None) -> None:
         previous = self._last_item_id
         await self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
-        item = {
+        item: dict[str, Any] = {
             "id": item_id,
             "object": "realtime.item",
             "type": "message",
@@ -665,7 +667,7 @@ class RealtimeSession:
     async def _speak(self, run: _ResponseRun, text: str) -> int:
         rid = run.response["id"]
         modality = run.response["output_modalities"][0]
-        item = {
+        item: dict[str, Any] = {
             "id": new_id("item"),
             "object": "realtime.item",
             "type": "message",

@@ -8,9 +8,13 @@ import json
 import typing
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-RECEPTIONIST_TOOLS: list[dict] = [
+if TYPE_CHECKING:
+    from openai.types.realtime import RealtimeToolsConfigParam
+    from pydantic import BaseModel
+
+RECEPTIONIST_TOOLS: RealtimeToolsConfigParam = [
     {
         "type": "function",
         "name": "complete_intake",
@@ -124,18 +128,18 @@ async def drive_session(
 
 
 @cache
-def _server_event_models() -> dict[str, type]:
+def _server_event_models() -> dict[str, type[BaseModel]]:
     from openai.types.realtime import realtime_server_event
 
     union = typing.get_args(realtime_server_event.RealtimeServerEvent)[0]
-    models = {}
+    models: dict[str, type[BaseModel]] = {}
     for model in typing.get_args(union):
         (name,) = typing.get_args(model.model_fields["type"].annotation)
         models[name] = model
     return models
 
 
-def validate_server_event(event: dict) -> Any:
+def validate_server_event(event: dict[str, Any]) -> BaseModel:
     """Validate one server event against the openai SDK's model for its type (pydantic validation, not the SDK's
     lenient construct); raises KeyError for a type the SDK does not know and ValidationError for a wrong shape."""
     model = _server_event_models()[event["type"]]

@@ -6,9 +6,11 @@ import asyncio
 import base64
 import contextlib
 import json
+from typing import cast
 
 import httpx
 import pytest
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
@@ -135,6 +137,15 @@ async def test_invalid_json_is_an_error_event():
         await ws.send("{not json")
         (error,) = await recv_until(ws, "error")
     assert error["error"]["code"] == "invalid_json"
+
+
+async def test_json_that_is_not_an_object_is_an_error_event_and_the_log_keeps_objects_only():
+    async with FakeOpenAI() as fake, socket(fake) as ws:
+        await ws.send("[1, 2]")
+        (error,) = await recv_until(ws, "error")
+    assert error["error"]["code"] == "invalid_event"
+    assert fake.sessions[0].received_types() == [None]  # readers of `received` can rely on dicts
+    assert fake.sessions[0].received[0]["_raw"] == "[1, 2]"
 
 
 async def test_session_update_merges_only_the_given_fields_and_fills_vad_defaults():
@@ -264,7 +275,8 @@ async def test_an_ephemeral_key_opens_a_session_configured_by_its_secret():
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
-        secret = await client.realtime.client_secrets.create(session=receptionist_session(instructions="From secret"))
+        session = cast(RealtimeSessionCreateRequestParam, receptionist_session(instructions="From secret"))
+        secret = await client.realtime.client_secrets.create(session=session)
         async with socket(fake, key=secret.value), socket(fake, key=secret.value):
             pass
     assert fake.sessions[0].headers["Authorization"] == "<redacted>"

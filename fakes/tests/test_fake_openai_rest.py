@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 import time
+from typing import cast
 
 import httpx
 import openai
 import pytest
 from django.core.management import call_command
 from openai import AsyncOpenAI
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 
 from fakes.openai import Failure, FakeOpenAI
 from fakes.openai.testing import receptionist_session
@@ -232,7 +234,8 @@ async def test_control_endpoints_select_failures_register_calls_and_list_request
     assert ok.status_code == 200
     assert bad.status_code == 400
     call_id = registered.json()["call_id"]
-    assert fake.calls[call_id].scenario.name == "request_human"
+    scenario = fake.calls[call_id].scenario
+    assert scenario is not None and scenario.name == "request_human"
     assert [r["path"] for r in recorded] == ["/v1/realtime/client_secrets"] * 2  # control calls are not recorded
     assert recorded[0]["headers"]["Authorization"] == "<redacted>"
 
@@ -250,7 +253,9 @@ async def test_webrtc_call_requires_sdp_and_a_known_content_type():
 def test_the_thread_runner_serves_sync_clients():
     with FakeOpenAI.start_in_thread(scenario="routine_booking", time_scale=0) as handle:
         client = openai.OpenAI(api_key="sk-test", base_url=handle.base_url, max_retries=0)
-        secret = client.realtime.client_secrets.create(session=receptionist_session())
+        secret = client.realtime.client_secrets.create(
+            session=cast(RealtimeSessionCreateRequestParam, receptionist_session())
+        )
         call_id = handle.register_call(scenario="request_human", session={"type": "realtime"})
         recorded = handle.requests_to("/realtime/client_secrets")
     assert secret.value.startswith("ek_")
@@ -268,6 +273,7 @@ def test_python_dash_m_prints_the_bound_address_and_serves():
         text=True,
     )
     try:
+        assert process.stdout is not None
         line = process.stdout.readline()
         base_url = line.rsplit(" ", 1)[-1].strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import cast
 
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.realtime import RealtimeFunctionTool, RealtimeSessionCreateRequestParam
 from websockets.exceptions import InvalidStatus
 
 from fakes.openai import FakeOpenAI
@@ -18,7 +20,7 @@ from fakes.openai.testing import RECEPTIONIST_TOOLS, receptionist_session, valid
 
 pytestmark = pytest.mark.slow
 
-SESSION = {
+SESSION: RealtimeSessionCreateRequestParam = {
     "type": "realtime",
     "model": "gpt-realtime-2.1",
     "instructions": "You are the clinic's receptionist.",
@@ -57,10 +59,17 @@ async def test_sdk_client_secrets_create_returns_the_secret_and_the_effective_se
     assert secret.session.id.startswith("sess_")
     assert secret.session.object == "realtime.session"
     assert secret.session.model == "gpt-realtime-2.1"
-    assert secret.session.audio.output.voice == "marin"
-    assert secret.session.audio.input.format.type == "audio/pcmu"
-    assert secret.session.audio.input.turn_detection.silence_duration_ms == 600
-    assert [t.name for t in secret.session.tools] == ["complete_intake", "escalate_call", "end_call"]
+    audio = secret.session.audio
+    assert audio is not None and audio.output is not None and audio.input is not None
+    assert audio.output.voice == "marin"
+    assert audio.input.format is not None and audio.input.format.type == "audio/pcmu"
+    turn_detection = audio.input.turn_detection
+    assert turn_detection is not None and turn_detection.type == "server_vad"
+    assert turn_detection.silence_duration_ms == 600
+    tools = secret.session.tools or []
+    functions = [t for t in tools if isinstance(t, RealtimeFunctionTool)]
+    assert len(functions) == len(tools)
+    assert [t.name for t in functions] == ["complete_intake", "escalate_call", "end_call"]
     (request,) = fake.requests_to("/realtime/client_secrets")
     assert request.body == {"expires_after": {"anchor": "created_at", "seconds": 300}, "session": SESSION}
     assert request.auth == "standard"
@@ -73,13 +82,15 @@ async def test_sdk_connect_with_model_does_a_full_function_call_round_trip():
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url)
         async with client.realtime.connect(model="gpt-realtime-2.1") as conn:
             created = await conn.recv()
-            assert created.type == "session.created"
+            assert created.type == "session.created" and created.session.type == "realtime"
             assert created.session.model == "gpt-realtime-2.1"
-            await conn.session.update(session=receptionist_session())
+            await conn.session.update(session=cast(RealtimeSessionCreateRequestParam, receptionist_session()))
             await conn.input_audio_buffer.append(audio=base64.b64encode(b"\xff" * 1600).decode())
             calls = []
             async for event in conn:
                 if event.type == "session.updated":
+                    assert event.session.type == "realtime"
+                    assert event.session.audio and event.session.audio.output
                     assert event.session.audio.output.voice == "marin"
                 elif event.type == "response.function_call_arguments.done":
                     calls.append(event)
@@ -121,7 +132,7 @@ async def test_sdk_connect_with_call_id_attaches_to_a_webrtc_call_as_sideband():
 
         async with client.realtime.connect(call_id=call_id) as conn:
             created = await conn.recv()
-            assert created.type == "session.created"
+            assert created.type == "session.created" and created.session.type == "realtime"
             assert created.session.instructions == SESSION["instructions"]  # the call's session, from the secret
             await conn.session.update(session={"type": "realtime", "instructions": "Sideband instructions."})
             calls = []
@@ -154,6 +165,7 @@ async def test_sdk_honours_websocket_base_url():
         )
         async with client.realtime.connect(model="gpt-realtime-2.1-mini") as conn:
             created = await conn.recv()
+    assert created.type == "session.created" and created.session.type == "realtime"
     assert created.session.model == "gpt-realtime-2.1-mini"
     (handshake,) = fake.requests_to("/realtime")
     assert handshake.query == {"model": "gpt-realtime-2.1-mini"}
@@ -213,7 +225,7 @@ async def test_sdk_beta_sessions_create_is_refused_with_beta_api_shape_disabled(
     async with FakeOpenAI() as fake:
         client = AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
         with pytest.raises(openai.BadRequestError) as refused:
-            await client.beta.realtime.sessions.create(model="gpt-realtime-2.1", voice="alloy", modalities=["audio"])
+            await client.beta.realtime.sessions.create(model="gpt-realtime", voice="alloy", modalities=["audio"])
     assert refused.value.code == "beta_api_shape_disabled"
     assert refused.value.status_code == 400
 

@@ -15,8 +15,9 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any, Required, TypedDict, Unpack
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fakes.twilio.audio import FRAME_BYTES, SAMPLE_RATE, frames
@@ -36,7 +37,7 @@ class MediaStreamResult:
     # (name, "played" | "cleared" | "fast")
     marks_echoed: list[tuple[str, str]] = field(default_factory=list)
     clears: int = 0
-    other_messages: list[dict] = field(default_factory=list)
+    other_messages: list[dict[str, Any]] = field(default_factory=list)
     protocol_errors: list[str] = field(default_factory=list)
     handshake_status: int | None = None  # HTTP status when the upgrade was refused
     close_code: int | None = None
@@ -46,6 +47,25 @@ class MediaStreamResult:
     @property
     def received_ms(self) -> int:
         return len(self.received_audio) // 8
+
+
+class MediaStreamOptions(TypedDict, total=False):
+    """`MediaStreamClient`'s keyword arguments, for `run_media_stream` to pass through."""
+
+    auth_token: Required[str]
+    audio: Required[bytes]
+    stream_token: Required[str | None]
+    call_id: Required[str]
+    call_sid: str | None
+    account_sid: str
+    signature_url: str | None
+    signed: bool
+    fast_marks: bool
+    echo_marks_on_clear: bool
+    linger_seconds: float
+    send_stop: bool
+    paced: bool
+    extra_parameters: dict[str, str] | None
 
 
 class MediaStreamClient:
@@ -88,10 +108,10 @@ class MediaStreamClient:
             self.parameters["stream_token"] = stream_token
         self.result = MediaStreamResult(stream_sid="MZ" + uuid.uuid4().hex)
         self._sequence = 0
-        self._ws = None
+        self._ws: ClientConnection | None = None
         self._play_until = 0.0
         self._pending_marks: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, name: str, reason: str) -> None:
         task = asyncio.get_running_loop().create_task(self._echo_mark(name, reason))
@@ -104,10 +124,16 @@ class MediaStreamClient:
         self._sequence += 1
         return str(self._sequence)
 
-    async def _send(self, message: dict) -> None:
-        await self._ws.send(json.dumps(message))
+    @property
+    def _socket(self) -> ClientConnection:
+        if self._ws is None:
+            raise RuntimeError("the media stream is not connected (use run())")
+        return self._ws
 
-    def _start_message(self) -> dict:
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self._socket.send(json.dumps(message))
+
+    def _start_message(self) -> dict[str, Any]:
         return {
             "event": "start",
             "sequenceNumber": self._next_sequence(),
@@ -122,7 +148,7 @@ class MediaStreamClient:
             },
         }
 
-    def _media_message(self, index: int, frame: bytes) -> dict:
+    def _media_message(self, index: int, frame: bytes) -> dict[str, Any]:
         return {
             "event": "media",
             "sequenceNumber": self._next_sequence(),
@@ -161,7 +187,7 @@ class MediaStreamClient:
                 }
             )
 
-    def _handle(self, message: dict) -> None:
+    def _handle(self, message: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         event = message.get("event")
         if event in {"media", "mark", "clear"} and message.get("streamSid") != self.result.stream_sid:
@@ -201,7 +227,7 @@ class MediaStreamClient:
 
     async def _receive(self) -> None:
         try:
-            async for raw in self._ws:
+            async for raw in self._socket:
                 if isinstance(raw, bytes):
                     self.result.protocol_errors.append("binary frame")  # Twilio: warning 31950
                     continue
@@ -257,7 +283,7 @@ class MediaStreamClient:
         return self.result
 
 
-def run_media_stream(url: str, **kwargs: object) -> MediaStreamResult:
+def run_media_stream(url: str, **options: Unpack[MediaStreamOptions]) -> MediaStreamResult:
     """Play one call from synchronous code (its own event loop in a thread)."""
     with LoopThread() as loop:
-        return loop.run(MediaStreamClient(url, **kwargs).run(), timeout=None)
+        return loop.run(MediaStreamClient(url, **options).run(), timeout=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -29,8 +30,8 @@ class LoopThread:
     def run[T](self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def submit[T](self, coro: Coroutine[Any, Any, T]):
-        """Start a coroutine without waiting; returns a concurrent.futures.Future."""
+    def submit[T](self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start a coroutine without waiting."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -11,6 +12,9 @@ from django.test import Client
 
 from fakes.twilio.webhooks import signed_headers
 from organizations.models import BusinessHours, Organization, TwilioNumber
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse
 
 TEST_ACCOUNT_SID = "AC" + "a1" * 16
 TEST_AUTH_TOKEN = "test-twilio-auth-token"  # noqa: S105 - a fake credential for tests
@@ -26,7 +30,7 @@ def twilio_post(
     signature: str | None = None,
     signed_url: str | None = None,
     **extra_headers: str,
-):
+) -> _MonkeyPatchedWSGIResponse:
     """POST a form the way Twilio does, signed over PUBLIC_BASE_URL + path (or `signed_url`)."""
     url = signed_url or settings.PUBLIC_BASE_URL + path_and_query
     headers = signed_headers(settings.TWILIO_AUTH_TOKEN, url, params, idempotency_token=idempotency_token)

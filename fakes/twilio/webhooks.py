@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Mapping
+from typing import TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,6 +64,13 @@ def voice_params(*, call_sid: str, caller: str, called: str, account_sid: str = 
     }
 
 
+class PostOptions(TypedDict, total=False):
+    """The keyword options of `WebhookClient.post` that the per-webhook helpers pass through."""
+
+    idempotency_token: str | None
+    signature: str | None
+
+
 class WebhookClient:
     """Posts signed webhooks to a running server. `public_base_url` is what Twilio believes it requests (our
     PUBLIC_BASE_URL); `server_url` is where the server really listens (e.g. http://127.0.0.1:8123)."""
@@ -99,18 +107,22 @@ class WebhookClient:
         target = self.server_url + parts.path + (f"?{parts.query}" if parts.query else "")
         return self._client.post(target, data=dict(params), headers=headers)
 
-    def voice(self, *, call_sid: str, caller: str, called: str, **kwargs: object) -> httpx.Response:
-        return self.post("/twilio/voice", voice_params(call_sid=call_sid, caller=caller, called=called), **kwargs)
+    def voice(self, *, call_sid: str, caller: str, called: str, **options: Unpack[PostOptions]) -> httpx.Response:
+        return self.post("/twilio/voice", voice_params(call_sid=call_sid, caller=caller, called=called), **options)
 
-    def status(self, *, call_sid: str, call_status: str, duration: int | None = None, **kwargs: object):
+    def status(
+        self, *, call_sid: str, call_status: str, duration: int | None = None, **options: Unpack[PostOptions]
+    ) -> httpx.Response:
         params = {"CallSid": call_sid, "CallStatus": call_status}
         if duration is not None:
             params["CallDuration"] = str(duration)
-        return self.post("/twilio/status", params, **kwargs)
+        return self.post("/twilio/status", params, **options)
 
-    def stream_ended(self, *, call_sid: str, **kwargs: object) -> httpx.Response:
-        return self.post("/twilio/stream-ended", {"CallSid": call_sid, "CallStatus": "in-progress"}, **kwargs)
+    def stream_ended(self, *, call_sid: str, **options: Unpack[PostOptions]) -> httpx.Response:
+        return self.post("/twilio/stream-ended", {"CallSid": call_sid, "CallStatus": "in-progress"}, **options)
 
-    def dial_result(self, *, call_sid: str, dial_status: str, leg: str = "transfer", **kwargs: object):
+    def dial_result(
+        self, *, call_sid: str, dial_status: str, leg: str = "transfer", **options: Unpack[PostOptions]
+    ) -> httpx.Response:
         params = {"CallSid": call_sid, "DialCallStatus": dial_status, "DialCallSid": new_call_sid()}
-        return self.post(f"/twilio/dial-result?leg={leg}", params, **kwargs)
+        return self.post(f"/twilio/dial-result?leg={leg}", params, **options)

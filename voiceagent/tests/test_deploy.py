@@ -113,7 +113,9 @@ def assert_security_headers(response) -> None:
     assert response["Cross-Origin-Opener-Policy"] in {"same-origin", "unsafe-none"}
     csp = response["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp and "object-src 'none'" in csp
-    assert "'unsafe-inline'" not in re.search(r"script-src [^;]*", csp).group(0)
+    script_src = re.search(r"script-src [^;]*", csp)
+    assert script_src is not None
+    assert "'unsafe-inline'" not in script_src.group(0)
 
 
 def test_plain_http_is_redirected_to_https_except_the_health_probes(production, db):
@@ -144,7 +146,9 @@ def test_the_api_docs_start_up_script_runs_under_the_policy_by_nonce(production,
 
     assert response.status_code == 200
     csp = response["Content-Security-Policy"]
-    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    nonce_match = re.search(r"'nonce-([^']+)'", csp)
+    assert nonce_match is not None
+    nonce = nonce_match.group(1)
     html = response.content.decode()
     inline = re.findall(r"<(script|style)(?![^>]*\bsrc=)([^>]*)>", html)
     assert inline and all(f'nonce="{nonce}"' in attributes for _tag, attributes in inline)

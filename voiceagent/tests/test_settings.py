@@ -19,16 +19,23 @@ PROBE = (
 )
 
 
-def load_settings(**overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+def load_settings(**overrides: str | None) -> subprocess.CompletedProcess:  # None: unset the variable
+    env: dict[str, str | None] = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
+    }
     env.update({"DJANGO_SETTINGS_MODULE": "voiceagent.settings", "SECRET_KEY": "x" * 60, **overrides})
-    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={k: v for k, v in env.items() if v is not None},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
-def loaded(**overrides: str) -> dict:
+def loaded(**overrides: str | None) -> dict:
     result = load_settings(**overrides)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -53,7 +60,8 @@ def test_redis_switches_layer_and_cache_and_keeps_idle_sockets_alive():
     config = loaded(REDIS_URL="redis://cache.internal:6379/0")
     host = config["layer"]["CONFIG"]["hosts"][0]
     assert config["layer"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    # Longer than channels-redis' 5 s BZPOPMIN, or idle consumers are torn down (reliability.md §0.2).
+    # Longer than channels-redis' 5 s BZPOPMIN: redis-py 8 defaults socket_timeout to 5 s, which tears down every idle
+    # consumer with close code 1011 (https://github.com/django/channels_redis/issues/422).
     assert host["socket_timeout"] > 5
     assert config["cache"].endswith("RedisCache")
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from fakes.openai.__main__ import build_parser, serve
 from fakes.openai.scenarios import list_scenarios
@@ -13,7 +14,7 @@ from fakes.openai.scenarios import list_scenarios
 class Command(BaseCommand):
     help = "Run the fake OpenAI Realtime GA server on loopback and print its base URL (set OPENAI_BASE_URL to it)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=0, help="0 picks a free port; the URL is printed")
         parser.add_argument("--scenario", help="shipped scenario name or YAML path played by every session")
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--failure", help='JSON failure mode, e.g. \'{"kind": "rate_limit"}\'')
         parser.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["list"]:
             for scenario in list_scenarios():
                 summary = scenario.description.splitlines()[0] if scenario.description else ""

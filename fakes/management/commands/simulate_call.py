@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from calls import notifications
 from calls.models import Call, Intake
 from fakes.openai import FakeOpenAI, list_scenarios, load_scenario
-from fakes.openai.scenarios import ScenarioError
+from fakes.openai.scenarios import Scenario, ScenarioError
 from organizations.models import Organization
 from realtime import services
 from realtime.sideband import run_sideband
@@ -32,14 +33,14 @@ FAKE_KEY = "sk-simulator"
 class Command(BaseCommand):
     help = "Simulate one complete call against the fake OpenAI upstream and print what was stored."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", help="Clinic slug.")
         parser.add_argument("--scenario", help="Shipped scenario name or a path to a scenario YAML file.")
         parser.add_argument("--channel", choices=["web", "phone"], default="web")
         parser.add_argument("--list", action="store_true", help="List the shipped scenarios.")
         parser.add_argument("--time-scale", type=float, default=0.3, help="Scripted delays x this (0 = fastest).")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["list"]:
             for scenario in list_scenarios():
                 self.stdout.write(f"{scenario.name:24} {scenario.description.strip().splitlines()[0]}")
@@ -63,7 +64,7 @@ class Command(BaseCommand):
             call, timings = self._web_call(organization, fake.base_url)
         self._report(call, timings)
 
-    def _web_call(self, organization: Organization, base_url: str) -> tuple[Call, dict]:
+    def _web_call(self, organization: Organization, base_url: str) -> tuple[Call, dict[str, float]]:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         session = services.session_for(organization)
@@ -89,7 +90,9 @@ class Command(BaseCommand):
         timings["call_s"] = time.perf_counter() - attached
         return call, timings
 
-    def _phone_call(self, organization: Organization, scenario, *, time_scale: float) -> tuple[Call, dict]:
+    def _phone_call(
+        self, organization: Organization, scenario: Scenario, *, time_scale: float
+    ) -> tuple[Call, dict[str, float]]:
         """Twilio's side played by the fake peer: a signed voice webhook, then a Media Stream into the bridge of an
         in-process server, whose upstream is the fake OpenAI playing the scenario."""
         from fakes.simulate_phone import serve_in_thread, simulate_phone_call
@@ -125,7 +128,7 @@ class Command(BaseCommand):
         timings = {"call_s": time.perf_counter() - started, "frames_sent": result.media.sent_frames}
         return result.call, timings
 
-    def _report(self, call: Call, timings: dict) -> None:
+    def _report(self, call: Call, timings: dict[str, float]) -> None:
         notifications.wait_for_in_flight()  # escalation pushes started by this call, before the process exits
         call.refresh_from_db()
         self.stdout.write(self.style.MIGRATE_HEADING("\nTranscript"))

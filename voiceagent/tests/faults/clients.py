@@ -8,13 +8,13 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from fakes.simulate_phone import ScriptedCaller, _stream_parameters
+from fakes.twilio.media import MediaStreamResult
 from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from fakes.twilio.webhooks import WebhookClient, new_call_sid
 
@@ -141,7 +141,7 @@ class BoardWatcher:
     backoff: float = 0.5
     seen: dict[str, float] = field(default_factory=dict)
     connects: int = 0
-    drops: list[tuple[float, Any]] = field(default_factory=list)
+    drops: list[tuple[float, int | None]] = field(default_factory=list)  # (when, close code)
     messages: list[dict] = field(default_factory=list)
     _stop: asyncio.Event | None = None
 
@@ -160,7 +160,8 @@ class BoardWatcher:
                         self._note(json.loads(raw))
                     return
             except (ConnectionClosed, InvalidStatus, OSError, TimeoutError) as exc:
-                self.drops.append((time.monotonic(), getattr(exc, "rcvd", None) and exc.rcvd.code))
+                close = exc.rcvd if isinstance(exc, ConnectionClosed) else None  # the server's close frame, if any
+                self.drops.append((time.monotonic(), close.code if close else None))
             await asyncio.sleep(self.backoff)
 
     def _note(self, message: dict) -> None:
@@ -185,6 +186,12 @@ class PhoneCall:
     call_id: str
     voice_twiml: str
     caller: ScriptedCaller | None = None
+
+    @property
+    def media(self) -> MediaStreamResult:
+        """What the call's media stream saw (once phone_media has started it)."""
+        assert self.caller is not None, "phone_media() was not called for this call"
+        return self.caller.result
 
 
 def phone_call_start(server_url: str, number: str, caller: str = "+14155550199") -> PhoneCall:

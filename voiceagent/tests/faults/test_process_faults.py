@@ -1,4 +1,4 @@
-"""The server process killed mid-call (reliability.md R7) and drained for a deploy (R8)."""
+"""The server process killed mid-call (kill -9) and drained for a deploy (SIGUSR1, then it exits by itself)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from voiceagent.tests.faults.clients import phone_call_start, phone_media, strea
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
 REAP_IDLE = 8.0
+# How long past the idle threshold the interrupted calls may take to be reaped (the reaper runs every second): slack
+# for a loaded machine, which only a reaper that does not run would exceed.
+REAP_SLACK = 20.0
 
 
 def _report(name: str, **figures: object) -> None:
@@ -108,7 +111,7 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
 
         # Twilio fetches the <Connect action> URL when the stream dropped: the caller hears staff or voicemail.
         fallbacks = [stream_ended(server.url, call.call_sid).text for call in phones]
-        assert all(call.caller.result.closed_by_server for call in phones)
+        assert all(call.media.closed_by_server for call in phones)
         assert all("<Dial" in twiml or "<Record" in twiml for twiml in fallbacks), fallbacks
 
         # No acknowledged segment lost or stored twice.
@@ -130,7 +133,7 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
             )
             return len(rows) == 3 and all(row == ("abandoned", "interrupted") for row in rows)
 
-        deadline = REAP_IDLE + 5
+        deadline = REAP_IDLE + REAP_SLACK
         while not terminal():
             assert time.monotonic() - marks["kill"] < deadline, "interrupted calls not reaped in time"
             time.sleep(0.2)
@@ -175,25 +178,35 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
         live = phone_call_start(server.url, info["number"])
         marks: dict[str, float] = {}
         refused: dict[str, httpx.Response] = {}
+        seen: dict[str, int] = {}
+
+        def web_calls() -> int:
+            return deployment.query("SELECT count(*) FROM calls_call WHERE channel = 'web'")[0][0]
 
         async def scenario_run() -> None:
             media = asyncio.create_task(phone_media(server.ws_url, live, max_seconds=30).run())
             await asyncio.sleep(1.0)  # the call is live on this process
             server.signal(signal.SIGUSR1)  # what `manage.py drain --pid` sends
             marks["drain"] = time.monotonic()
-            await asyncio.sleep(0.3)
-            async with httpx.AsyncClient(timeout=5) as client:
+            async with httpx.AsyncClient(timeout=10) as client:
+                async with asyncio.timeout(10):  # the signal is handled at once: only an ignored one waits this out
+                    while (await client.get(f"{server.url}/readyz")).status_code != 503:
+                        await asyncio.sleep(0.05)
+                seen["web_calls"] = await asyncio.to_thread(web_calls)
+                seen["mints"] = len(fake.requests_to("/realtime/client_secrets"))
                 sent = time.monotonic()
                 refused["start"] = await client.post(
                     f"{server.url}/api/call/start",
                     json={"channel": "web", "caller": {}},
                     headers={"X-Org-Key": info["org_key"]},
                 )
-                marks["refusal_latency"] = time.monotonic() - sent
+                marks["refusal_latency"] = time.monotonic() - sent  # printed only: a loaded machine may take longer
                 refused["mint"] = await client.post(
                     f"{server.url}/api/realtime/session", json={}, headers={"X-Org-Key": info["org_key"]}
                 )
                 refused["readyz"] = await client.get(f"{server.url}/readyz")
+            seen["web_calls_after"] = await asyncio.to_thread(web_calls)
+            seen["mints_after"] = len(fake.requests_to("/realtime/client_secrets"))
             refused["voice"] = await asyncio.to_thread(
                 lambda: httpx.Response(200, text=phone_call_start(server.url, info["number"]).voice_twiml)
             )
@@ -207,14 +220,16 @@ def test_a_drained_server_refuses_new_calls_lets_the_live_one_finish_and_exits_0
     for name in ("start", "mint"):
         assert refused[name].status_code == 503, refused[name].text
         assert refused[name].json()["error"]["code"] == "draining" and refused[name].headers["Retry-After"]
-    assert marks["refusal_latency"] < 0.1
+    # Refused up front, without doing the work: no call row was created and OpenAI was not asked for a secret.
+    assert seen["web_calls_after"] == seen["web_calls"]
+    assert seen["mints_after"] == seen["mints"]
     assert refused["readyz"].status_code == 503 and refused["readyz"].json()["status"] == "draining"
     voice = refused["voice"].text
     assert "<Stream" not in voice and ("<Dial" in voice or "<Record" in voice)  # fallback, never a 503 to Twilio
     # The live call was not cut: the agent said goodbye and ended it; then the process left by itself, cleanly.
     rows = deployment.query("SELECT status, end_reason FROM calls_call WHERE id = %s", (live.call_id,))
     assert rows == [("completed", "agent_ended")]
-    assert live.caller.result.closed_by_server and not live.caller.result.protocol_errors
+    assert live.media.closed_by_server and not live.media.protocol_errors
     assert code == 0
     _report(
         "drain",

@@ -1,4 +1,5 @@
-"""Redis down for 30 s during calls (reliability.md R4, R6) and two server processes sharing PostgreSQL and Redis.
+"""Redis down for 30 s during calls, and two server processes sharing PostgreSQL and Redis (with a board socket left
+idle for 30 s, which must survive: no time-out may tear down an idle consumer).
 
 Why 30 s: the issue's figure; it is also longer than every Redis-side time-out (socket 10 s, connect 2 s), so a
 process that only survived short blips would fail here."""
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +30,7 @@ def _report(name: str, **figures: object) -> None:
 
 def long_scenario(path, turn_delay: float) -> str:
     """A routine call whose caller takes `turn_delay` s per turn and the agent ends it: spans the outage."""
-    turns = [
+    turns: list[dict[str, Any]] = [
         {"caller": line, "delay": turn_delay, "agent": "I see. Please go on."}
         for line in (
             "Hi, I'd like to book a check-up.",
@@ -200,7 +202,7 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
         ([phone.call_id, marks["web_call"]],),
     )
     assert sorted((status, reason) for _id, status, reason in rows) == [("completed", "agent_ended")] * 2
-    assert not phone.caller.result.protocol_errors
+    assert not phone.media.protocol_errors
     outbox = deployment.query("SELECT status, count(*) FROM calls_notification GROUP BY status")
     _report(
         "redis down 30s",
@@ -221,7 +223,7 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
     info = deployment.info
     key = {"X-Org-Key": info["org_key"]}
     board = BoardWatcher(b.ws_url, b.url, info["session"])
-    results: dict[str, object] = {}
+    results: dict[str, Any] = {}  # what the async scenario saw, read by the asserts below
 
     async def run() -> None:
         board_task = asyncio.create_task(board.run())
@@ -255,7 +257,8 @@ def test_two_processes_share_calls_escalations_and_throttles_and_an_idle_board_s
                 headers={**key, "X-Call-Token": second["call_token"]},
             )
             results["raised"] = raised
-            while not [m for m in board.messages if m.get("type") == "escalation"] and time.monotonic() - sent < 5:
+            # Wait for the push (~0.7 s on an idle machine, printed); only a push that never comes waits 15 s.
+            while not [m for m in board.messages if m.get("type") == "escalation"] and time.monotonic() - sent < 15:
                 await asyncio.sleep(0.05)
             results["push_latency"] = time.monotonic() - sent
             results["pushes"] = [m for m in board.messages if m.get("type") == "escalation"]

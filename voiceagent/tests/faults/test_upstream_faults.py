@@ -1,5 +1,5 @@
 """OpenAI upstream faults the minting tests (realtime/tests/test_minting.py) do not cover: a body that trickles in,
-and the circuit breaker that stops asking a failing upstream (reliability.md R9)."""
+and the circuit breaker that stops asking a failing upstream."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from django.test import Client
 from calls.models import Call
 from fakes.openai import Failure, FakeOpenAI
 from realtime.breaker import CLOSED, HALF_OPEN, OPEN, BreakerOpen, CircuitBreaker
+from realtime.upstream import mint_breaker
 
 API_KEY = "sk-faults-upstream-SECRET-0123456789"
+RESET_SECONDS = 1.0
 
 
 @pytest.fixture
@@ -22,8 +24,17 @@ def fake_openai(settings):
         settings.OPENAI_API_KEY = API_KEY
         settings.OPENAI_TIMEOUT_SECONDS = 2.0
         settings.OPENAI_BREAKER_THRESHOLD = 5
-        settings.OPENAI_BREAKER_RESET_SECONDS = 1.0
+        settings.OPENAI_BREAKER_RESET_SECONDS = RESET_SECONDS
         yield handle
+
+
+@pytest.fixture
+def breaker_clock(fake_openai) -> list[float]:
+    """The minting breaker's clock, moved by the test (`clock[0] += RESET_SECONDS`): its open period ends when the
+    test says so, not when a slow machine happens to take longer than the period between two requests."""
+    clock = [0.0]
+    mint_breaker().clock = lambda: clock[0]  # this fake's breaker (one per upstream URL), fresh for each test
+    return clock
 
 
 def mint(org):
@@ -44,7 +55,9 @@ def test_a_body_that_trickles_in_is_cut_at_the_time_out_with_504(fake_openai, or
     fake_openai.fake.failure = Failure(kind="slow_body", delay=1.0)  # 8 chunks, 1 s apart: each read is "on time"
     response, took = mint(org_a)
     assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
-    assert took < 2.5
+    # Cut by the 2 s total time-out, not after the whole body (8 s; every single read is on time): only a missing
+    # total deadline takes that long, a loaded machine does not.
+    assert took < 6.0
     assert_no_secret(response)
     assert not Call.objects.exists()
 
@@ -55,7 +68,9 @@ def test_a_body_that_trickles_in_is_cut_at_the_time_out_with_504(fake_openai, or
     [Failure(kind="server_error"), Failure(kind="rate_limit", retry_after=1), Failure(kind="malformed_json")],
     ids=["500", "429", "malformed"],
 )
-def test_five_failed_mints_open_the_breaker_which_answers_503_at_once_then_probes(fake_openai, org_a, failure):
+def test_five_failed_mints_open_the_breaker_which_answers_503_without_asking_then_probes(
+    fake_openai, breaker_clock, org_a, failure
+):
     fake_openai.fake.failure = failure
     for _ in range(5):
         response, _took = mint(org_a)
@@ -63,26 +78,32 @@ def test_five_failed_mints_open_the_breaker_which_answers_503_at_once_then_probe
     asked = len(fake_openai.requests_to("/realtime/client_secrets"))
     refused, took = mint(org_a)
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "upstream_unavailable"
-    assert int(refused["Retry-After"]) >= 1 and took < 0.05
-    assert len(fake_openai.requests_to("/realtime/client_secrets")) == asked  # OpenAI was not asked
+    assert int(refused["Retry-After"]) >= 1
+    # Refused at once: OpenAI was not asked (the time it took is printed with -s; it is no measure of that).
+    assert len(fake_openai.requests_to("/realtime/client_secrets")) == asked
+    print(f"\n[faults] breaker refusal took {took * 1000:.1f}ms")
     assert_no_secret(refused)
     # After the open period one probe goes through; it succeeds, and the breaker is closed again.
     fake_openai.fake.failure = None
-    time.sleep(1.05)
+    breaker_clock[0] += RESET_SECONDS
     probed, _took = mint(org_a)
     assert probed.status_code == 201
     assert mint(org_a)[0].status_code == 201
 
 
 @pytest.mark.django_db
-def test_a_failed_probe_opens_the_breaker_again(fake_openai, org_a):
+def test_a_failed_probe_opens_the_breaker_again(fake_openai, breaker_clock, org_a):
     fake_openai.fake.failure = Failure(kind="close")
     for _ in range(5):
         assert mint(org_a)[0].status_code == 502
-    time.sleep(1.05)
+    breaker_clock[0] += RESET_SECONDS
+    asked = len(fake_openai.requests_to("/realtime/client_secrets"))
     assert mint(org_a)[0].status_code == 502  # the probe, still failing
-    refused, took = mint(org_a)
-    assert refused.status_code == 503 and took < 0.05
+    probed = len(fake_openai.requests_to("/realtime/client_secrets"))
+    assert probed > asked  # the probe did go upstream
+    refused, _took = mint(org_a)
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "upstream_unavailable"
+    assert len(fake_openai.requests_to("/realtime/client_secrets")) == probed  # the refusal did not
 
 
 @pytest.mark.django_db

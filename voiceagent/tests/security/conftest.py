@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -29,8 +30,8 @@ class Clinic:
     """One clinic's people, rows and the values that must not leak to anybody outside it."""
 
     org: Organization
-    admin: object
-    staff: object
+    admin: User
+    staff: User
     call: Call
     call_token: str
     ended_call: Call

@@ -1,6 +1,7 @@
-"""The cross-tenant matrix (reliability.md S3, OWASP API1): clinic B's people, tokens and publishable key aimed at
-clinic A's call, escalation, clinic, membership and audit ids, in the path, the body and the query, over every
-id-bearing API operation, console page and the board socket.
+"""The cross-tenant matrix (OWASP API1:2023 Broken Object Level Authorization,
+https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/): clinic B's people, tokens and
+publishable key aimed at clinic A's call, escalation, clinic, membership and audit ids, in the path, the body and the
+query, over every id-bearing API operation, console page and the board socket.
 
 Pass: every attempt answers 404 (never 403, which would confirm the id exists; never data), A's rows are unchanged
 byte for byte, and lists hold none of A's ids. The completeness tests enumerate the OpenAPI operations and the URL
@@ -196,7 +197,7 @@ ROUTES_WITHOUT_TENANT_IDS = {
 
 def _personas(b: Clinic) -> list[tuple[str, Client, dict]]:
     """Clinic B's admin and staff, each by session and by API token."""
-    out = []
+    out: list[tuple[str, Client, dict]] = []
     for role, user in (("admin", b.admin), ("staff", b.staff)):
         session = Client()
         session.force_login(user)
@@ -311,7 +312,7 @@ def test_clinic_b_publishable_key_with_clinic_a_call_and_token_gets_404_and_chan
     failures = []
     for attack in CALLER_ATTACKS:
         cache.clear()
-        url, body = attack.url(a, b), attack.body(a, b)
+        url, body = attack.url(a, b), attack.body(a, b) if attack.body else None
         headers = {"X-Org-Key": b.org.publishable_key, "X-Call-Token": a.call_token}
         response = _send(Client(), attack.method, url, body, headers)
         if response.status_code != 404:
@@ -330,7 +331,7 @@ def test_another_calls_token_or_no_token_is_401_even_with_the_right_clinic_key(w
         for token in (b.call_token, None, "ct_" + "x" * 40):
             cache.clear()
             headers = {"X-Org-Key": a.org.publishable_key, **({"X-Call-Token": token} if token else {})}
-            url, body = attack.url(a, b), attack.body(a, b)
+            url, body = attack.url(a, b), attack.body(a, b) if attack.body else None
             response = _send(Client(), attack.method, url, body, headers)
             if attack.operation == "realtime_session" and token is None:
                 # Without a token the body's call_id cannot be used: still refused, nothing minted for A's call.

@@ -1,5 +1,6 @@
-"""Function-level authorization (reliability.md S4, OWASP API5): one table of role x operation -> allow/deny, checked
-against every operation of the OpenAPI schema for every role, anonymous included.
+"""Function-level authorization (OWASP API5:2023 Broken Function Level Authorization,
+https://owasp.org/API-Security/editions/2023/en/0xa5-broken-function-level-authorization/): one table of role x
+operation -> allow/deny, checked against every operation of the OpenAPI schema for every role, anonymous included.
 
 "allow" means the handler ran (any answer but 401/403, and never a 5xx); a number is the exact refusal. Anonymous
 (no credentials at all) gets 401 everywhere in the API; the only operations a caller (the clinic's publishable key,

@@ -1,5 +1,6 @@
-"""SSRF through the one URL a clinic can configure (reliability.md S9): the escalation webhook, entered through
-PATCH/POST /api/org/config/{id} and the console's clinic form.
+"""SSRF through the one URL a clinic can configure (OWASP API7:2023 Server Side Request Forgery,
+https://owasp.org/API-Security/editions/2023/en/0xa7-server-side-request-forgery/): the escalation webhook, entered
+through PATCH/POST /api/org/config/{id} and the console's clinic form.
 
 Every hostile target (loopback, private, link-local and cloud-metadata addresses, IPv6 and IPv4-mapped IPv6,
 decimal/hex/octal/short IPv4 spellings, other schemes) is either refused at entry with a field error, or stored and

@@ -1,6 +1,7 @@
-"""Forged and mutated webhooks (reliability.md S7): hypothesis mutates signed Twilio webhooks (signature bytes, the
-signed URL's scheme, host, port, path and trailing slash, the form parameters, the query string, the secret and the
-SharedKey header) and sends them to every Twilio endpoint: none is accepted and none writes anything.
+"""Forged and mutated webhooks (how Twilio signs them: https://www.twilio.com/docs/usage/webhooks/webhooks-security):
+hypothesis mutates signed Twilio webhooks (signature bytes, the signed URL's scheme, host, port, path and trailing
+slash, the form parameters, the query string, the secret and the SharedKey header) and sends them to every Twilio
+endpoint: none is accepted and none writes anything.
 
 The fixed cases (the published test vector, each endpoint unsigned, forwarded hosts, replays and idempotency) are in
 realtime/tests/test_twilio_signatures.py, test_twilio_voice.py and test_twilio_status.py; this adds volume.
