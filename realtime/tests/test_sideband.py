@@ -90,3 +90,16 @@ def test_what_the_sideband_writes_is_audited_as_the_openai_sideband(fake_openai,
         )
     )
     assert "openai-sideband" in services and "system" not in services
+
+
+def test_words_said_over_the_goodbye_are_stored_triaged_and_escalated_after_the_call(fake_openai, org_a):
+    call, _session = play(fake_openai, org_a, "goodbye_then_emergency")
+    assert call.status == Call.Status.COMPLETED and call.end_reason == Call.EndReason.AGENT_ENDED
+    late = load_scenario("goodbye_then_emergency").turns[-1].caller
+    assert call.segments.filter(speaker="caller", text=late).exists()
+    escalation = Escalation.objects.get(call=call, level="emergency")
+    assert (escalation.source, escalation.after_call) == ("keyword", True)
+    assert escalation.triage["level"] == "emergency"
+    assert escalation.notifications.exists()  # on the board like any other
+    note = call.segments.filter(speaker="system").last()
+    assert "after the call ended" in note.text
