@@ -40,7 +40,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
-from core.errors import ApiError
+from core.errors import ServiceUnavailable
 from core.middleware import SyncAsyncMiddleware
 from core.net import client_ip, valid_ip
 from core.observability import request_id_var
@@ -57,11 +57,12 @@ _service_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit
 _suppress_var: contextvars.ContextVar[bool] = contextvars.ContextVar("audit_suppress", default=False)
 
 
-class AuditUnavailable(ApiError):
-    """The audit row could not be written, so the data is not returned (API: 503 in the error shape)."""
+class AuditUnavailable(ServiceUnavailable):
+    """The audit row could not be written, so the data is not returned. A domain error: the API answers it as 503
+    `audit_unavailable` with Retry-After (core.errors), the console with `audit_unavailable_response`."""
 
-    def __init__(self) -> None:
-        super().__init__(503, "audit_unavailable", "Patient data cannot be shown right now; try again shortly.")
+    code = "audit_unavailable"
+    message = "Patient data cannot be shown right now; try again shortly."
 
 
 # --- Who is acting -------------------------------------------------------------------------------------------------
