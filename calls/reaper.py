@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from calls.audit import Action, audit_change
 from calls.models import Call
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,9 @@ def calls_reap(*, idle_seconds: float, now: dt.datetime | None = None, limit: in
             call.end_reason = Call.EndReason.INTERRUPTED
             call.ended_at = ended_at
             call.duration_seconds = int((ended_at - call.started_at).total_seconds())
-            call.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds"])
+            fields = ["status", "end_reason", "ended_at", "duration_seconds"]
+            call.save(update_fields=fields)
+            audit_change(call, action=Action.CHANGE, fields=fields)
         logger.warning("call interrupted (no activity for %ss) call=%s", int(idle_seconds), call.pk)
         reaped.append(call)
     return reaped

@@ -1,21 +1,24 @@
 """Call workflows: start, transcript, intake, end, escalations.
 
 Every transport (REST API, browser sideband, phone bridge, console) goes through these functions, so the rules
-live in one place. Writes lock the call row they change; side effects run after commit.
+live in one place. Writes lock the call row they change and record each change in the audit trail in the same
+transaction (calls.audit; the actor is whoever the entry point named); side effects run after commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Model
 from django.utils import timezone
 
+from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
@@ -48,9 +51,12 @@ def call_start(
     metadata: dict | None = None,
     twilio_call_sid: str | None = None,
     started_at: dt.datetime | None = None,
+    call_id: uuid.UUID | None = None,
 ) -> tuple[Call, str]:
-    """Create a live call and return it with its caller-side token (shown once, stored hashed)."""
+    """Create a live call and return it with its caller-side token (shown once, stored hashed). `call_id` fixes
+    the id (demo data); otherwise a new one is drawn."""
     call = Call(
+        id=call_id or uuid.uuid4(),
         organization=organization,
         channel=channel,
         caller_name=caller_name,
@@ -60,13 +66,21 @@ def call_start(
         started_at=started_at or timezone.now(),
     )
     token = call.issue_token()
-    call.save()
+    with transaction.atomic():
+        call.save(force_insert=True)
+        audit_change(call, action=Action.CREATE)
     logger.info("call started channel=%s organization=%s call=%s", channel, organization.pk, call.pk)
     return call, token
 
 
 def _lock(call: Call) -> Call:
     return Call.objects.select_for_update().get(pk=call.pk)
+
+
+def _save(instance: Model, fields: list[str]) -> None:
+    """Save the changed fields of a locked row and record the change (inside the caller's transaction)."""
+    instance.save(update_fields=fields)
+    audit_change(instance, action=Action.CHANGE, fields=fields)
 
 
 def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[TranscriptSegment]:
@@ -99,6 +113,7 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
         )
         next_seq += 1
     TranscriptSegment.objects.bulk_create(created)
+    audit_segments_created(created)
     if created:  # the reaper (calls/reaper.py) ends calls whose activity stopped; the row is already locked
         Call.objects.filter(pk=call.pk).update(last_activity_at=now)
     return created
@@ -140,7 +155,7 @@ def intake_store(*, call: Call, data: dict) -> Intake:
         locked = _lock(call)
         result = _validate_merged(locked, fields, data)
         intake = _save_intake(locked, result)
-        locked.save(update_fields=["urgency"])
+        _save(locked, ["urgency"])
         return intake
 
 
@@ -159,9 +174,9 @@ def _save_intake(call: Call, result: IntakeResult) -> Intake:
     """Store a validated intake; its urgency becomes the call's (the caller saves the call)."""
     urgency = result.data.get("urgency", "")
     urgency = urgency if urgency in {"routine", "urgent", "emergency"} else ""
-    intake, _ = Intake.objects.update_or_create(
-        call=call, defaults={"data": result.data, "urgency": urgency, "completed": result.complete}
-    )
+    values = {"data": result.data, "urgency": urgency, "completed": result.complete}
+    intake, created = Intake.objects.update_or_create(call=call, defaults=values)
+    audit_change(intake, action=Action.CREATE if created else Action.CHANGE, fields=[] if created else list(values))
     if urgency:
         call.urgency = urgency
     return intake
@@ -191,7 +206,7 @@ def call_end(
         locked.end_reason = reason
         locked.ended_at = end
         locked.duration_seconds = int((end - locked.started_at).total_seconds())
-        locked.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
+        _save(locked, ["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
     logger.info("call ended reason=%s status=%s call=%s", reason, locked.status, locked.pk)
     return locked
 
@@ -202,7 +217,7 @@ def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
         if locked.reviewed_at is None:
             locked.reviewed_by = user
             locked.reviewed_at = timezone.now()
-            locked.save(update_fields=["reviewed_by", "reviewed_at"])
+            _save(locked, ["reviewed_by", "reviewed_at"])
     return locked
 
 
@@ -214,9 +229,11 @@ def escalation_create(
     reason: str = "",
     evidence: str = "",
     created_by: AbstractBaseUser | None = None,
+    created_at: dt.datetime | None = None,
 ) -> tuple[Escalation, bool]:
     """Record an escalation and mark the call escalated. A second trigger of the same level on the same call
-    (while the first is not resolved) returns the existing escalation instead of multiplying alerts."""
+    (while the first is not resolved) returns the existing escalation instead of multiplying alerts.
+    `created_at` backdates it (demo history); it is otherwise the time of the call to this function."""
     with transaction.atomic():
         locked = _lock(call)
         existing = (
@@ -236,11 +253,15 @@ def escalation_create(
             evidence=evidence,
             created_by=created_by,
         )
+        if created_at is not None:  # auto_now_add ignores a value given on insert, not on a later save
+            escalation.created_at = created_at
+            escalation.save(update_fields=["created_at"])
+        audit_change(escalation, action=Action.CREATE)
         current = Escalation.SEVERITY.get(locked.escalation_level, 0) if locked.escalation_level else 0
         if Escalation.SEVERITY[level] > current:
             locked.escalation_level = level
         locked.escalated = True
-        locked.save(update_fields=["escalated", "escalation_level"])
+        _save(locked, ["escalated", "escalation_level"])
         # Outbox rows commit (or roll back) with the escalation; delivery starts after commit, off this thread.
         has_webhook = Organization.objects.filter(pk=locked.organization_id).exclude(webhook_url="").exists()
         notifications_enqueue(escalation=escalation, event=EVENT_CREATED, webhook=has_webhook)
@@ -256,7 +277,7 @@ def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) ->
             locked.status = Escalation.Status.ACKNOWLEDGED
             locked.acknowledged_by = user
             locked.acknowledged_at = timezone.now()
-            locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+            _save(locked, ["status", "acknowledged_by", "acknowledged_at"])
             notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return locked
 
@@ -280,9 +301,7 @@ def _resolve_locked(locked: Escalation, *, user: AbstractBaseUser, note: str) ->
     locked.resolved_by = user
     locked.resolved_at = now
     locked.resolution_note = note
-    locked.save(
-        update_fields=["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]
-    )
+    _save(locked, ["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"])
     notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return True
 
@@ -305,7 +324,7 @@ def call_escalate_by_staff(
         )
         locked = _lock(call)
         _audit(locked, action="escalate", user=user, level=level, escalation_id=str(escalation.pk), created=created)
-        locked.save(update_fields=["metadata"])
+        _save(locked, ["metadata"])
     return escalation, created
 
 
@@ -327,6 +346,22 @@ def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tu
         locked.escalated = False
         locked.escalation_level = ""
         _audit(locked, action="deescalate", user=user, resolved=[str(e.pk) for e in resolved])
-        locked.save(update_fields=["escalated", "escalation_level", "metadata"])
+        _save(locked, ["escalated", "escalation_level", "metadata"])
     logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
     return locked, resolved
+
+
+def call_delete(*, call: Call) -> None:
+    """Delete a call with its transcript, intake, escalations and notifications (an operator's decision; retention
+    purges in bulk in calls/retention.py). The audit rows stay."""
+    with transaction.atomic():
+        locked = _lock(call)
+        audit_record(
+            action=Action.DELETE,
+            object_type="call",
+            organization_id=locked.organization_id,
+            object_id=locked.pk,
+            details={"cascade": "transcript,intake,escalations"},
+        )
+        locked.delete()
+    logger.info("call deleted call=%s", call.pk)
