@@ -211,6 +211,24 @@ def call_end(
     return locked
 
 
+def call_usage_add(*, call: Call, usage: dict) -> Call:
+    """Add one response's token usage (a `response.done` event's `usage`) to the call's totals and count the
+    response. Only integer input/output/total token counts are summed; anything else in `usage` is ignored.
+    Returns `call` with its `usage` brought up to date."""
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().only("id", "organization_id", "usage").get(pk=call.pk)
+        totals = dict(locked.usage or {})
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+        totals["responses"] = totals.get("responses", 0) + 1
+        locked.usage = totals
+        _save(locked, ["usage"])
+    call.usage = totals
+    return call
+
+
 def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
     with transaction.atomic():
         locked = _lock(call)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from calls.audit import AuditUnavailable, audit_actor
 from calls.models import AuditEvent, AuditEventQuerySet, Call, Escalation, Intake, TranscriptSegment
 from calls.reaper import calls_reap
-from calls.services import escalation_create, transcript_segment_append
+from calls.services import call_usage_add, escalation_create, transcript_segment_append
 from conftest import logged_in, make_call, token_for
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +111,16 @@ def test_an_operator_deleting_a_call_in_the_console_is_recorded(org_a, operator)
     [deleted] = rows(action="delete")
     assert (deleted.object_type, deleted.object_id, deleted.organization_id) == ("call", str(call.pk), org_a.pk)
     assert (deleted.actor_user_id, deleted.via) == (operator.pk, "console")
+
+
+def test_token_usage_is_summed_per_response_and_recorded(org_a):
+    call = make_call(org_a)
+    with audit_actor("openai-sideband"):
+        call_usage_add(call=call, usage={"input_tokens": 100, "output_tokens": 20, "total_tokens": 120})
+        returned = call_usage_add(call=call, usage={"input_tokens": 50, "output_tokens": "5", "total_tokens": None})
+
+    expected = {"input_tokens": 150, "output_tokens": 20, "total_tokens": 120, "responses": 2}
+    assert returned is call and call.usage == expected
+    assert Call.objects.get(pk=call.pk).usage == expected
+    changes = rows(object_type="call", object_id=str(call.pk), action="change")
+    assert [(row.details["fields"], row.actor_service) for row in changes] == [(["usage"], "openai-sideband")] * 2
