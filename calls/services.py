@@ -182,6 +182,10 @@ def _save_intake(call: Call, result: IntakeResult) -> Intake:
     return intake
 
 
+# The status an end reason leaves the call in, unless the caller of call_end says otherwise; anything else completes.
+END_STATUS = {Call.EndReason.ERROR: Call.Status.FAILED, Call.EndReason.INTERRUPTED: Call.Status.ABANDONED}
+
+
 def call_end(
     *,
     call: Call,
@@ -189,8 +193,15 @@ def call_end(
     transcript: Iterable[SegmentInput] = (),
     intake: dict | None = None,
     ended_at: dt.datetime | None = None,
+    status: str | None = None,
+    duration_seconds: int | None = None,
 ) -> Call:
-    """Finalize a call. Ending an ended call changes nothing and returns it as it is (idempotent)."""
+    """Finalize a call: the one way any call ends (API, sideband, bridge, Twilio webhooks, reaper). Ending an ended
+    call changes nothing and returns it as it is (idempotent).
+
+    `status` defaults from the reason (END_STATUS); a phone caller who hung up before being connected is
+    `abandoned` with reason caller_hangup. `duration_seconds` is the carrier's own figure when it has one (Twilio's
+    is authoritative); otherwise the time from start to `ended_at`."""
     fields = list(call.organization.intake_fields.all()) if intake is not None else []
     with transaction.atomic():
         locked = _lock(call)
@@ -202,10 +213,12 @@ def call_end(
         if result is not None:
             _save_intake(locked, result)
         end = max(ended_at or timezone.now(), locked.started_at)
-        locked.status = Call.Status.FAILED if reason == Call.EndReason.ERROR else Call.Status.COMPLETED
+        locked.status = status or END_STATUS.get(reason, Call.Status.COMPLETED)
         locked.end_reason = reason
         locked.ended_at = end
-        locked.duration_seconds = int((end - locked.started_at).total_seconds())
+        if duration_seconds is None:
+            duration_seconds = int((end - locked.started_at).total_seconds())
+        locked.duration_seconds = duration_seconds
         _save(locked, ["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
     logger.info("call ended reason=%s status=%s call=%s", reason, locked.status, locked.pk)
     return locked

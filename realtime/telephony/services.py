@@ -346,19 +346,12 @@ def call_status_update(
             ended_at = now
             if duration is not None:
                 ended_at = min(now, call.started_at + dt.timedelta(seconds=duration))
-            call = call_end(call=call, reason=_end_reason(call), ended_at=ended_at)
-            if duration is not None and call.duration_seconds != duration:  # Twilio's figure is authoritative
-                call.duration_seconds = duration
-                _save(call, ["duration_seconds"])
-            return call
+            # Twilio's duration is authoritative.
+            return call_end(call=call, reason=_end_reason(call), ended_at=ended_at, duration_seconds=duration)
         if call_status == "failed":
             return call_end(call=call, reason=Call.EndReason.ERROR, ended_at=now)
         # busy / no-answer / canceled: the caller went away before the call was connected.
-        call.status = Call.Status.ABANDONED
-        call.end_reason = Call.EndReason.CALLER_HANGUP
-        call.ended_at = max(now, call.started_at)
-        call.duration_seconds = int((call.ended_at - call.started_at).total_seconds())
-        _save(call, ["status", "end_reason", "ended_at", "duration_seconds"])
+        call = call_end(call=call, reason=Call.EndReason.CALLER_HANGUP, status=Call.Status.ABANDONED, ended_at=now)
     logger.info("phone call abandoned twilio_status=%s call=%s", call_status, call.pk)
     return call
 
