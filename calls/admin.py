@@ -20,9 +20,9 @@ from calls.intake import normalize_phone
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.services import (
     call_delete,
+    call_escalate_by_staff,
     call_mark_reviewed,
     escalation_acknowledge,
-    escalation_create,
     escalation_resolve,
 )
 from organizations.access import scope_for_user
@@ -385,13 +385,9 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     def save_model(self, request, obj, form, change):
         if change:
             return
-        escalation, created = escalation_create(
-            call=obj.call,
-            level=obj.level,
-            source=Escalation.Source.STAFF,
-            reason=obj.reason,
-            evidence=obj.evidence,
-            created_by=request.user,
+        # The API's staff escalation: same escalation, audit rows and staff_actions entry.
+        escalation, created = call_escalate_by_staff(
+            call=obj.call, user=request.user, level=obj.level, reason=obj.reason, evidence=obj.evidence
         )
         obj.pk = escalation.pk
         obj.refresh_from_db()

@@ -345,13 +345,14 @@ def _audit(call: Call, *, action: str, user: AbstractBaseUser, **details: object
 
 
 def call_escalate_by_staff(
-    *, call: Call, user: AbstractBaseUser, level: str, reason: str = ""
+    *, call: Call, user: AbstractBaseUser, level: str, reason: str = "", evidence: str = ""
 ) -> tuple[Escalation, bool]:
-    """A staff member escalates a call (source staff). Like any trigger, an unresolved escalation of the same level
-    is returned instead of a second one. Who and when go into the call's staff_actions log."""
+    """A staff member escalates a call (source staff), from the API or the console. Like any trigger, an unresolved
+    escalation of the same level is returned instead of a second one. Who and when go into the call's staff_actions
+    log."""
     with transaction.atomic():
         escalation, created = escalation_create(
-            call=call, level=level, source=Escalation.Source.STAFF, reason=reason, created_by=user
+            call=call, level=level, source=Escalation.Source.STAFF, reason=reason, evidence=evidence, created_by=user
         )
         locked = _lock(call)
         _audit(locked, action="escalate", user=user, level=level, escalation_id=str(escalation.pk), created=created)
