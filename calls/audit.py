@@ -194,14 +194,15 @@ def build_event(
 
 
 def write_events(events: list[AuditEvent]) -> None:
-    """Write the rows or raise AuditUnavailable."""
+    """Write the rows or raise AuditUnavailable (a change's transaction then rolls back with it)."""
     if not events:
         return
     try:
-        # No savepoint: reads run outside transactions, and the extra round trips would cost every read.
+        # No savepoint: reads run outside transactions (the extra round trips would cost every read), and a change
+        # whose row fails is abandoned with its whole transaction.
         AuditEvent.objects.bulk_create(events)
     except DatabaseError as exc:
-        logger.error("audit write failed (%s); refusing the read", type(exc).__name__)
+        logger.error("audit write failed (%s); refusing the read or change", type(exc).__name__)
         raise AuditUnavailable() from exc
 
 
