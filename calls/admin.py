@@ -18,7 +18,13 @@ from django.utils.http import urlencode
 from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
 from calls.models import Call, Escalation, Intake, TranscriptSegment
-from calls.services import call_mark_reviewed, escalation_acknowledge, escalation_create, escalation_resolve
+from calls.services import (
+    call_delete,
+    call_escalate_by_staff,
+    call_mark_reviewed,
+    escalation_acknowledge,
+    escalation_resolve,
+)
 from organizations.access import scope_for_user
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
 from organizations.models import IntakeField
@@ -93,7 +99,7 @@ class EscalationInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/deletes recorded (calls.audit)
+class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads recorded (calls.audit)
     list_display = [
         "started",
         "organization",
@@ -176,6 +182,13 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/dele
     def has_change_permission(self, request, obj=None):
         # A call's record is read-only; the change permission only unlocks the review actions.
         return obj is None and super().has_change_permission(request)
+
+    def delete_model(self, request: HttpRequest, obj: Call) -> None:
+        call_delete(call=obj)  # records the delete in the audit trail
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        for call in queryset:
+            call_delete(call=call)
 
     # Columns ---------------------------------------------------------------------------------------------------------
 
@@ -315,7 +328,7 @@ def _intake_value(value: object) -> str:
 
 
 @admin.register(Escalation)
-class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads/deletes recorded (calls.audit)
+class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads recorded (calls.audit)
     list_display = [
         "raised",
         "level",
@@ -372,13 +385,9 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     def save_model(self, request, obj, form, change):
         if change:
             return
-        escalation, created = escalation_create(
-            call=obj.call,
-            level=obj.level,
-            source=Escalation.Source.STAFF,
-            reason=obj.reason,
-            evidence=obj.evidence,
-            created_by=request.user,
+        # The API's staff escalation: same escalation, audit rows and staff_actions entry.
+        escalation, created = call_escalate_by_staff(
+            call=obj.call, user=request.user, level=obj.level, reason=obj.reason, evidence=obj.evidence
         )
         obj.pk = escalation.pk
         obj.refresh_from_db()

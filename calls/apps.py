@@ -6,9 +6,8 @@ class CallsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from calls import audit, audit_admin  # noqa: F401 - registers the console's audit trail page
+        from calls import audit_admin  # noqa: F401 - registers the console's audit trail page
         from calls.reaper import calls_mark_active
         from core import drain
 
-        audit.connect_signals()
         drain.set_heartbeat(calls_mark_active)

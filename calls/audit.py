@@ -7,12 +7,21 @@ reader gets 503 `audit_unavailable` and no data):
     AuditedAdminMixin                                                               # console change/changelist
     board_push_audited(scope, items)                                                # live board pushes
 
-Changes are recorded for every path (API, console, pipeline, telephony, shell) by `post_save` receivers on the
-patient-data models and by `TranscriptSegment.objects.bulk_create`; the actor comes from the current request
-(`AuditContextMiddleware`) or a named service principal:
+Changes are recorded by the service that makes them, inside its own transaction (the change and its row commit or
+roll back together; no signals, nothing implicit):
 
-    with audit_actor("openai-sideband"):
-        transcript_segment_append(...)
+    locked.save(update_fields=["status", "ended_at"])
+    audit_change(locked, action=Action.CHANGE, fields=["status", "ended_at"])
+    audit_segments_created(segments)                                                # one row per call
+
+Who acts is named once, by the layer that knows it, never guessed from a URL:
+
+    audit_request_actor(request, via="api")                         # staff API, console: the request's user
+    audit_request_actor(request, service="twilio", via="telephony")  # Twilio webhooks, caller-side API ("web-caller")
+    with audit_actor("openai-sideband"): ...                        # service principals outside a request
+    audit_actor_for_task("twilio")                                  # a media stream's task
+
+`AuditContextMiddleware` makes the current request (user, IP, request id) known to the rows written while it runs.
 
 Rows hold ids, action names and field names only, never values. The application cannot change or delete them
 (AuditEvent refuses, and on PostgreSQL a trigger refuses for every client). Deployment: grant the app's database
@@ -30,17 +39,17 @@ import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError
 from django.db.models import Model
-from django.db.models.signals import post_save
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
-from core.errors import ApiError
+from calls.models import AuditEvent, TranscriptSegment
+from core.errors import ServiceUnavailable
 from core.middleware import SyncAsyncMiddleware
 from core.net import client_ip, valid_ip
 from core.observability import request_id_var
@@ -49,74 +58,102 @@ logger = logging.getLogger(__name__)
 
 Action = AuditEvent.Action
 
-# Named service principals: every row has a user id or one of these.
-SERVICE_PRINCIPALS = frozenset({"twilio", "openai-sideband", "web-caller", "retention", "system"})
+# Named service principals (every row has a user id or one of these) and the entry point each acts through by
+# default.
+PRINCIPAL_VIA = {
+    "twilio": "telephony",
+    "openai-sideband": "pipeline",
+    "web-caller": "api",
+    "retention": "command",
+    "system": "system",
+}
+SERVICE_PRINCIPALS = frozenset(PRINCIPAL_VIA)
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who acts, a staff user or a named service principal, and through which entry point (`via`: api, console,
+    telephony, pipeline, board, command, system)."""
+
+    user: AbstractBaseUser | AnonymousUser | None = None
+    service: str = ""
+    via: str = "system"
+
+    @classmethod
+    def principal(cls, service: str, via: str | None = None) -> AuditActor:
+        if service not in SERVICE_PRINCIPALS:
+            raise ValueError(f"unknown service principal {service!r}")
+        return cls(service=service, via=via or PRINCIPAL_VIA[service])
+
+
+SYSTEM_ACTOR = AuditActor(service="system", via="system")
+_REQUEST_ACTOR_ATTR = "_audit_actor"  # on the Django request: the actor its view named
 
 _request_var: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar("audit_request", default=None)
-_service_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_service", default=None)
-_suppress_var: contextvars.ContextVar[bool] = contextvars.ContextVar("audit_suppress", default=False)
+_actor_var: contextvars.ContextVar[AuditActor | None] = contextvars.ContextVar("audit_actor", default=None)
 
 
-class AuditUnavailable(ApiError):
-    """The audit row could not be written, so the data is not returned (API: 503 in the error shape)."""
+class AuditUnavailable(ServiceUnavailable):
+    """The audit row could not be written, so the data is not returned. A domain error: the API answers it as 503
+    `audit_unavailable` with Retry-After (core.errors), the console with `audit_unavailable_response`."""
 
-    def __init__(self) -> None:
-        super().__init__(503, "audit_unavailable", "Patient data cannot be shown right now; try again shortly.")
+    code = "audit_unavailable"
+    message = "Patient data cannot be shown right now; try again shortly."
 
 
 # --- Who is acting -------------------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def audit_actor(service: str) -> Iterator[None]:
-    """Record changes inside the block as made by a service principal (e.g. "openai-sideband", "twilio")."""
-    if service not in SERVICE_PRINCIPALS:
-        raise ValueError(f"unknown service principal {service!r}")
-    token = _service_var.set(service)
+def audit_actor(service: str, *, via: str | None = None) -> Iterator[None]:
+    """Record changes inside the block as made by a service principal (e.g. "openai-sideband", "retention")."""
+    token = _actor_var.set(AuditActor.principal(service, via))
     try:
         yield
     finally:
-        _service_var.reset(token)
+        _actor_var.reset(token)
 
 
-def audit_actor_for_task(service: str) -> None:
-    """Like audit_actor, for a long-lived asyncio task (a media stream): every change the task and the tasks and
-    threads it starts make from now on is recorded as `service`. The task's context ends with the task."""
-    if service not in SERVICE_PRINCIPALS:
-        raise ValueError(f"unknown service principal {service!r}")
-    _service_var.set(service)
+def audit_actor_for_task(service: str, *, via: str = "pipeline") -> None:
+    """Like audit_actor, for a long-lived asyncio task (a media stream, which feeds the call event pipeline): every
+    change the task and the tasks and threads it starts make from now on is recorded as `service`. The task's
+    context ends with the task."""
+    _actor_var.set(AuditActor.principal(service, via))
 
 
-@contextlib.contextmanager
-def audit_suppressed() -> Iterator[None]:
-    """For bulk jobs that record their own summary rows (retention purge): no per-row change events."""
-    token = _suppress_var.set(True)
-    try:
-        yield
-    finally:
-        _suppress_var.reset(token)
+def audit_request_actor(request: HttpRequest, *, via: str, service: str | None = None) -> None:
+    """Name who acts for the rest of `request` (a Django or DRF request): the service principal `service`, or else
+    the request's authenticated user. The view layer calls it once it knows (after authentication)."""
+    if service is not None:
+        actor = AuditActor.principal(service, via)
+    else:
+        user = getattr(request, "user", None)  # DRF: the user it authenticated (token or session)
+        authenticated = user is not None and user.is_authenticated
+        actor = AuditActor(user=user, via=via) if authenticated else AuditActor(service="system", via=via)
+    setattr(getattr(request, "_request", request), _REQUEST_ACTOR_ATTR, actor)
 
 
-def _path_principal(request: HttpRequest) -> str:
-    if request.path.startswith("/twilio/"):
-        return "twilio"
-    if request.headers.get("X-Org-Key"):
-        return "web-caller"
-    return "system"
-
-
-def _actor_fields(
-    *, user: AbstractBaseUser | AnonymousUser | None, service: str | None, request: HttpRequest | None
-) -> dict[str, Any]:
-    service = service or _service_var.get()
-    if service is None and user is None and request is not None:
-        # DRF copies the user it authenticated (token or session) onto the Django request.
+def _current_actor(request: HttpRequest | None) -> AuditActor:
+    """The innermost named actor: a service block or task, else the one the request's view named, else the
+    request's user (reads name their `via` themselves), else the system."""
+    actor = _actor_var.get()
+    if actor is not None:
+        return actor
+    if request is not None:
+        named = getattr(request, _REQUEST_ACTOR_ATTR, None)
+        if named is not None:
+            return named
         user = getattr(request, "user", None)
-    if service is None and user is not None and user.is_authenticated:
+        if user is not None and user.is_authenticated:
+            return AuditActor(user=user, via="")
+    return SYSTEM_ACTOR
+
+
+def _actor_fields(actor: AuditActor) -> dict[str, Any]:
+    user = actor.user
+    if user is not None and user.is_authenticated:
         return {"actor_user_id": user.pk, "actor_username": user.get_username()[:150], "actor_service": ""}
-    if service is None:
-        service = _path_principal(request) if request is not None else "system"
-    return {"actor_user_id": None, "actor_username": "", "actor_service": service}
+    return {"actor_user_id": None, "actor_username": "", "actor_service": actor.service or "system"}
 
 
 def build_event(
@@ -134,6 +171,12 @@ def build_event(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     request = request if request is not None else _request_var.get()
+    if service is not None:
+        actor = AuditActor.principal(service)
+    elif user is not None:
+        actor = AuditActor(user=user)
+    else:
+        actor = _current_actor(request)
     request_id = request_id_var.get()
     return AuditEvent(
         at=timezone.now(),
@@ -144,21 +187,22 @@ def build_event(
         object_ids=[str(value) for value in object_ids],
         ip=ip if ip is not None else (client_ip(request) if request is not None else None),
         request_id="" if request_id == "-" else request_id[:64],
-        via=via,
+        via=via or actor.via,
         details=details or {},
-        **_actor_fields(user=user, service=service, request=request),
+        **_actor_fields(actor),
     )
 
 
 def write_events(events: list[AuditEvent]) -> None:
-    """Write the rows or raise AuditUnavailable."""
+    """Write the rows or raise AuditUnavailable (a change's transaction then rolls back with it)."""
     if not events:
         return
     try:
-        # No savepoint: reads run outside transactions, and the extra round trips would cost every read.
+        # No savepoint: reads run outside transactions (the extra round trips would cost every read), and a change
+        # whose row fails is abandoned with its whole transaction.
         AuditEvent.objects.bulk_create(events)
     except DatabaseError as exc:
-        logger.error("audit write failed (%s); refusing the read", type(exc).__name__)
+        logger.error("audit write failed (%s); refusing the read or change", type(exc).__name__)
         raise AuditUnavailable() from exc
 
 
@@ -258,10 +302,13 @@ def audit_unavailable_response() -> HttpResponse:
 
 
 class AuditedAdminMixin:
-    """Console pages of patient data: the changelist (list or search), the change page (view) and deletes are
-    recorded before the page renders; a failed audit write answers 503 without the page."""
+    """Console pages of patient data (with organizations.admin.ClinicScopedAdmin): the changelist (list or search)
+    and the change page (view) are recorded before the page renders, and a failed audit write answers 503 without
+    the page. Every entry point names the console user as the actor of what it changes (forms, actions, workflow
+    buttons, deletes), and the changes themselves are recorded by the services they call."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        audit_request_actor(request, via="console")  # bulk actions run from here
         response = super().changelist_view(request, extra_context)
         changelist = (getattr(response, "context_data", None) or {}).get("cl")
         if changelist is not None:
@@ -278,6 +325,12 @@ class AuditedAdminMixin:
                 return audit_unavailable_response()
         return response
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        audit_request_actor(request, via="console")  # the add and change forms (save_model)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
@@ -290,87 +343,47 @@ class AuditedAdminMixin:
                 return audit_unavailable_response()
         return response
 
-    def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        pk, organization_id = obj.pk, _organization_of(obj)
-        super().delete_model(request, obj)
-        audit_record(
-            action=Action.DELETE,
-            object_type=object_type_of(obj),
-            organization_id=organization_id,
-            object_id=pk,
-            request=request,
-            via="console",
-        )
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        audit_request_actor(request, via="console")  # delete_model calls a service that records the delete
+        return super().delete_view(request, object_id, extra_context)
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        rows = [(row.pk, _organization_of(row)) for row in queryset]
-        super().delete_queryset(request, queryset)
-        by_org: dict[Any, list[Any]] = defaultdict(list)
-        for pk, organization_id in rows:
-            by_org[organization_id].append(pk)
-        write_events(
-            [
-                build_event(
-                    action=Action.DELETE,
-                    object_type=self.opts.model_name,
-                    organization_id=organization_id,
-                    object_ids=pks,
-                    request=request,
-                    via="console",
-                )
-                for organization_id, pks in by_org.items()
-            ]
-        )
+    def object_button_view(self, request: HttpRequest, object_id: str, button: str) -> HttpResponse:
+        audit_request_actor(request, via="console")  # ClinicScopedAdmin's workflow buttons (acknowledge, ...)
+        return super().object_button_view(request, object_id, button)
 
 
 # --- Changes (every path) --------------------------------------------------------------------------------------------
 
 
-def _via() -> str:
-    if _service_var.get() is not None:
-        return "pipeline"
-    request = _request_var.get()
-    if request is None:
-        return "system"
-    if request.path.startswith("/admin/"):
-        return "console"
-    if request.path.startswith("/twilio/"):
-        return "telephony"
-    return "api"
-
-
-def _record_change(sender: type[Model], instance: Model, created: bool, **kwargs: Any) -> None:
-    if _suppress_var.get() or kwargs.get("raw"):
-        return
-    update_fields = kwargs.get("update_fields")
-    details = {"fields": sorted(update_fields)} if update_fields else {}
-    event = build_event(
-        action=Action.CREATE if created else Action.CHANGE,
+def audit_change(instance: Model, *, action: str, fields: Iterable[str] = ()) -> AuditEvent:
+    """Record that a patient-data row (Call, Intake, Escalation) was created or changed, naming the changed fields
+    (never their values). Call it inside the change's transaction: when the row cannot be written it raises
+    AuditUnavailable, and the change rolls back with it."""
+    if action not in (Action.CREATE, Action.CHANGE):
+        raise ValueError(f"audit_change records creates and changes, not {action!r}")
+    names = sorted(set(fields))
+    return audit_record(
+        action=action,
         object_type=object_type_of(instance),
         organization_id=_organization_of(instance),
         object_id=instance.pk,
-        via=_via(),
-        details=details,
+        details={"fields": names} if names else {},
     )
-    # Inside the change's own transaction: the change and its audit row commit or roll back together.
-    event.save()
 
 
-def record_segments_created(segments: list[TranscriptSegment]) -> None:
-    """TranscriptSegment.objects.bulk_create sends no post_save; one row per call names the new segments."""
-    if _suppress_var.get() or not segments:
-        return
+def audit_segments_created(segments: list[TranscriptSegment]) -> None:
+    """Record newly stored transcript segments: one row per call naming the new segments (inside the insert's
+    transaction, like audit_change)."""
     by_call: dict[Any, list[TranscriptSegment]] = defaultdict(list)
     for segment in segments:
         by_call[segment.call_id].append(segment)
-    AuditEvent.objects.bulk_create(
+    write_events(
         [
             build_event(
                 action=Action.CREATE,
                 object_type="transcriptsegment",
                 organization_id=_organization_of(rows[0]),
                 object_ids=[row.pk for row in rows if row.pk is not None],
-                via=_via(),
                 details={"call_id": str(call_id), "seqs": [row.seq for row in rows]},
             )
             for call_id, rows in by_call.items()
@@ -378,20 +391,13 @@ def record_segments_created(segments: list[TranscriptSegment]) -> None:
     )
 
 
-AUDITED_MODELS: tuple[type[Model], ...] = (Call, Intake, Escalation, TranscriptSegment)
-
-
-def connect_signals() -> None:
-    for model in AUDITED_MODELS:
-        post_save.connect(_record_change, sender=model, dispatch_uid=f"audit_{model._meta.model_name}")
-
-
 # --- Request context -----------------------------------------------------------------------------------------------
 
 
 class AuditContextMiddleware(SyncAsyncMiddleware):
-    """Makes the current request (user, IP, path) known to the audit receivers of this request's changes.
-    Sits after AuthenticationMiddleware; DRF's token users are picked up when the row is written."""
+    """Makes the current request (user, IP, request id, and the actor its view names) known to the audit rows
+    written while it runs. Sits after AuthenticationMiddleware; DRF's token users are picked up when a row is
+    written. It never decides who acts: the view layer does (audit_request_actor)."""
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         token = _request_var.set(request)

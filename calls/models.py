@@ -127,16 +127,6 @@ class Call(models.Model):
         return bool(self.token_hash) and hmac.compare_digest(self.token_hash, hash_call_token(token))
 
 
-class TranscriptSegmentQuerySet(models.QuerySet):
-    def bulk_create(self, objs, *args, **kwargs):
-        created = super().bulk_create(objs, *args, **kwargs)
-        # bulk_create sends no post_save, so the audit trail is told here (every path appends this way).
-        from calls.audit import record_segments_created
-
-        record_segments_created(list(created))
-        return created
-
-
 class TranscriptSegment(models.Model):
     class Speaker(models.TextChoices):
         CALLER = "caller", "Caller"
@@ -150,8 +140,6 @@ class TranscriptSegment(models.Model):
     occurred_at = models.DateTimeField()
     item_id = models.CharField(max_length=128, blank=True, help_text="Upstream conversation item id, when known.")
     metadata = models.JSONField(default=dict, blank=True)
-
-    objects = TranscriptSegmentQuerySet.as_manager()
 
     class Meta:
         constraints = [

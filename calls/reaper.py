@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls.models import Call
+from calls.services import call_end
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,8 @@ def calls_reap(*, idle_seconds: float, now: dt.datetime | None = None, limit: in
             )
             if call is None:  # ended or active again since the scan
                 continue
-            ended_at = max(call.last_seen, call.started_at)
-            call.status = Call.Status.ABANDONED
-            call.end_reason = Call.EndReason.INTERRUPTED
-            call.ended_at = ended_at
-            call.duration_seconds = int((ended_at - call.started_at).total_seconds())
-            call.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds"])
+            # Still locked by this transaction: call_end re-reads the row, and interrupted means abandoned.
+            call = call_end(call=call, reason=Call.EndReason.INTERRUPTED, ended_at=call.last_seen)
         logger.warning("call interrupted (no activity for %ss) call=%s", int(idle_seconds), call.pk)
         reaped.append(call)
     return reaped

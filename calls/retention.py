@@ -8,7 +8,8 @@ Ages count from the call's start. Live calls are never touched (the reaper ends 
 - transcript_retention_days: the transcript goes, and so does escalation evidence (it quotes the caller).
 
 Deletes run in batches, each in its own transaction with its audit row ("retention" principal, the ids it
-removed); audit rows themselves are never purged. Running it again finds nothing more: the second run reports zeros.
+removed or blanked: one summary row per batch, not one per record); audit rows themselves are never purged.
+Running it again finds nothing more: the second run reports zeros.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from calls.audit import audit_suppressed, build_event, write_events
+from calls.audit import audit_record
 from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
 from organizations.models import Organization
 
@@ -85,18 +86,13 @@ def _in_batches(
 
 def _recorder(organization: Organization, object_type: str, days: int, **details: Any) -> Callable[[list], None]:
     def record(ids: list[Any]) -> None:
-        write_events(
-            [
-                build_event(
-                    action=AuditEvent.Action.DELETE,
-                    object_type=object_type,
-                    organization_id=organization.pk,
-                    object_ids=ids,
-                    service="retention",
-                    via="command",
-                    details={"retention_days": days, **details},
-                )
-            ]
+        audit_record(
+            action=AuditEvent.Action.DELETE,
+            object_type=object_type,
+            organization_id=organization.pk,
+            object_ids=ids,
+            service="retention",  # via "command"
+            details={"retention_days": days, **details},
         )
 
     return record
@@ -168,9 +164,8 @@ def purge_expired(
     organizations = Organization.objects.exclude(
         transcript_retention_days=None, intake_retention_days=None, call_retention_days=None
     ).order_by("slug")
-    with audit_suppressed():  # one summary row per batch instead of a row per deleted or blanked record
-        for organization in organizations:
-            report.by_clinic[organization.slug] = purge_organization(
-                organization, now=now, dry_run=dry_run, batch_size=batch_size
-            )
+    for organization in organizations:
+        report.by_clinic[organization.slug] = purge_organization(
+            organization, now=now, dry_run=dry_run, batch_size=batch_size
+        )
     return report

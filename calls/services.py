@@ -1,21 +1,24 @@
 """Call workflows: start, transcript, intake, end, escalations.
 
 Every transport (REST API, browser sideband, phone bridge, console) goes through these functions, so the rules
-live in one place. Writes lock the call row they change; side effects run after commit.
+live in one place. Writes lock the call row they change and record each change in the audit trail in the same
+transaction (calls.audit; the actor is whoever the entry point named); side effects run after commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Model
 from django.utils import timezone
 
+from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
@@ -49,9 +52,12 @@ def call_start(
     metadata: dict | None = None,
     twilio_call_sid: str | None = None,
     started_at: dt.datetime | None = None,
+    call_id: uuid.UUID | None = None,
 ) -> tuple[Call, str]:
-    """Create a live call and return it with its caller-side token (shown once, stored hashed)."""
+    """Create a live call and return it with its caller-side token (shown once, stored hashed). `call_id` fixes
+    the id (demo data); otherwise a new one is drawn."""
     call = Call(
+        id=call_id or uuid.uuid4(),
         organization=organization,
         channel=channel,
         caller_name=caller_name,
@@ -61,13 +67,21 @@ def call_start(
         started_at=started_at or timezone.now(),
     )
     token = call.issue_token()
-    call.save()
+    with transaction.atomic():
+        call.save(force_insert=True)
+        audit_change(call, action=Action.CREATE)
     logger.info("call started channel=%s organization=%s call=%s", channel, organization.pk, call.pk)
     return call, token
 
 
 def _lock(call: Call) -> Call:
     return Call.objects.select_for_update().get(pk=call.pk)
+
+
+def _save(instance: Model, fields: list[str]) -> None:
+    """Save the changed fields of a locked row and record the change (inside the caller's transaction)."""
+    instance.save(update_fields=fields)
+    audit_change(instance, action=Action.CHANGE, fields=fields)
 
 
 def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[TranscriptSegment]:
@@ -100,6 +114,7 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
         )
         next_seq += 1
     TranscriptSegment.objects.bulk_create(created)
+    audit_segments_created(created)
     if created:  # the reaper (calls/reaper.py) ends calls whose activity stopped; the row is already locked
         Call.objects.filter(pk=call.pk).update(last_activity_at=now)
     return created
@@ -141,7 +156,7 @@ def intake_store(*, call: Call, data: dict) -> Intake:
         locked = _lock(call)
         result = _validate_merged(locked, fields, data)
         intake = _save_intake(locked, result)
-        locked.save(update_fields=["urgency"])
+        _save(locked, ["urgency"])
         return intake
 
 
@@ -160,12 +175,16 @@ def _save_intake(call: Call, result: IntakeResult) -> Intake:
     """Store a validated intake; its urgency becomes the call's (the caller saves the call)."""
     urgency = result.data.get("urgency", "")
     urgency = urgency if urgency in Urgency.values else ""
-    intake, _ = Intake.objects.update_or_create(
-        call=call, defaults={"data": result.data, "urgency": urgency, "completed": result.complete}
-    )
+    values = {"data": result.data, "urgency": urgency, "completed": result.complete}
+    intake, created = Intake.objects.update_or_create(call=call, defaults=values)
+    audit_change(intake, action=Action.CREATE if created else Action.CHANGE, fields=[] if created else list(values))
     if urgency:
         call.urgency = urgency
     return intake
+
+
+# The status an end reason leaves the call in, unless the caller of call_end says otherwise; anything else completes.
+END_STATUS = {Call.EndReason.ERROR: Call.Status.FAILED, Call.EndReason.INTERRUPTED: Call.Status.ABANDONED}
 
 
 def call_end(
@@ -175,8 +194,15 @@ def call_end(
     transcript: Iterable[SegmentInput] = (),
     intake: dict | None = None,
     ended_at: dt.datetime | None = None,
+    status: str | None = None,
+    duration_seconds: int | None = None,
 ) -> Call:
-    """Finalize a call. Ending an ended call changes nothing and returns it as it is (idempotent)."""
+    """Finalize a call: the one way any call ends (API, sideband, bridge, Twilio webhooks, reaper). Ending an ended
+    call changes nothing and returns it as it is (idempotent).
+
+    `status` defaults from the reason (END_STATUS); a phone caller who hung up before being connected is
+    `abandoned` with reason caller_hangup. `duration_seconds` is the carrier's own figure when it has one (Twilio's
+    is authoritative); otherwise the time from start to `ended_at`."""
     fields = list(call.organization.intake_fields.all()) if intake is not None else []
     with transaction.atomic():
         locked = _lock(call)
@@ -188,13 +214,33 @@ def call_end(
         if result is not None:
             _save_intake(locked, result)
         end = max(ended_at or timezone.now(), locked.started_at)
-        locked.status = Call.Status.FAILED if reason == Call.EndReason.ERROR else Call.Status.COMPLETED
+        locked.status = status or END_STATUS.get(reason, Call.Status.COMPLETED)
         locked.end_reason = reason
         locked.ended_at = end
-        locked.duration_seconds = int((end - locked.started_at).total_seconds())
-        locked.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
+        if duration_seconds is None:
+            duration_seconds = int((end - locked.started_at).total_seconds())
+        locked.duration_seconds = duration_seconds
+        _save(locked, ["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
     logger.info("call ended reason=%s status=%s call=%s", reason, locked.status, locked.pk)
     return locked
+
+
+def call_usage_add(*, call: Call, usage: dict) -> Call:
+    """Add one response's token usage (a `response.done` event's `usage`) to the call's totals and count the
+    response. Only integer input/output/total token counts are summed; anything else in `usage` is ignored.
+    Returns `call` with its `usage` brought up to date."""
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().only("id", "organization_id", "usage").get(pk=call.pk)
+        totals = dict(locked.usage or {})
+        for key in ("input_tokens", "output_tokens", "total_tokens"):
+            value = usage.get(key)
+            if isinstance(value, int):
+                totals[key] = totals.get(key, 0) + value
+        totals["responses"] = totals.get("responses", 0) + 1
+        locked.usage = totals
+        _save(locked, ["usage"])
+    call.usage = totals
+    return call
 
 
 def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
@@ -203,7 +249,7 @@ def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
         if locked.reviewed_at is None:
             locked.reviewed_by = user
             locked.reviewed_at = timezone.now()
-            locked.save(update_fields=["reviewed_by", "reviewed_at"])
+            _save(locked, ["reviewed_by", "reviewed_at"])
     return locked
 
 
@@ -217,9 +263,11 @@ def escalation_create(
     created_by: AbstractBaseUser | None = None,
     triage: dict | None = None,
     after_call: bool = False,
+    created_at: dt.datetime | None = None,
 ) -> tuple[Escalation, bool]:
     """Record an escalation and mark the call escalated. A second trigger of the same level on the same call
-    (while the first is not resolved) returns the existing escalation instead of multiplying alerts."""
+    (while the first is not resolved) returns the existing escalation instead of multiplying alerts.
+    `created_at` backdates it (demo history); it is otherwise the time of the call to this function."""
     with transaction.atomic():
         locked = _lock(call)
         existing = (
@@ -241,11 +289,15 @@ def escalation_create(
             triage=triage or {},
             after_call=after_call,
         )
+        if created_at is not None:  # auto_now_add ignores a value given on insert, not on a later save
+            escalation.created_at = created_at
+            escalation.save(update_fields=["created_at"])
+        audit_change(escalation, action=Action.CREATE)
         current = Escalation.SEVERITY.get(locked.escalation_level, 0) if locked.escalation_level else 0
         if Escalation.SEVERITY[level] > current:
             locked.escalation_level = level
         locked.escalated = True
-        locked.save(update_fields=["escalated", "escalation_level"])
+        _save(locked, ["escalated", "escalation_level"])
         # Outbox rows commit (or roll back) with the escalation; delivery starts after commit, off this thread.
         has_webhook = Organization.objects.filter(pk=locked.organization_id).exclude(webhook_url="").exists()
         notifications_enqueue(escalation=escalation, event=EVENT_CREATED, webhook=has_webhook)
@@ -261,7 +313,7 @@ def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) ->
             locked.status = Escalation.Status.ACKNOWLEDGED
             locked.acknowledged_by = user
             locked.acknowledged_at = timezone.now()
-            locked.save(update_fields=["status", "acknowledged_by", "acknowledged_at"])
+            _save(locked, ["status", "acknowledged_by", "acknowledged_at"])
             notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return locked
 
@@ -285,9 +337,7 @@ def _resolve_locked(locked: Escalation, *, user: AbstractBaseUser, note: str) ->
     locked.resolved_by = user
     locked.resolved_at = now
     locked.resolution_note = note
-    locked.save(
-        update_fields=["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]
-    )
+    _save(locked, ["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"])
     notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return True
 
@@ -300,17 +350,18 @@ def _audit(call: Call, *, action: str, user: AbstractBaseUser, **details: object
 
 
 def call_escalate_by_staff(
-    *, call: Call, user: AbstractBaseUser, level: str, reason: str = ""
+    *, call: Call, user: AbstractBaseUser, level: str, reason: str = "", evidence: str = ""
 ) -> tuple[Escalation, bool]:
-    """A staff member escalates a call (source staff). Like any trigger, an unresolved escalation of the same level
-    is returned instead of a second one. Who and when go into the call's staff_actions log."""
+    """A staff member escalates a call (source staff), from the API or the console. Like any trigger, an unresolved
+    escalation of the same level is returned instead of a second one. Who and when go into the call's staff_actions
+    log."""
     with transaction.atomic():
         escalation, created = escalation_create(
-            call=call, level=level, source=Escalation.Source.STAFF, reason=reason, created_by=user
+            call=call, level=level, source=Escalation.Source.STAFF, reason=reason, evidence=evidence, created_by=user
         )
         locked = _lock(call)
         _audit(locked, action="escalate", user=user, level=level, escalation_id=str(escalation.pk), created=created)
-        locked.save(update_fields=["metadata"])
+        _save(locked, ["metadata"])
     return escalation, created
 
 
@@ -332,21 +383,22 @@ def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tu
         locked.escalated = False
         locked.escalation_level = ""
         _audit(locked, action="deescalate", user=user, resolved=[str(e.pk) for e in resolved])
-        locked.save(update_fields=["escalated", "escalation_level", "metadata"])
+        _save(locked, ["escalated", "escalation_level", "metadata"])
     logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
     return locked, resolved
 
 
-def call_usage_add(*, call: Call, usage: dict) -> Call:
-    """Add one response's token usage to the call's totals (and count the response)."""
+def call_delete(*, call: Call) -> None:
+    """Delete a call with its transcript, intake, escalations and notifications (an operator's decision; retention
+    purges in bulk in calls/retention.py). The audit rows stay."""
     with transaction.atomic():
-        locked = Call.objects.select_for_update().only("usage").get(pk=call.pk)
-        totals = dict(locked.usage or {})
-        for key in ("input_tokens", "output_tokens", "total_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-        totals["responses"] = totals.get("responses", 0) + 1
-        locked.usage = totals
-        locked.save(update_fields=["usage"])
-    return locked
+        locked = _lock(call)
+        audit_record(
+            action=Action.DELETE,
+            object_type="call",
+            organization_id=locked.organization_id,
+            object_id=locked.pk,
+            details={"cascade": "transcript,intake,escalations"},
+        )
+        locked.delete()
+    logger.info("call deleted call=%s", call.pk)

@@ -25,6 +25,8 @@ from organizations.access import admin_organizations_for_user, organizations_for
 from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OrganizationForm
 from organizations.models import (
     AGENT_LANGUAGES,
+    AGENT_SETTINGS,
+    RETENTION_SETTINGS,
     BusinessHours,
     Closure,
     EscalationPhrase,
@@ -267,25 +269,10 @@ class OrganizationAdmin(ClinicScopedAdmin):
         ("Phones", {"fields": ["escalation_phone", "on_call_phone"]}),
         ("Services", {"fields": ["services"]}),
         ("Website widget", {"fields": ["publishable_key", "allowed_origins"]}),
-        (
-            "Agent",
-            {
-                "fields": [
-                    "agent_voice",
-                    "agent_languages",
-                    "agent_greeting",
-                    "agent_extra_instructions",
-                    "max_call_minutes",
-                    "vad_threshold",
-                    "vad_silence_ms",
-                ]
-            },
-        ),
+        ("Agent", {"fields": list(AGENT_SETTINGS)}),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
-        (
-            "Data retention",  # purge_expired deletes what is older; empty keeps forever; audit rows always stay
-            {"fields": ["transcript_retention_days", "intake_retention_days", "call_retention_days"]},
-        ),
+        # purge_expired deletes what is older; empty keeps forever; audit rows always stay
+        ("Data retention", {"fields": list(RETENTION_SETTINGS)}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 
 from organizations.models import (
     AGENT_LANGUAGES,
+    CLINIC_SETTINGS,
+    RETENTION_SETTINGS,
     BusinessHours,
     IntakeField,
     Organization,
@@ -101,28 +103,7 @@ class OrganizationForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = [
-            "name",
-            "slug",
-            "timezone",
-            "after_hours_policy",
-            "after_hours_message",
-            "escalation_phone",
-            "on_call_phone",
-            "services",
-            "allowed_origins",
-            "agent_voice",
-            "agent_languages",
-            "agent_greeting",
-            "agent_extra_instructions",
-            "max_call_minutes",
-            "vad_threshold",
-            "vad_silence_ms",
-            "webhook_url",
-            "transcript_retention_days",  # retention (purge_expired)
-            "intake_retention_days",
-            "call_retention_days",
-        ]
+        fields = ["slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS]  # retention: purge_expired
         labels = {
             "on_call_phone": "On-call phone",
             "max_call_minutes": "Maximum call length (minutes)",

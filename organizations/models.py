@@ -27,6 +27,39 @@ ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 FIELD_NAME_REGEX = r"^[a-z][a-z0-9_]{0,49}$"
 MAX_RETENTION_DAYS = 36_500  # 100 years: anything longer is a typo, and "keep forever" is an empty field
 
+# A clinic's scalar settings (Organization field names), defined once: the console form and page, the config
+# service and the config API derive from these. The API nests the agent settings under "agent".
+AGENT_SETTINGS = (
+    "agent_voice",
+    "agent_languages",
+    "agent_greeting",
+    "agent_extra_instructions",
+    "max_call_minutes",
+    "vad_threshold",
+    "vad_silence_ms",
+)
+CLINIC_SETTINGS = (
+    "name",
+    "timezone",
+    "after_hours_policy",
+    "after_hours_message",
+    "services",
+    "escalation_phone",
+    "on_call_phone",
+    "allowed_origins",
+    "webhook_url",
+    *AGENT_SETTINGS,
+)
+RETENTION_SETTINGS = ("transcript_retention_days", "intake_retention_days", "call_retention_days")  # console only
+# The lists of child rows of a clinic's configuration (each replaced wholesale): config name -> Organization relation.
+CONFIG_LISTS = {
+    "business_hours": "hours",
+    "closures": "closures",
+    "intake_fields": "intake_fields",
+    "escalation_phrases": "escalation_phrases",
+    "twilio_numbers": "twilio_numbers",
+}
+
 # Languages the agent may answer in (BCP 47 primary tags the Realtime models handle well).
 AGENT_LANGUAGES = {
     "en": "English",

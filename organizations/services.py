@@ -7,6 +7,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
 from organizations.models import (
+    CLINIC_SETTINGS,
+    CONFIG_LISTS,
     DEFAULT_INTAKE_FIELDS,
     BusinessHours,
     Closure,
@@ -137,29 +139,6 @@ def membership_remove(*, user: AbstractBaseUser, organization: Organization) -> 
 
 # --- Configuration updates (API) ---------------------------------------------------------------------------------
 
-# Scalar settings a clinic admin may change (model field names); lists of child rows are replaced wholesale.
-CONFIG_SCALAR_FIELDS = frozenset(
-    {
-        "name",
-        "timezone",
-        "after_hours_policy",
-        "after_hours_message",
-        "services",
-        "escalation_phone",
-        "on_call_phone",
-        "allowed_origins",
-        "webhook_url",
-        "agent_voice",
-        "agent_languages",
-        "agent_greeting",
-        "agent_extra_instructions",
-        "max_call_minutes",
-        "vad_threshold",
-        "vad_silence_ms",
-    }
-)
-CONFIG_LIST_FIELDS = ("business_hours", "closures", "intake_fields", "escalation_phrases", "twilio_numbers")
-
 
 def _child_errors(rows: list, name: str, errors: dict[str, list[str]]) -> None:
     """Validate child rows like the console's inline forms: field validators, choices and clean()."""
@@ -186,15 +165,15 @@ def _duplicates(rows: list, key, name: str, what: str, errors: dict[str, list[st
 def organization_config_update(*, organization: Organization, data: dict) -> Organization:
     """Change a clinic's configuration: only the keys in `data` change, all or nothing.
 
-    `data` holds model field names (CONFIG_SCALAR_FIELDS) and lists of plain dicts for the child rows
-    (CONFIG_LIST_FIELDS), each list replacing the clinic's rows. Everything is validated as the console validates
+    `data` holds model field names (CLINIC_SETTINGS) and lists of plain dicts for the child rows
+    (CONFIG_LISTS), each list replacing the clinic's rows. Everything is validated as the console validates
     it (field validators, Organization.clean(), IntakeField.clean(), no overlapping hours); a ValidationError maps
     each problem to a dotted path such as "business_hours.1.closes" and nothing is written.
     """
     errors: dict[str, list[str]] = {}
     with transaction.atomic():
         locked = Organization.objects.select_for_update().get(pk=organization.pk)
-        for name in CONFIG_SCALAR_FIELDS & data.keys():
+        for name in set(CLINIC_SETTINGS) & data.keys():
             setattr(locked, name, data[name])
         try:
             locked.full_clean()
@@ -250,14 +229,8 @@ def organization_config_update(*, organization: Organization, data: dict) -> Org
         if errors:
             raise ValidationError(errors)
         locked.save()
-        models = {
-            "business_hours": BusinessHours,
-            "closures": Closure,
-            "intake_fields": IntakeField,
-            "escalation_phrases": EscalationPhrase,
-            "twilio_numbers": TwilioNumber,
-        }
         for name, rows in children.items():
-            models[name].objects.filter(organization=locked).delete()
-            models[name].objects.bulk_create(rows)
+            model = Organization._meta.get_field(CONFIG_LISTS[name]).related_model
+            model.objects.filter(organization=locked).delete()
+            model.objects.bulk_create(rows)
     return locked

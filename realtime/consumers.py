@@ -16,6 +16,7 @@ import logging
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from calls.audit import audit_actor_for_task
 from core import drain
 from realtime.bridge import MediaBridge
 from realtime.telephony import MEDIA_PATH
@@ -38,6 +39,8 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         # AsyncConsumer.__call__ without a channel layer, minus await_many_dispatch's task and asyncio.wait per
         # message: one socket, one loop.
         self.scope = scope
+        # This connection's task (and the tasks and threads it starts) writes for Twilio in the audit trail.
+        audit_actor_for_task("twilio")
         self.channel_layer = None
         self.base_send = send
         self.bridge: MediaBridge | None = None

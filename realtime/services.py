@@ -6,6 +6,7 @@ import logging
 
 from django.db import IntegrityError, transaction
 
+from calls.audit import Action, audit_change
 from calls.models import Call
 from calls.services import call_start
 from organizations.models import Organization
@@ -52,6 +53,7 @@ def openai_call_link(*, call: Call, openai_call_id: str) -> str:
             if not locked.openai_call_id:
                 locked.openai_call_id = openai_call_id
                 locked.save(update_fields=["openai_call_id"])
+                audit_change(locked, action=Action.CHANGE, fields=["openai_call_id"])
     except IntegrityError:  # the id belongs to another of our calls
         return LINK_CONFLICT
     return LINK_OK
@@ -73,4 +75,5 @@ def forwarded_events_handle(*, call: Call, events: list[dict]) -> tuple[Pipeline
         locked.refresh_from_db()
         locked.metadata = {**(locked.metadata or {}), PIPELINE_STATE_KEY: pipeline.state.to_dict()}
         locked.save(update_fields=["metadata"])
+        audit_change(locked, action=Action.CHANGE, fields=["metadata"])
     return result, locked

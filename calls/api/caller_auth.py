@@ -3,7 +3,8 @@
 Reused by every caller-side endpoint (call start/end here; realtime session minting and event forwarding in the
 realtime app):
 
-    class MyCallerView(CallerAPIView):          # X-Org-Key required, Origin checked, throttled per IP and clinic
+    class MyCallerView(CallerAPIView):          # X-Org-Key required, Origin checked, throttled per IP and clinic,
+                                                # audited as the "web-caller" principal
         def post(self, request):
             organization = caller_organization(request)
             call = caller_call(request, call_id)     # scoped to the clinic, X-Call-Token checked
@@ -27,6 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from calls.audit import audit_request_actor
 from calls.models import Call, hash_call_token
 from core.api.throttling import CallerIpThrottle, CallerOrgThrottle
 from core.errors import ApiError, CallerAuthError
@@ -156,6 +158,13 @@ class CallerAPIView(APIView):
         if not ip_throttle.allow_request(request, self):
             self.throttled(request, ip_throttle.wait())
         super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)
+        # The audit trail's actor for this request: the caller (publishable key), or the staff user on views that
+        # accept both (/api/call/end).
+        caller = isinstance(request.auth, CallerContext)
+        audit_request_actor(request, service="web-caller" if caller else None, via="api")
 
 
 class CallerOrgKeyScheme(OpenApiAuthenticationExtension):

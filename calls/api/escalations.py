@@ -22,7 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from calls.audit import audit_read
+from calls.audit import audit_read, audit_request_actor
 from calls.models import Call, Escalation
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
 from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
@@ -192,6 +192,10 @@ class EscalationCursorPagination(CursorPagination):
 class StaffView(GenericAPIView):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
+
+    def perform_authentication(self, request: Request) -> None:
+        super().perform_authentication(request)
+        audit_request_actor(request, via="api")  # the staff user acts, through the API
 
 
 # --- Views --------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from calls.triage import lexicon as lex
+import calls.triage.lexicon as lex
 from organizations.vocabulary import EscalationLevel, TriageLevel
 
 if TYPE_CHECKING:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from organizations.models import (
     AGENT_LANGUAGES,
+    AGENT_SETTINGS,
+    CLINIC_SETTINGS,
+    CONFIG_LISTS,
     EscalationPhrase,
     IntakeField,
     Organization,
@@ -19,17 +23,11 @@ from organizations.models import (
 
 # Fields the output has but an update cannot change; a client may send them back unchanged (they are ignored).
 READ_ONLY_FIELDS = {"id", "slug", "publishable_key", "is_open_now", "next_opening"}
-# API name under `agent` -> model field.
-AGENT_FIELDS = {
-    "voice": "agent_voice",
-    "languages": "agent_languages",
-    "greeting": "agent_greeting",
-    "extra_instructions": "agent_extra_instructions",
-    "max_call_minutes": "max_call_minutes",
-    "vad_threshold": "vad_threshold",
-    "vad_silence_ms": "vad_silence_ms",
-}
+# API name under `agent` -> model field (the agent_ prefix is implied by the nesting).
+AGENT_FIELDS = {name.removeprefix("agent_"): name for name in AGENT_SETTINGS}
 MODEL_TO_API = {model: f"agent.{api}" for api, model in AGENT_FIELDS.items()}
+# The settings shown and changed at the top level of the configuration (the rest are under `agent`).
+TOP_LEVEL_SETTINGS = tuple(name for name in CLINIC_SETTINGS if name not in AGENT_SETTINGS)
 
 
 class BusinessHoursSerializer(serializers.Serializer):
@@ -113,7 +111,7 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
         agent = data.pop("agent", {}) or {}
         for api_name, value in agent.items():
             data[AGENT_FIELDS[api_name]] = value
-        for name in ("business_hours", "closures", "intake_fields", "escalation_phrases", "twilio_numbers"):
+        for name in CONFIG_LISTS:
             if name in data:
                 data[name] = [dict(row) for row in data[name]]
         return data
@@ -122,27 +120,36 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
 # --- Output ---------------------------------------------------------------------------------------------------------
 
 
+def _setting_output(name: str) -> serializers.Field:
+    """A top-level setting as the configuration shows it, from its model field: one of its choices, a list of texts
+    (the JSON list settings), or a text."""
+    field = Organization._meta.get_field(name)
+    help_text = {"help_text": str(field.help_text)} if field.help_text else {}
+    if field.choices:
+        return serializers.ChoiceField(choices=field.choices, **help_text)
+    if isinstance(field, models.JSONField):
+        return serializers.ListField(child=serializers.CharField(), **help_text)
+    return serializers.CharField(**help_text)
+
+
 class OrganizationConfigSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     slug = serializers.SlugField()
-    name = serializers.CharField()
-    timezone = serializers.CharField(help_text="IANA time zone.")
+    # The top-level settings (TOP_LEVEL_SETTINGS) come after slug; see get_fields.
     publishable_key = serializers.CharField(help_text="pk_…: public by design; the website widget sends it.")
     business_hours = serializers.SerializerMethodField()
     closures = serializers.SerializerMethodField()
-    after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices)
-    after_hours_message = serializers.CharField()
-    services = serializers.ListField(child=serializers.CharField())
-    escalation_phone = serializers.CharField()
-    on_call_phone = serializers.CharField()
-    allowed_origins = serializers.ListField(child=serializers.CharField())
-    webhook_url = serializers.CharField()
     agent = serializers.SerializerMethodField()
     intake_fields = serializers.SerializerMethodField()
     escalation_phrases = serializers.SerializerMethodField()
     twilio_numbers = serializers.SerializerMethodField()
     is_open_now = serializers.SerializerMethodField()
     next_opening = serializers.SerializerMethodField()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        declared = super().get_fields()
+        head = {name: declared.pop(name) for name in ("id", "slug")}
+        return {**head, **{name: _setting_output(name) for name in TOP_LEVEL_SETTINGS}, **declared}
 
     @extend_schema_field(BusinessHoursSerializer(many=True))
     def get_business_hours(self, org: Organization) -> list:

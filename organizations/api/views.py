@@ -20,7 +20,7 @@ from core.errors import ApiError
 from organizations.access import can_administer, organizations_for_user
 from organizations.api.serializers import MODEL_TO_API, OrganizationConfigSerializer, OrganizationConfigUpdateSerializer
 from organizations.auth import STAFF_AUTHENTICATION
-from organizations.models import Organization
+from organizations.models import CONFIG_LISTS, Organization
 from organizations.services import organization_config_update
 
 CONFIG_EXAMPLE = {
@@ -90,9 +90,7 @@ UPDATE_SCHEMA = extend_schema(
 
 def _config_queryset() -> QuerySet[Organization]:
     # Prefetched so is_open_now/next_opening and the lists cost a fixed number of queries.
-    return Organization.objects.prefetch_related(
-        "hours", "closures", "intake_fields", "escalation_phrases", "twilio_numbers"
-    )
+    return Organization.objects.prefetch_related(*CONFIG_LISTS.values())
 
 
 class OrganizationConfigView(APIView):

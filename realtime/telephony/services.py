@@ -27,6 +27,7 @@ import uuid
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from calls.audit import Action, audit_change
 from calls.models import Call, Escalation, hash_call_token
 from calls.services import call_end, call_start, escalation_create
 from organizations.models import Organization, TwilioNumber
@@ -96,6 +97,12 @@ def _already_seen(call: Call, idempotency_token: str) -> bool:
         return True
     meta["seen"] = [*seen, token][-SEEN_TOKENS_KEPT:]
     return False
+
+
+def _save(call: Call, fields: list[str]) -> None:
+    """Save the changed fields of a locked call and record the change (inside the caller's transaction)."""
+    call.save(update_fields=fields)
+    audit_change(call, action=Action.CHANGE, fields=fields)
 
 
 def _locked_by_sid(call_sid: str) -> Call | None:
@@ -249,7 +256,7 @@ def stream_token_issue(call: Call) -> str:
             raise StreamTokenRefused
         locked.stream_token_hash = hash_call_token(token)
         _twilio_meta(locked)["stream_token_issued_at"] = timezone.now().isoformat()
-        locked.save(update_fields=["stream_token_hash", "metadata"])
+        _save(locked, ["stream_token_hash", "metadata"])
     call.stream_token_hash, call.metadata = locked.stream_token_hash, locked.metadata
     return token
 
@@ -283,7 +290,7 @@ def stream_token_consume(call_id: object, token: object) -> Call | None:
             return None
         call.stream_started_at = now
         call.stream_token_hash = ""  # one use: nothing left to match
-        call.save(update_fields=["stream_started_at", "stream_token_hash"])
+        _save(call, ["stream_started_at", "stream_token_hash"])
     return call
 
 
@@ -295,7 +302,7 @@ def stream_end_mark(*, call: Call, outcome: str) -> Call:
     with transaction.atomic():
         locked = Call.objects.select_for_update().get(pk=call.pk)
         _twilio_meta(locked)["stream_outcome"] = outcome
-        locked.save(update_fields=["metadata"])
+        _save(locked, ["metadata"])
     return locked
 
 
@@ -332,26 +339,19 @@ def call_status_update(
         meta = _twilio_meta(call)
         if STATUS_RANK[call_status] > STATUS_RANK.get(meta.get("status", ""), -1):
             meta["status"] = call_status
-        call.save(update_fields=["metadata"])
+        _save(call, ["metadata"])
         if STATUS_RANK[call_status] < 3 or call.is_ended:
             return call
         if call_status == "completed":
             ended_at = now
             if duration is not None:
                 ended_at = min(now, call.started_at + dt.timedelta(seconds=duration))
-            call = call_end(call=call, reason=_end_reason(call), ended_at=ended_at)
-            if duration is not None and call.duration_seconds != duration:  # Twilio's figure is authoritative
-                call.duration_seconds = duration
-                call.save(update_fields=["duration_seconds"])
-            return call
+            # Twilio's duration is authoritative.
+            return call_end(call=call, reason=_end_reason(call), ended_at=ended_at, duration_seconds=duration)
         if call_status == "failed":
             return call_end(call=call, reason=Call.EndReason.ERROR, ended_at=now)
         # busy / no-answer / canceled: the caller went away before the call was connected.
-        call.status = Call.Status.ABANDONED
-        call.end_reason = Call.EndReason.CALLER_HANGUP
-        call.ended_at = max(now, call.started_at)
-        call.duration_seconds = int((call.ended_at - call.started_at).total_seconds())
-        call.save(update_fields=["status", "end_reason", "ended_at", "duration_seconds"])
+        call = call_end(call=call, reason=Call.EndReason.CALLER_HANGUP, status=Call.Status.ABANDONED, ended_at=now)
     logger.info("phone call abandoned twilio_status=%s call=%s", call_status, call.pk)
     return call
 
@@ -378,7 +378,7 @@ def stream_ended_answer(*, call_sid: str, idempotency_token: str = "", now: dt.d
         kind = "dial" if "<Dial" in answer else "voicemail"
         if not _already_seen(call, idempotency_token):
             meta["fallback"] = kind
-            call.save(update_fields=["metadata"])
+            _save(call, ["metadata"])
     logger.warning("media stream ended unexpectedly, fallback=%s call=%s", kind, call.pk)
     return answer
 
@@ -408,7 +408,7 @@ def dial_result_answer(
                 "dial_call_sid": dial_call_sid[:64],
                 "duration": duration,
             }
-            call.save(update_fields=["metadata"])
+            _save(call, ["metadata"])
         if outcome == "answered":
             return twiml.hangup()  # the caller talked to a person; that conversation has ended
         if not replay:
@@ -433,7 +433,7 @@ def voicemail_answer(*, call_sid: str, recording_sid: str = "", duration: int | 
         if call is not None and recording_sid:
             voicemail = call.metadata.setdefault("voicemail", {})
             voicemail.update({"recording_sid": recording_sid[:64], "duration": duration})
-            call.save(update_fields=["metadata"])
+            _save(call, ["metadata"])
     return twiml.say_and_hangup(twiml.VOICEMAIL_THANKS)
 
 
@@ -452,7 +452,7 @@ def recording_status_update(
             return call
         voicemail = call.metadata.setdefault("voicemail", {})
         voicemail.update({"recording_sid": recording_sid[:64], "status": recording_status[:20], "duration": duration})
-        call.save(update_fields=["metadata"])
+        _save(call, ["metadata"])
         if recording_status == "completed":
             escalation_create(
                 call=call,

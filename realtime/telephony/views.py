@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from calls.audit import audit_request_actor
 from core.drain import refuse_new_calls
 from realtime.telephony import services
 from realtime.telephony.signatures import request_is_from_twilio
@@ -22,7 +23,8 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 
 
 def twilio_webhook(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """POST only, csrf-exempt, signature checked before anything is read or written; passes the CallSid on."""
+    """POST only, csrf-exempt, signature checked before anything is read or written; names Twilio as the actor of
+    the audit rows; passes the CallSid on."""
 
     @csrf_exempt
     @require_POST
@@ -33,6 +35,7 @@ def twilio_webhook(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable
         call_sid = request.POST.get("CallSid", "")
         if not CALL_SID_RE.match(call_sid):
             return _error(400, "invalid_call_sid", "CallSid is missing or malformed.")
+        audit_request_actor(request, service="twilio", via="telephony")  # what this webhook changes, Twilio did
         return view(request, call_sid)
 
     return wrapper

@@ -195,3 +195,17 @@ def test_a_failed_transfer_keeps_the_caller_with_the_agent(phone, fake_openai, t
     # The conversation went on to the end of the script, and the caller hung up normally.
     assert ("agent", "You're welcome. Please stay on the line.") in transcript(call)
     assert call.end_reason == Call.EndReason.CALLER_HANGUP
+
+
+def test_everything_a_phone_call_changes_is_recorded_for_twilio(phone, fake_openai, twilio_rest):
+    from calls.models import AuditEvent
+
+    org = clinic()
+    fake = fake_openai("routine_booking")
+    play(org, "routine_booking", fake, phone, fast_marks=True)
+
+    changes = AuditEvent.objects.filter(organization_id=org.pk, action__in=["create", "change"])
+    assert {row.actor_service for row in changes} == {"twilio"}
+    # The webhooks name Twilio (via telephony), the media stream's task does (via pipeline): never the URL.
+    assert changes.get(object_type="call", action="create").via == "telephony"
+    assert {row.via for row in changes.filter(object_type__in=["transcriptsegment", "intake"])} == {"pipeline"}

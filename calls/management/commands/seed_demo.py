@@ -20,11 +20,13 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from calls import notifications
+from calls.audit import audit_actor
 from calls.models import Call, Escalation
 from calls.services import (
     SegmentInput,
     call_end,
     call_mark_reviewed,
+    call_start,
     escalation_acknowledge,
     escalation_create,
     escalation_resolve,
@@ -412,7 +414,7 @@ class Command(BaseCommand):
                 "DEBUG off. Set DEBUG=true for local development, or pass --force if you really want demo "
                 "users in this database."
             )
-        with transaction.atomic():
+        with transaction.atomic(), audit_actor("system", via="command"):
             summary = [self._seed_clinic(clinic) for clinic in DEMO_CLINICS]
         notifications.wait_for_in_flight()  # the demo escalations' board pushes, before this process exits
         if options["json"]:
@@ -510,10 +512,9 @@ class Command(BaseCommand):
         started_at = dt.datetime.combine(day, dt.time.fromisoformat(spec.at), tzinfo=organization.tz)
         step = dt.timedelta(seconds=12)
         with transaction.atomic():
-            # Created directly (not call_start) to keep the demo call's fixed id; everything after goes through
-            # the same services a live call uses.
-            call = Call.objects.create(
-                id=call_id,
+            # The same services a live call uses, with the demo call's fixed id.
+            call, _token = call_start(
+                call_id=call_id,
                 organization=organization,
                 channel=spec.channel,
                 caller_name=spec.caller_name,
@@ -544,11 +545,15 @@ class Command(BaseCommand):
                 call_mark_reviewed(call=call, user=reviewer)
 
     def _seed_escalation(self, call: Call, spec: dict, at: dt.datetime, staff_user) -> None:
+        # The demo escalation dates from its call, not from the seeding.
         escalation, _ = escalation_create(
-            call=call, level=spec["level"], source=spec["source"], reason=spec["reason"], evidence=spec["evidence"]
+            call=call,
+            level=spec["level"],
+            source=spec["source"],
+            reason=spec["reason"],
+            evidence=spec["evidence"],
+            created_at=at,
         )
-        # created_at is auto_now_add; the demo escalation should date from its call, not from the seeding.
-        Escalation.objects.filter(pk=escalation.pk).update(created_at=at)
         if spec["then"] == "acknowledged":
             escalation_acknowledge(escalation=escalation, user=staff_user)
         elif spec["then"] == "resolved":

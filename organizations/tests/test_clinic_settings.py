@@ -1,0 +1,36 @@
+"""A clinic's settings are listed once (organizations.models.CLINIC_SETTINGS): the console form and page and the
+config API all cover exactly that list, so a new setting cannot be forgotten in one of them."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from organizations.api.serializers import (
+    AGENT_FIELDS,
+    TOP_LEVEL_SETTINGS,
+    AgentSerializer,
+    OrganizationConfigSerializer,
+    OrganizationConfigUpdateSerializer,
+)
+from organizations.forms import OrganizationForm
+from organizations.models import CLINIC_SETTINGS, CONFIG_LISTS, RETENTION_SETTINGS, Organization
+
+
+def test_the_console_form_edits_the_settings_and_the_operators_fields():
+    assert set(OrganizationForm.base_fields) == {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS}
+
+
+def test_the_console_page_places_every_setting_once():
+    fieldsets = admin.site.get_model_admin(Organization).fieldsets
+    placed = [name for _title, options in fieldsets for name in options["fields"]]
+    assert len(placed) == len(set(placed))
+    assert {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS} <= set(placed)
+
+
+def test_the_config_api_changes_and_shows_every_setting_and_list():
+    update = OrganizationConfigUpdateSerializer().fields
+    output = OrganizationConfigSerializer().fields
+    assert set(update) == {*TOP_LEVEL_SETTINGS, "agent", *CONFIG_LISTS}
+    assert set(AgentSerializer().fields) == set(AGENT_FIELDS)
+    assert {*TOP_LEVEL_SETTINGS, "agent", *CONFIG_LISTS} <= set(output)
+    assert {*TOP_LEVEL_SETTINGS, *AGENT_FIELDS.values()} == set(CLINIC_SETTINGS)
