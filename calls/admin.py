@@ -281,6 +281,36 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads reco
     def usage_display(self, obj: Call) -> str:
         return _pretty_json(obj.usage)
 
+    @admin.display(description="Why triage escalated")
+    def triage_explanation(self, obj: Escalation) -> str:
+        """The decision in words: which rules matched (and on which words), which guards spoke, what the learned
+        layer thought. Empty for escalations raised by the agent, staff or the system."""
+        explanation = obj.triage or {}
+        if not explanation:
+            return "—"
+        rows: list[tuple[str, str]] = []
+        decided = {"rules": "the rules", "model": "the learned layer", "rules+model": "the rules and the learned layer"}
+        rows.append(("Decided by", decided.get(explanation.get("decided_by", ""), "—")))
+        if explanation.get("rules"):
+            rows.append(("Rules", ", ".join(explanation["rules"])))
+        if explanation.get("evidence"):
+            rows.append(("Words", ", ".join(f"“{word}”" for word in explanation["evidence"])))
+        model = explanation.get("model") or {}
+        if model:
+            rows.append(
+                ("Learned layer", f"{model.get('level', '?')} ({model.get('probability', 0):.0%} for this level)")
+            )
+        if explanation.get("vetoes"):
+            rows.append(("Guards in the words", ", ".join(explanation["vetoes"])))
+        if explanation.get("self_harm") == "other":
+            rows.append(("Self-harm", "someone else's intent, reported by the caller (911 for them, caller kept on)"))
+        elif explanation.get("self_harm") == "self":
+            rows.append(("Self-harm", "the caller's own (988 first)"))
+        return format_html(
+            "<table class='triage-explanation'>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
     # Workflow --------------------------------------------------------------------------------------------------------
 
     @admin.action(description="Mark selected calls as reviewed", permissions=["change"])
@@ -362,13 +392,13 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     add_fields = ["call", "level", "reason", "evidence"]
     fieldsets = [
         (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at", "created_by"]}),
-        ("What happened", {"fields": ["reason", "evidence"]}),
+        ("What happened", {"fields": ["reason", "evidence", "after_call", "triage_explanation"]}),
         (
             "Handling",
             {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]},
         ),
     ]
-    readonly_fields = ["call_link"]
+    readonly_fields = ["call_link", "triage_explanation"]
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -405,6 +435,36 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
         call = obj.call
         who = call.caller_name or call.caller_phone or call.get_channel_display() + " caller"
         return admin_change_link(call, f"{who}, {clinic_time(call.started_at, call.organization)}")
+
+    @admin.display(description="Why triage escalated")
+    def triage_explanation(self, obj: Escalation) -> str:
+        """The decision in words: which rules matched (and on which words), which guards spoke, what the learned
+        layer thought. Empty for escalations raised by the agent, staff or the system."""
+        explanation = obj.triage or {}
+        if not explanation:
+            return "—"
+        rows: list[tuple[str, str]] = []
+        decided = {"rules": "the rules", "model": "the learned layer", "rules+model": "the rules and the learned layer"}
+        rows.append(("Decided by", decided.get(explanation.get("decided_by", ""), "—")))
+        if explanation.get("rules"):
+            rows.append(("Rules", ", ".join(explanation["rules"])))
+        if explanation.get("evidence"):
+            rows.append(("Words", ", ".join(f"“{word}”" for word in explanation["evidence"])))
+        model = explanation.get("model") or {}
+        if model:
+            rows.append(
+                ("Learned layer", f"{model.get('level', '?')} ({model.get('probability', 0):.0%} for this level)")
+            )
+        if explanation.get("vetoes"):
+            rows.append(("Guards in the words", ", ".join(explanation["vetoes"])))
+        if explanation.get("self_harm") == "other":
+            rows.append(("Self-harm", "someone else's intent, reported by the caller (911 for them, caller kept on)"))
+        elif explanation.get("self_harm") == "self":
+            rows.append(("Self-harm", "the caller's own (988 first)"))
+        return format_html(
+            "<table class='triage-explanation'>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
     # Workflow --------------------------------------------------------------------------------------------------------
 

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
 from calls.models import Call, Escalation, TranscriptSegment
-from calls.services import escalation_create, transcript_segment_append
+from calls.services import (
+    SegmentInput,
+    call_end,
+    escalation_create,
+    transcript_segment_append,
+    transcript_segments_append,
+)
 from calls.triage import SELF_HARM, Assessment, assess, assess_agent, extra_phrases_for
 from organizations.models import Organization
 from organizations.vocabulary import EscalationLevel, TriageLevel
@@ -200,6 +206,37 @@ def caller_utterance_handle(
         system_note=f"Clinic system note: {guidance}",
         transfer_to=transfer_to,
     )
+
+
+def call_end_with_transcript(
+    *,
+    call: Call,
+    reason: str,
+    transcript: Sequence[SegmentInput] = (),
+    intake: dict | None = None,
+    ended_at: dt.datetime | None = None,
+) -> Call:
+    """End a call with the transcript a client sends along (`POST /api/call/end`): its lines are stored in order
+    and every caller line is triaged like a live one (an emergency in it is escalated and reaches staff), then the
+    call ends. All in one transaction: an invalid intake (IntakeInvalid) writes nothing. Ending an ended call
+    changes nothing, its transcript included (call_end is idempotent)."""
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().select_related("organization").get(pk=call.pk)
+        if locked.is_ended:
+            return locked
+        phrases = extra_phrases_for(locked.organization) if transcript else {}
+        for segment in transcript:
+            if segment.speaker == TranscriptSegment.Speaker.CALLER:
+                caller_utterance_handle(
+                    call=locked,
+                    text=segment.text,
+                    item_id=segment.item_id,
+                    occurred_at=segment.occurred_at,
+                    extra_phrases=phrases,
+                )
+            else:
+                transcript_segments_append(call=locked, segments=[segment])
+        return call_end(call=locked, reason=reason, intake=intake, ended_at=ended_at)
 
 
 def caller_turn_lost(*, call: Call, item_id: str = "") -> bool:

@@ -35,8 +35,9 @@ from calls.api.serializers import (
     CallSummarySerializer,
 )
 from calls.audit import audit_read
+from calls.conversation import call_end_with_transcript
 from calls.models import Call
-from calls.services import IntakeInvalid, SegmentInput, call_end, call_start
+from calls.services import IntakeInvalid, SegmentInput, call_start
 from core.api.schema import (
     CALL_START_RESPONSE,
     CALLER_ERRORS,
@@ -222,7 +223,8 @@ class CallEndView(CallerAPIView):
         ]
         with call_context(call.pk):
             try:
-                call_end(call=call, reason=data["reason"], transcript=segments, intake=data["intake"])
+                # Every caller line sent with the end is triaged like a live one (calls.conversation).
+                call_end_with_transcript(call=call, reason=data["reason"], transcript=segments, intake=data["intake"])
             except IntakeInvalid as invalid:
                 fields = {
                     "intake" if name == "non_field_errors" else f"intake.{name}": messages

@@ -211,3 +211,17 @@ def test_nobody_deletes_escalations_in_the_console(escalation_a, admin_a, operat
         )
         assert response.status_code == 403
     assert Escalation.objects.filter(pk=escalation_a.pk).exists()
+
+
+def test_an_escalation_page_explains_why_triage_escalated(org_a, staff_a):
+    from calls.conversation import caller_utterance_handle
+
+    call = make_call(org_a)
+    decision = caller_utterance_handle(call=call, text="my husband collapsed and he is not breathing", item_id="i1")
+    page = logged_in(staff_a).get(reverse("admin:calls_escalation_change", args=[decision.escalation.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Why triage escalated" in html and "Decided by" in html
+    assert "Learned layer" in html and "emergency" in html
+    assert decision.escalation.triage["evidence"]
+    assert decision.escalation.triage["evidence"][0] in html  # the caller's words that triggered it

@@ -10,7 +10,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from calls.models import Call, Intake, TranscriptSegment
+from calls.models import Call, Escalation, Intake, TranscriptSegment
 from calls.services import call_start
 from conftest import logged_in, make_call, token_for
 
@@ -230,6 +230,34 @@ def test_the_caller_ends_a_call_with_transcript_and_intake(org_a):
     assert body["intake"]["data"]["callback_number"] == "+14155550123"
     assert body["intake"]["completed"] is True
     assert body["escalations"] == []
+
+
+def test_caller_lines_sent_with_the_end_are_triaged_and_an_emergency_is_escalated(org_a):
+    call, token = started_call(org_a)
+    transcript = [
+        {"speaker": "agent", "text": "Clinic A, how can I help?"},
+        {"speaker": "caller", "text": "my husband just collapsed and he is not breathing", "item_id": "i1"},
+    ]
+
+    response = end_as_caller(org_a, call, token, reason="caller_hangup", transcript=transcript)
+
+    assert response.status_code == 200, response.content
+    [escalation] = response.json()["escalations"]
+    assert (escalation["level"], escalation["source"]) == ("emergency", "keyword")
+    call.refresh_from_db()
+    assert call.escalated and call.status == Call.Status.COMPLETED
+    assert list(call.segments.order_by("seq").values_list("speaker", flat=True)) == ["agent", "caller", "system"]
+    assert Escalation.objects.get(call=call).notifications.exists()  # staff are alerted like for a live line
+
+
+def test_an_invalid_intake_leaves_no_escalation_from_the_transcript_either(org_a):
+    call, token = started_call(org_a)
+    transcript = [{"speaker": "caller", "text": "she is having a seizure right now"}]
+
+    response = end_as_caller(org_a, call, token, transcript=transcript, intake={**INTAKE, "callback_number": "x"})
+
+    assert_error(response, 400, "validation_error")
+    assert not Escalation.objects.filter(call=call).exists() and call.segments.count() == 0
 
 
 def test_reason_error_marks_the_call_failed(org_a):

@@ -130,7 +130,8 @@ def fit(rows: Sequence[dict[str, Any]]) -> Fitted:
     features = hstack([char.fit_transform(texts), word.fit_transform(texts)]).tocsr()
     level = LogisticRegression(C=C_LEVEL, max_iter=5000, class_weight="balanced")
     level.fit(features, [row["label"] for row in rows])
-    self_harm = LogisticRegression(C=C_SELF_HARM, max_iter=5000, class_weight="balanced")
+    # Not class-balanced: its probabilities must stay calibrated, it escalates on its own (policy "self_harm").
+    self_harm = LogisticRegression(C=C_SELF_HARM, max_iter=5000)
     self_harm.fit(features, [self_harm_label(row) for row in rows])
     return Fitted(char, word, level, self_harm)
 
