@@ -15,7 +15,7 @@ PORT ?= 8000
 help:
 	@echo "make run    install, migrate, seed demo clinics and serve on http://$(HOST):$(PORT)/admin/"
 	@echo "make test   install and run the whole test suite"
-	@echo "make lint   ruff check"
+	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make bench  run the benchmarks in bench/ and print one table"
 	@echo "make fuzz   the long schema fuzz: 100 examples per operation, mode and role"
 
@@ -45,6 +45,8 @@ test: install-dev
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=true $(VENV)/bin/mypy
 
 bench: install-dev
 	$(PY) bench/run_all.py

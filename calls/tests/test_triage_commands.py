@@ -72,8 +72,8 @@ def test_triage_check_jsonl_answers_one_line_per_input_line_in_order_and_survive
 
 
 def test_triage_check_org_applies_that_clinics_phrases(org_a, org_b):
-    EscalationPhrase.objects.create(organization=org_a, level="urgent", phrase="drain fell out")
-    text = "my drain fell out"
+    EscalationPhrase.objects.create(organization=org_a, level="urgent", phrase="cpap mask is leaking")
+    text = "the CPAP mask is leaking"
     assert "ROUTINE" in _run("triage_check", text)
     assert "URGENT" in _run("triage_check", "--org", org_a.slug, text)
     assert "ROUTINE" in _run("triage_check", "--org", org_b.slug, text)
