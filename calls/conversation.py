@@ -33,7 +33,7 @@ from calls.services import (
 )
 from calls.triage import SELF_HARM, Assessment, assess, assess_agent, extra_phrases_for
 from organizations.models import Organization
-from organizations.vocabulary import EscalationLevel, TriageLevel
+from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, TriageLevel
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ SELF_HARM_OTHER_STEERING = (
 )
 
 LOST_TURN_TEXT = "[The caller spoke here, but the words could not be transcribed.]"
+
+# Unresolved escalations of these levels already answer a new one of the key's level.
+_AT_LEAST = {
+    level: [other for other in EscalationLevel if ESCALATION_SEVERITY[other] >= ESCALATION_SEVERITY[level]]
+    for level in EscalationLevel
+}
 
 # Levels that a live transfer to the clinic's escalation phone answers (an emergency is told to dial 911 instead).
 TRANSFER_LEVELS = frozenset({EscalationLevel.URGENT, EscalationLevel.HUMAN})
@@ -167,6 +173,16 @@ def caller_utterance_handle(
         if assessment.level == TriageLevel.ROUTINE:
             return Decision(stored=True)
         level = EscalationLevel(assessment.level)
+        higher = (
+            Escalation.objects.filter(call=call, level__in=_AT_LEAST[level])
+            .exclude(status=Escalation.Status.RESOLVED)
+            .order_by("created_at")
+            .first()
+        )
+        if higher is not None and higher.level != level:
+            # A caller already escalated at a higher level ("he says it's getting worse" after the 911 advice):
+            # join it; a second, lower alert would only be noise on the board.
+            return Decision(stored=True, escalation=higher)
         after_call = call.is_ended
         transfer_to = "" if after_call else transfer_target(call, level)  # before the escalation raises the level
         escalation, created = escalation_create(

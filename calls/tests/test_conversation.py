@@ -104,7 +104,7 @@ class TestCallerUtterances:
         open_all_week(phone_call.organization)
         caller_utterance_handle(call=phone_call, text="he is not breathing", item_id="i1")
         decision = caller_utterance_handle(call=phone_call, text="I need to talk to a person", item_id="i2")
-        assert decision.created and decision.transfer_to == ""
+        assert decision.escalation.level == Escalation.Level.EMERGENCY and decision.transfer_to == ""
 
     def test_blank_text_stores_nothing(self, web_call):
         assert not caller_utterance_handle(call=web_call, text="   ").stored
@@ -134,3 +134,11 @@ class TestAgentSide:
         assert decision.created and decision.escalation.source == Escalation.Source.AGENT_TOOL
         assert decision.transfer_to == phone_call.organization.escalation_phone
         assert "staff member" in guidance
+
+
+@pytest.mark.django_db
+def test_a_lower_level_trigger_after_an_emergency_joins_the_emergency(web_call):
+    first = caller_utterance_handle(call=web_call, text="she collapsed and is not breathing", item_id="i1")
+    later = caller_utterance_handle(call=web_call, text="can I talk to a real person please", item_id="i2")
+    assert later.escalation == first.escalation and not later.created
+    assert Escalation.objects.filter(call=web_call).count() == 1

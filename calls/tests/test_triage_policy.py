@@ -72,7 +72,7 @@ def test_training_is_deterministic_and_records_the_corpus(small_corpus, tmp_path
     assert first.read_bytes() == second.read_bytes()
     artifact = json.loads(first.read_text())
     assert artifact["corpus_sha256"] == corpus_digest(small_corpus) != corpus_digest()
-    assert set(artifact["thresholds"]) >= {"emergency", "emergency_strong", "urgent", "human", "self_harm", "demote"}
+    assert set(artifact["thresholds"]) == set(training.GRID)
     assert report["rows"] == 900
 
 
@@ -109,7 +109,15 @@ def test_the_vectorised_policy_used_for_thresholds_is_the_policy():
         p_self_harm=rng.random(n),
         self_harm=np.zeros(n, dtype=bool),
     )
-    t = {"emergency": 0.5, "emergency_strong": 0.9, "self_harm": 0.7, "urgent": 0.5, "human": 0.4, "demote": 0.8}
+    t = {
+        "emergency": 0.5,
+        "emergency_strong": 0.9,
+        "self_harm": 0.7,
+        "urgent": 0.5,
+        "human": 0.4,
+        "demote": 0.8,
+        "urgent_margin": 0.1,
+    }
     vectorised = training._levels(a, t)
     levels = ("routine", "human", "urgent", "emergency")
     for i in range(n):
@@ -134,7 +142,15 @@ def test_the_vectorised_policy_used_for_thresholds_is_the_policy():
 
 # --- The policy on its own --------------------------------------------------------------------------------------
 
-T = {"emergency": 0.5, "emergency_strong": 0.9, "self_harm": 0.7, "urgent": 0.5, "human": 0.5, "demote": 0.85}
+T = {
+    "emergency": 0.5,
+    "emergency_strong": 0.9,
+    "self_harm": 0.7,
+    "urgent": 0.5,
+    "human": 0.5,
+    "demote": 0.85,
+    "urgent_margin": -1.0,
+}
 
 
 def prediction(emergency=0.0, urgent=0.0, human=0.0, first=0.0, third=0.0):
@@ -165,12 +181,19 @@ def test_a_weak_emergency_score_still_counts_towards_urgent():
 
 
 def test_the_rules_are_a_floor_unless_the_model_is_confident_it_is_routine():
-    found = rules.Assessment("emergency", ("bleeding",), ("bleeding",))
+    found = rules.Assessment("urgent", ("fever",), ("fever",))
     kept = decide(found, prediction(emergency=0.05, urgent=0.05), T)  # p(routine) 0.90 >= demote 0.85
-    assert kept.level == "routine" and kept.demoted == "emergency"
-    assert kept.explanation()["demoted"] == "emergency"
+    assert kept.level == "routine" and kept.demoted == "urgent"
+    assert kept.explanation()["demoted"] == "urgent"
     held = decide(found, prediction(emergency=0.2, urgent=0.1), T)  # p(routine) 0.70
-    assert held.level == "emergency" and held.decided_by == "rules"
+    assert held.level == "urgent" and held.decided_by == "rules"
+
+
+def test_an_emergency_rule_is_overridden_only_beside_a_guard():
+    bare = rules.Assessment("emergency", ("allergic_reaction",), ("epipen",))
+    assert decide(bare, prediction(emergency=0.02), T).level == "emergency"
+    idiom = rules.Assessment("emergency", ("bleeding",), ("bleeding",), ("idiom",))
+    assert decide(idiom, prediction(emergency=0.02), T).level == "routine"
 
 
 def test_a_clinics_own_phrase_always_stands():
@@ -301,3 +324,9 @@ def test_the_data_card_counts_the_corpus_as_it_is():
 
     card = CARD_PATH.read_text(encoding="utf-8")
     assert card == card_with_counts(card, CORPUS), "run `python manage.py triage_train` to refresh the data card"
+
+
+def test_a_weak_emergency_score_must_lead_the_urgent_one_by_the_margin():
+    t = {**T, "urgent_margin": 0.1}
+    assert decide(NO_RULE, prediction(emergency=0.5, urgent=0.45), t).level == "urgent"
+    assert decide(NO_RULE, prediction(emergency=0.6, urgent=0.3), t).level == "emergency"

@@ -16,8 +16,9 @@ The policy (`decide`), with thresholds chosen on a held-back split of the corpus
    wallet with these prescriptions"); a clinic's own phrases always stand;
 2. a **strong** model emergency score (>= `emergency_strong`) is an emergency whatever the guards say: a guard alone
    never silences it;
-3. a weaker model score escalates (emergency >= `emergency`, urgent when emergency + urgent >= `urgent`, human >=
-   `human`) unless a guard of the rules vetoes it (a negated, past, hypothetical or idiomatic mention in the text);
+3. a weaker model score escalates (emergency >= `emergency` and ahead of urgent by `urgent_margin`, urgent when
+   emergency + urgent >= `urgent`, human >= `human`) unless a guard of the rules vetoes it (a negated, past,
+   hypothetical or idiomatic mention in the text);
 4. self-harm is its own path: the rules' `self_harm` reasons or the model's self-harm head (>= `self_harm`) make it
    an emergency, and the head tells a caller's own intent (`self_harm`: 988 first) from someone else's reported
    intent (`self_harm_other`: 911 for the person at risk, the caller kept on the line).
@@ -63,6 +64,7 @@ DEFAULT_THRESHOLDS = {
     "human": 0.5,
     "self_harm": 0.5,
     "demote": 1.01,  # > 1: the model never overrides a rule
+    "urgent_margin": -1.0,  # a weak emergency score must exceed the urgent one by this much (-1: off)
 }
 
 
@@ -132,13 +134,19 @@ def decide(
     p_self_harm = prediction.self_harm.get("first", 0.0) + prediction.self_harm.get("third", 0.0)
     vetoed = bool(found.vetoes)
     rules_level, rules_reasons, demoted = found.level, list(found.reasons), ""
-    if rules_level != ROUTINE and CLINIC_PHRASE not in rules_reasons and p.get(ROUTINE, 0.0) >= t["demote"]:
+    if (
+        rules_level != ROUTINE
+        and CLINIC_PHRASE not in rules_reasons
+        and (rules_level != EMERGENCY or found.vetoes)  # an emergency rule is overridden only beside a guard
+        and p.get(ROUTINE, 0.0) >= t["demote"]
+    ):
         rules_level, rules_reasons, demoted = ROUTINE, [], str(found.level)
 
+    weak_emergency = p_emergency >= t["emergency"] and p_emergency >= p_urgent + t["urgent_margin"] and not vetoed
     model_level = ROUTINE
     if (
         p_emergency >= t["emergency_strong"]
-        or (p_emergency >= t["emergency"] and not vetoed)
+        or weak_emergency
         or (p_self_harm >= t["self_harm"] and (not vetoed or p_self_harm >= t["emergency_strong"]))
     ):
         model_level = EMERGENCY

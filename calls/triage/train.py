@@ -56,15 +56,26 @@ LANGS = ("en", "es")
 
 # Thresholds are searched on these grids; the policy (calls.triage.decide) uses them.
 GRID = {
-    "emergency": [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+    # From 0.5: the held-back split shares its writers with the training lines, so it rewards lower thresholds that
+    # over-escalate urgent callers on independently written sets (measured on calls/tests/triage_cases: urgent
+    # recall 0.48 at 0.2 against 0.80-0.85 from 0.5, emergency recall unchanged). A weak emergency score must at
+    # least be the more likely half.
+    "emergency": [0.5, 0.55, 0.6, 0.65, 0.7],
     "emergency_strong": [0.9, 0.95, 0.98],  # "strong" means it: only these are never vetoed by a guard
-    "self_harm": [0.5, 0.6, 0.7, 0.8, 0.9],
+    "self_harm": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "urgent": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
     "human": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
     "demote": [0.6, 0.7, 0.8, 0.9, 0.95, 1.01],
+    "urgent_margin": [-1.0, 0.0, 0.15],  # -1: off
 }
+# Searched after the others (routine-to-human barely interacts with them): keeps the grid small enough to run in
+# seconds.
+SECOND_STAGE = ("human",)
 MAX_ROUTINE_FALSE_ESCALATION = 0.06  # routine lines assessed emergency or urgent
 MAX_ROUTINE_TO_HUMAN = 0.05
+# Emergency recall is a floor, not a score to push to 1: past it, more emergency calls come from urgent callers told
+# to dial 911 (an urgent miss), so the search then spends recall on urgent and human.
+MIN_EMERGENCY_RECALL = 0.94
 
 
 class CorpusError(ValueError):
@@ -207,12 +218,13 @@ def _arrays(rows: Sequence[dict[str, Any]], model: TriageModel) -> _Arrays:
 def _levels(a: _Arrays, t: dict[str, float]) -> np.ndarray:
     """calls.triage.decide, vectorised (a test checks the two agree)."""
     free = ~a.vetoed
-    emergency = (a.p_emergency >= t["emergency_strong"]) | ((a.p_emergency >= t["emergency"]) & free)
+    weak = (a.p_emergency >= t["emergency"]) & (a.p_emergency >= a.p_urgent + t["urgent_margin"]) & free
+    emergency = (a.p_emergency >= t["emergency_strong"]) | weak
     emergency |= (a.p_self_harm >= t["self_harm"]) & (free | (a.p_self_harm >= t["emergency_strong"]))
     urgent = ~emergency & (a.p_emergency + a.p_urgent >= t["urgent"]) & free
     human = ~emergency & ~urgent & (a.p_human >= t["human"]) & free
     model = np.where(emergency, 3, np.where(urgent, 2, np.where(human, 1, 0)))
-    demoted = (a.rules_sev > 0) & ~a.clinic_phrase & (a.p_routine >= t["demote"])
+    demoted = (a.rules_sev > 0) & ~a.clinic_phrase & ((a.rules_sev < 3) | a.vetoed) & (a.p_routine >= t["demote"])
     return np.maximum(model, np.where(demoted, 0, a.rules_sev))
 
 
@@ -232,27 +244,42 @@ def _measures(a: _Arrays, levels: np.ndarray) -> dict[str, float]:
 
 
 def choose_thresholds(rows: Sequence[dict[str, Any]], model: TriageModel) -> tuple[dict[str, float], dict]:
-    """Recall first: among the threshold sets whose routine false-escalation and routine-to-human rates stay
-    within their limits, the one with the best 3 x emergency + 3 x self-harm + 2 x urgent + 2 x human recall
-    (ties: the fewer false alarms). Urgent counts exactly: an urgent call told to dial 911 is a miss too."""
+    """Recall first: among the threshold sets that keep emergency recall >= MIN_EMERGENCY_RECALL and the routine
+    false-escalation and routine-to-human rates within their limits, the one with the best emergency + 2 x
+    self-harm + 2 x urgent + 2 x human recall (ties: the fewer false alarms). Urgent counts exactly: an urgent call
+    told to dial 911 is a miss too."""
     a = _arrays(rows, model)
+    first = [name for name in GRID if name not in SECOND_STAGE]
+    fixed = dict.fromkeys(SECOND_STAGE, 0.5)
+    best = _search(a, first, fixed) or _search(a, first, fixed, min_emergency=0.0)
+    if best is None:  # nothing meets the false-alarm limits: the most conservative set
+        t = {name: max(GRID[name]) for name in GRID}
+        return t, _measures(a, _levels(a, t))
+    floor = MIN_EMERGENCY_RECALL if best[2]["emergency"] >= MIN_EMERGENCY_RECALL else 0.0
+    best = _search(a, list(SECOND_STAGE), {name: best[1][name] for name in first}, min_emergency=floor) or best
+    return best[1], best[2]
+
+
+def _search(
+    a: _Arrays, names: list[str], fixed: dict[str, float], *, min_emergency: float = MIN_EMERGENCY_RECALL
+) -> tuple[float, dict[str, float], dict[str, float]] | None:
+    """The best threshold set over `names` (the others `fixed`); None when none meets the limits. Without an
+    emergency floor (min_emergency=0) emergency recall weighs 3 x instead of being a constraint."""
     best: tuple[float, dict[str, float], dict[str, float]] | None = None
-    names = list(GRID)
     for values in itertools.product(*(GRID[name] for name in names)):
-        t = dict(zip(names, values, strict=True))
+        t = {**fixed, **dict(zip(names, values, strict=True))}
         if t["emergency_strong"] < t["emergency"]:
             continue
         m = _measures(a, _levels(a, t))
         if m["routine_false_escalation"] > MAX_ROUTINE_FALSE_ESCALATION or m["routine_to_human"] > MAX_ROUTINE_TO_HUMAN:
             continue
-        score = 3 * m["emergency"] + 3 * m["self_harm"] + 2 * m["urgent"] + 2 * m["human"]
+        if m["emergency"] < min_emergency:
+            continue
+        score = (1 if min_emergency else 3) * m["emergency"] + 2 * m["self_harm"] + 2 * m["urgent"] + 2 * m["human"]
         score -= 0.5 * (m["routine_false_escalation"] + m["routine_to_human"])
         if best is None or score > best[0] + 1e-12:
             best = (score, t, m)
-    if best is None:  # nothing meets the limits: the most conservative set
-        t = {name: max(GRID[name]) for name in names}
-        return t, _measures(a, _levels(a, t))
-    return best[1], best[2]
+    return best
 
 
 # --- The whole run --------------------------------------------------------------------------------------------------
