@@ -89,7 +89,8 @@ def build_instructions(organization: Organization, *, now: dt.datetime | None = 
         f"Otherwise answer in {languages[0]} and offer a callback.",
         "Clinic facts:\n"
         f"- Services offered: {services}.\n"
-        f"- Opening hours ({organization.timezone}): {_format_hours(organization)}.\n"
+        + (f"- Providers: {', '.join(organization.providers)}.\n" if organization.providers else "")
+        + f"- Opening hours ({organization.timezone}): {_format_hours(organization)}.\n"
         f"- Current clinic time: {local_now:%A %B %-d, %-I:%M %p}. {status}\n"
         f"- {policy}",
         "Intake: collect these fields, one question at a time, then call complete_intake with them. If the tool "
