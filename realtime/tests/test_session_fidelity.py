@@ -19,7 +19,7 @@ AFTER_TRANSCRIBE_SHUTDOWN = dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.UTC).timest
 
 
 def test_the_browser_session_still_mints_after_the_transcription_shutdown(fake_openai, org_a):
-    fake_openai.clock = lambda: AFTER_TRANSCRIBE_SHUTDOWN
+    fake_openai.fake.clock = lambda: AFTER_TRANSCRIBE_SHUTDOWN
     response = Client().post(
         "/api/realtime/session", {}, content_type="application/json", headers={"X-Org-Key": org_a.publishable_key}
     )
