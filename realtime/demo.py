@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -33,7 +34,8 @@ def demo_call(request: HttpRequest) -> HttpResponse:
     response = render(request, "realtime/demo_call.html", context)
     # The page posts its WebRTC offer to OpenAI (`{openaiBaseUrl}/realtime/calls`): this page alone may connect to
     # exactly that origin; every other page keeps connect-src 'self'.
-    if settings.SECURE_CSP:
-        connect = [*settings.SECURE_CSP.get("connect-src", []), openai_origin()]
-        response._csp_config = {**settings.SECURE_CSP, "connect-src": connect}  # type: ignore[attr-defined]
+    policy: dict[str, Any] = dict(settings.SECURE_CSP)
+    if policy:
+        connect: list[str] = [*list(policy.get("connect-src") or []), openai_origin()]
+        response._csp_config = {**policy, "connect-src": connect}  # type: ignore[attr-defined]
     return response

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -431,7 +432,7 @@ class Command(BaseCommand):
             "served on (`make run` passes it). Default: the origin of PUBLIC_BASE_URL. Repeatable.",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
             raise CommandError(
                 "seed_demo creates users whose passwords are published in the README, so it refuses to run with "
