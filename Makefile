@@ -37,7 +37,7 @@ install-dev: $(VENV)/.dev
 
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo --origin http://$(HOST):$(PORT)
 	DEBUG=$${DEBUG:-true} $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: install-dev

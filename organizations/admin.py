@@ -267,7 +267,7 @@ class OrganizationAdmin(ClinicScopedAdmin):
         (None, {"fields": ["name", "slug", "timezone"]}),
         ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
         ("Phones", {"fields": ["escalation_phone", "on_call_phone"]}),
-        ("Services", {"fields": ["services"]}),
+        ("Services and providers", {"fields": ["services", "providers"]}),
         ("Website widget", {"fields": ["publishable_key", "allowed_origins"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
@@ -279,6 +279,7 @@ class OrganizationAdmin(ClinicScopedAdmin):
     # Read-only viewers (staff) see list settings as text, not as the JSON the model stores.
     READ_ONLY_DISPLAY = {
         "services": "services_display",
+        "providers": "providers_display",
         "allowed_origins": "allowed_origins_display",
         "agent_languages": "agent_languages_display",
     }
@@ -294,6 +295,10 @@ class OrganizationAdmin(ClinicScopedAdmin):
     @admin.display(description="Services")
     def services_display(self, obj: Organization) -> str:
         return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in obj.services)) or "—"
+
+    @admin.display(description="Providers")
+    def providers_display(self, obj: Organization) -> str:
+        return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in obj.providers)) or "—"
 
     @admin.display(description="Allowed origins")
     def allowed_origins_display(self, obj: Organization) -> str:

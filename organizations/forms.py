@@ -21,6 +21,7 @@ from organizations.models import (
     validate_hours_do_not_overlap,
     validate_language_list,
     validate_origin_list,
+    validate_provider_list,
     validate_service_list,
 )
 
@@ -87,6 +88,12 @@ class OrganizationForm(forms.ModelForm):
         validators=[validate_service_list],
         help_text="Services the clinic offers, one per line (the agent only offers these).",
     )
+    providers = LinesListField(
+        required=False,
+        validators=[validate_provider_list],
+        help_text="Names of the clinic's doctors and other providers, one per line (the agent knows them, and "
+        "transcription listens for them).",
+    )
     allowed_origins = LinesListField(
         required=False,
         validators=[validate_origin_list],
@@ -109,6 +116,10 @@ class OrganizationForm(forms.ModelForm):
             "max_call_minutes": "Maximum call length (minutes)",
             "vad_threshold": "Voice detection threshold",
             "vad_silence_ms": "End-of-turn silence (ms)",
+            "turn_detection": "Turn detection",
+            "vad_eagerness": "Semantic eagerness",
+            "idle_timeout_ms": "Prompt a silent caller after (ms)",
+            "noise_reduction": "Noise reduction",
             "webhook_url": "Webhook URL",
             "after_hours_message": "After-hours message",
             "after_hours_policy": "After-hours policy",

@@ -37,6 +37,10 @@ AGENT_SETTINGS = (
     "max_call_minutes",
     "vad_threshold",
     "vad_silence_ms",
+    "turn_detection",
+    "vad_eagerness",
+    "idle_timeout_ms",
+    "noise_reduction",
 )
 CLINIC_SETTINGS = (
     "name",
@@ -44,6 +48,7 @@ CLINIC_SETTINGS = (
     "after_hours_policy",
     "after_hours_message",
     "services",
+    "providers",
     "escalation_phone",
     "on_call_phone",
     "allowed_origins",
@@ -146,6 +151,10 @@ def validate_service_list(value: object) -> None:
     validate_string_list(value, what="service")
 
 
+def validate_provider_list(value: object) -> None:
+    validate_string_list(value, what="provider")
+
+
 def validate_language_list(value: object) -> None:
     validate_string_list(value, what="language")
     if not value:
@@ -175,6 +184,22 @@ class Organization(models.Model):
         SHIMMER = "shimmer", "Shimmer"
         VERSE = "verse", "Verse"
 
+    class TurnDetection(models.TextChoices):
+        SERVER_VAD = "server_vad", "Voice activity: a pause of the set length ends the caller's turn"
+        SEMANTIC_VAD = "semantic_vad", "Semantic: a model judges whether the caller has finished"
+
+    class Eagerness(models.TextChoices):
+        AUTO = "auto", "Auto (as medium)"
+        LOW = "low", "Low: waits up to 8 s for the caller to go on"
+        MEDIUM = "medium", "Medium: up to 4 s"
+        HIGH = "high", "High: up to 2 s"
+
+    class NoiseReduction(models.TextChoices):
+        AUTO = "auto", "Near field on phone calls, off in the browser"
+        NEAR_FIELD = "near_field", "Near field (handsets and headsets)"
+        FAR_FIELD = "far_field", "Far field (laptops and speakerphones)"
+        OFF = "off", "Off"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
@@ -189,6 +214,13 @@ class Organization(models.Model):
     )
     services = models.JSONField(
         default=list, blank=True, validators=[validate_service_list], help_text="Services the clinic offers."
+    )
+    providers = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_provider_list],
+        help_text="Names of the clinic's doctors and other providers (the agent knows them; transcription listens "
+        "for them).",
     )
     escalation_phone = models.CharField(
         max_length=16, blank=True, validators=[e164_validator], help_text="Where urgent calls are transferred (E.164)."
@@ -221,6 +253,32 @@ class Organization(models.Model):
         default=500,
         validators=[MinValueValidator(200), MaxValueValidator(3000)],
         help_text="Silence (ms) that ends a caller's turn.",
+    )
+    turn_detection = models.CharField(
+        max_length=16,
+        choices=TurnDetection.choices,
+        default=TurnDetection.SERVER_VAD,
+        help_text="How the end of a caller's turn is detected. Semantic detection waits through pauses while a "
+        "caller reads out a date of birth or a member ID.",
+    )
+    vad_eagerness = models.CharField(
+        max_length=8,
+        choices=Eagerness.choices,
+        default=Eagerness.AUTO,
+        help_text="Semantic turn detection only: how soon the agent answers.",
+    )
+    idle_timeout_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(5000), MaxValueValidator(30000)],
+        help_text="Voice-activity turn detection only: after this much silence (ms) from the caller once the agent "
+        "has finished speaking, the agent prompts them. Empty: wait.",
+    )
+    noise_reduction = models.CharField(
+        max_length=16,
+        choices=NoiseReduction.choices,
+        default=NoiseReduction.AUTO,
+        help_text="Filtering of the caller's audio before turn detection and the model.",
     )
 
     # Retention (days; empty = keep forever). `manage.py purge_expired` deletes what is older; audit rows stay.
@@ -279,6 +337,22 @@ class Organization(models.Model):
             models.CheckConstraint(
                 condition=Q(vad_silence_ms__gte=200, vad_silence_ms__lte=3000), name="org_vad_silence_range"
             ),
+            models.CheckConstraint(
+                condition=Q(turn_detection__in=["server_vad", "semantic_vad"]), name="org_turn_detection_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(vad_eagerness__in=["auto", "low", "medium", "high"]), name="org_vad_eagerness_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(noise_reduction__in=["auto", "near_field", "far_field", "off"]),
+                name="org_noise_reduction_valid",
+            ),
+            # The idle timeout exists for voice-activity detection only (the API supports it for server_vad alone).
+            models.CheckConstraint(
+                condition=Q(idle_timeout_ms__isnull=True)
+                | Q(idle_timeout_ms__gte=5000, idle_timeout_ms__lte=30000, turn_detection="server_vad"),
+                name="org_idle_timeout_server_vad_range",
+            ),
             *(
                 models.CheckConstraint(
                     condition=Q(**{f"{field}__isnull": True})
@@ -303,6 +377,10 @@ class Organization(models.Model):
             raise ValidationError({"webhook_url": "Use an https:// URL."})
         if self.after_hours_policy == self.AfterHoursPolicy.FORWARD_ON_CALL and not self.on_call_phone:
             raise ValidationError({"on_call_phone": "Required when after-hours calls are forwarded to on-call."})
+        if self.idle_timeout_ms is not None and self.turn_detection != self.TurnDetection.SERVER_VAD:
+            raise ValidationError(
+                {"idle_timeout_ms": "The idle timeout works with voice-activity turn detection only; leave it empty."}
+            )
 
     def regenerate_publishable_key(self) -> None:
         self.publishable_key = generate_publishable_key()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +12,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from organizations.models import Organization
+
+
+def openai_origin() -> str:
+    """The origin of OPENAI_BASE_URL (scheme://host[:port]), read when the page is served: `serve` points it at the
+    built-in fake after settings were loaded."""
+    parts = urlsplit(settings.OPENAI_BASE_URL)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @require_GET
@@ -22,4 +31,11 @@ def demo_call(request: HttpRequest) -> HttpResponse:
         # Escaped for a <script type="application/json"> block: no "</" can close it early.
         "config": json.dumps({"openaiBaseUrl": settings.OPENAI_BASE_URL}).replace("</", "<\\/"),
     }
-    return render(request, "realtime/demo_call.html", context)
+    response = render(request, "realtime/demo_call.html", context)
+    # The page posts its WebRTC offer to OpenAI (`{openaiBaseUrl}/realtime/calls`): this page alone may connect to
+    # exactly that origin; every other page keeps connect-src 'self'.
+    policy: dict[str, Any] = dict(settings.SECURE_CSP)
+    if policy:
+        connect: list[str] = [*list(policy.get("connect-src") or []), openai_origin()]
+        response._csp_config = {**policy, "connect-src": connect}  # type: ignore[attr-defined]
+    return response

@@ -61,13 +61,39 @@ def _format_intake_fields(organization: Organization) -> str:
     return "\n".join(lines)
 
 
+def _language_names(organization: Organization) -> list[str]:
+    return [AGENT_LANGUAGES.get(code, code) for code in organization.agent_languages] or ["English"]
+
+
+def language_rule(organization: Organization) -> str:
+    """The clinic's language rule, the same words in the session prompt and in every per-response instruction."""
+    languages = _language_names(organization)
+    return (
+        f"Languages: answer in the caller's language if it is one of: {', '.join(languages)}. "
+        f"Otherwise answer in {languages[0]} and offer a callback."
+    )
+
+
+def response_instructions(organization: Organization, text: str) -> str:
+    """`response.instructions` for one `response.create` (the greeting, emergency steering).
+
+    They replace the session's instructions for that response (docs/facts.md#response-instructions), so they say
+    again who is speaking and the clinic's language rule before `text`: a Spanish-speaking caller steered to 911 hears
+    it in Spanish.
+    """
+    first = _language_names(organization)[0]
+    return (
+        f"You are the phone receptionist of {organization.name}. {language_rule(organization)} Reply in the caller's "
+        f"language (before the caller has spoken, in {first}), and keep it short.\n\n{text}"
+    )
+
+
 def build_instructions(organization: Organization, *, now: dt.datetime | None = None) -> str:
     """The system prompt for a call to `organization` starting at `now`."""
     now = now or timezone.now()
     local_now = now.astimezone(organization.tz)
     is_open = organization.is_open(now)
     next_opening = None if is_open else organization.next_opening(now)
-    languages = [AGENT_LANGUAGES.get(code, code) for code in organization.agent_languages] or ["English"]
     services = ", ".join(organization.services) or "general outpatient care"
 
     if is_open:
@@ -85,11 +111,11 @@ def build_instructions(organization: Organization, *, now: dt.datetime | None = 
         "with appointments and questions about the clinic, and take a structured intake so staff can follow up.",
         SAFETY_RULES,
         STYLE_RULES,
-        f"Languages: answer in the caller's language if it is one of: {', '.join(languages)}. "
-        f"Otherwise answer in {languages[0]} and offer a callback.",
+        language_rule(organization),
         "Clinic facts:\n"
         f"- Services offered: {services}.\n"
-        f"- Opening hours ({organization.timezone}): {_format_hours(organization)}.\n"
+        + (f"- Providers: {', '.join(organization.providers)}.\n" if organization.providers else "")
+        + f"- Opening hours ({organization.timezone}): {_format_hours(organization)}.\n"
         f"- Current clinic time: {local_now:%A %B %-d, %-I:%M %p}. {status}\n"
         f"- {policy}",
         "Intake: collect these fields, one question at a time, then call complete_intake with them. If the tool "

@@ -83,7 +83,11 @@ async def _pump(upstream, pipeline: CallEventPipeline) -> str:
             if await sync_to_async(pipeline.refresh)():
                 return pipeline.call.end_reason or Call.EndReason.CALLER_HANGUP
             continue
-        except websockets.ConnectionClosedOK:
+        except websockets.ConnectionClosedOK as closed:
+            # 1001 "Your session hit the maximum duration of 60 minutes." is OpenAI's cap, not the caller
+            # (docs/facts.md#session-cap); websockets raises ConnectionClosedOK for 1001 as for 1000.
+            if closed.rcvd is not None and closed.rcvd.code == 1001 and "maximum duration" in closed.rcvd.reason:
+                return Call.EndReason.TIMEOUT
             return Call.EndReason.CALLER_HANGUP
         except websockets.ConnectionClosed:
             return Call.EndReason.ERROR

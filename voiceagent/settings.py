@@ -275,6 +275,9 @@ OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes=("http", "https"))
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60)
 REALTIME_MODEL = env_str("REALTIME_MODEL", "gpt-realtime-2.1")
+# Transcribes the caller's speech inside the Realtime session (what is stored and triaged). Checked at start against
+# the models the OpenAI SDK lists (realtime/catalog.py): an unknown or shut-down model refuses to start.
+REALTIME_TRANSCRIPTION_MODEL = env_str("REALTIME_TRANSCRIPTION_MODEL", "gpt-realtime-whisper")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https"))

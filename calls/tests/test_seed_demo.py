@@ -174,3 +174,59 @@ def test_an_expired_demo_token_is_replaced_so_the_printed_token_works(settings):
     assert second[0] != first[0] and second[1:] == first[1:]
     response = Client().get("/api/calls", headers={"Authorization": f"Token {second[0]}"})
     assert response.status_code == 200
+
+
+def demo_origins() -> list[list[str]]:
+    return [org.allowed_origins for org in Organization.objects.order_by("slug")]
+
+
+def test_the_demo_clinics_allow_the_address_the_server_is_started_on(settings):
+    seed("--origin", "http://127.0.0.1:8123")
+    for origins in demo_origins():
+        # The address `make run` prints, and its loopback alias: a browser may open either.
+        assert "http://127.0.0.1:8123" in origins and "http://localhost:8123" in origins
+        assert "http://127.0.0.1:8000" in origins  # the defaults stay
+
+
+def test_without_an_origin_the_public_base_url_is_allowed(settings):
+    settings.PUBLIC_BASE_URL = "https://demo.clinic.example"
+    seed()
+    for origins in demo_origins():
+        assert "https://demo.clinic.example" in origins and "http://localhost:8000" in origins
+
+
+def test_adding_an_origin_is_idempotent_and_keeps_a_clinic_admins_origins():
+    seed("--origin", "http://127.0.0.1:9000")
+    riverside = Organization.objects.get(slug="riverside-family-medicine")
+    riverside.allowed_origins = [*riverside.allowed_origins, "https://riverside.example"]
+    riverside.save(update_fields=["allowed_origins"])
+    seed("--origin", "http://127.0.0.1:9000")
+    seed("--origin", "http://127.0.0.1:9000")
+    riverside.refresh_from_db()
+    assert riverside.allowed_origins.count("http://127.0.0.1:9000") == 1
+    assert "https://riverside.example" in riverside.allowed_origins
+
+
+def test_a_malformed_origin_is_refused():
+    with pytest.raises(CommandError, match="not a web origin"):
+        seed("--origin", "http://127.0.0.1:9000/demo/call/")
+
+
+def test_the_demo_page_address_may_start_a_call_once_seeded(fake_openai_for_seed):
+    seed("--origin", "http://127.0.0.1:8123")
+    key = Organization.objects.get(slug="riverside-family-medicine").publishable_key
+    headers = {"X-Org-Key": key, "Origin": "http://127.0.0.1:8123"}
+    started = Client().post("/api/realtime/session", {}, content_type="application/json", headers=headers)
+    assert started.status_code == 201, started.content
+    other_port = {**headers, "Origin": "http://127.0.0.1:8124"}
+    refused = Client().post("/api/realtime/session", {}, content_type="application/json", headers=other_port)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "origin_not_allowed"
+
+
+@pytest.fixture
+def fake_openai_for_seed(settings):
+    from fakes.openai import FakeOpenAI
+
+    with FakeOpenAI.start_in_thread(time_scale=0.02, pace=0.0) as handle:
+        settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = handle.base_url, "sk-test-seed"
+        yield handle

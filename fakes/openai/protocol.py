@@ -8,10 +8,14 @@ effective-session merge. Messages and codes follow the real API's wording (`Unkn
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import datetime as dt
 import re
 import secrets
 import string
+import time
+from collections.abc import Callable
 from typing import Any
 
 # Models the GA endpoints accept (openai 3.57 `RealtimeSessionCreateRequest.model`).
@@ -47,6 +51,42 @@ TRANSCRIPTION_MODELS = (
     "gpt-4o-transcribe-diarize",
     "gpt-realtime-whisper",
 )
+# Announced shutdown dates (openai 3.57 docstrings of `RealtimeSessionCreateRequest.model` and
+# `AudioTranscription.model`): from that day (UTC) the API refuses the model as it refuses every retired one.
+SHUTDOWN_DATES: dict[str, dt.date] = {
+    **dict.fromkeys(
+        (
+            "gpt-realtime",
+            "gpt-realtime-2025-08-28",
+            "gpt-realtime-mini",
+            "gpt-realtime-mini-2025-12-15",
+            "gpt-audio-mini",
+            "gpt-audio-mini-2025-12-15",
+        ),
+        dt.date(2027, 1, 20),
+    ),
+    **dict.fromkeys(
+        (
+            "whisper-1",
+            "gpt-4o-mini-transcribe",
+            "gpt-4o-mini-transcribe-2025-12-15",
+            "gpt-4o-transcribe",
+            "gpt-4o-transcribe-diarize",
+        ),
+        dt.date(2027, 2, 26),
+    ),
+}
+# Transcription options the SDK says only some models take (`AudioTranscription` field docs); the fake refuses
+# them elsewhere (a guess: the docs say "supported by", not what the server answers otherwise).
+TRANSCRIPTION_OPTION_MODELS: dict[str, tuple[str, ...]] = {
+    "keywords": ("gpt-transcribe", "gpt-live-transcribe"),
+    "languages": ("gpt-transcribe", "gpt-live-transcribe"),
+    "delay": ("gpt-realtime-whisper",),
+    "prompt": tuple(m for m in TRANSCRIPTION_MODELS if m not in ("gpt-realtime-whisper", "gpt-4o-transcribe-diarize")),
+}
+# The fake's clock (seconds since the epoch) for the validation below: the server sets it to its own `clock` for the
+# requests and sockets it serves, so a test can move the fake past a shutdown date.
+CLOCK: contextvars.ContextVar[Callable[[], float]] = contextvars.ContextVar("fake_openai_clock", default=time.time)
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 AUDIO_FORMAT_TYPES = ("audio/pcm", "audio/pcmu", "audio/pcma")
 DEFAULT_INSTRUCTIONS = (
@@ -190,6 +230,31 @@ def invalid_value(path: str, value: Any, allowed: tuple | list | None = None) ->
     if allowed:
         message += " Supported values are: " + ", ".join(f"'{a}'" for a in allowed) + "."
     return ProtocolError(message, code="invalid_value", param=path)
+
+
+def retired_model(model: str) -> ProtocolError:
+    """A model past its shutdown date, as the API refuses one (404 `model_not_found`)."""
+    return ProtocolError(
+        f"The model `{model}` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations",
+        code="model_not_found",
+        status=404,
+    )
+
+
+def check_not_retired(model: str, *, now: float | None = None) -> str:
+    """Refuse `model` once its announced shutdown date has come by the fake's clock (CLOCK unless `now` is given)."""
+    shutdown = SHUTDOWN_DATES.get(model)
+    if shutdown is not None:
+        at = CLOCK.get()() if now is None else now
+        if dt.datetime.fromtimestamp(at, dt.UTC).date() >= shutdown:
+            raise retired_model(model)
+    return model
+
+
+def unsupported_parameter(path: str) -> ProtocolError:
+    return ProtocolError(
+        f"Unsupported parameter: '{path}' is not supported with this model.", code="unsupported_parameter", param=path
+    )
 
 
 def _expect_object(path: str, value: Any) -> dict:
@@ -341,7 +406,10 @@ def _validate_transcription(path: str, value: Any) -> dict | None:
     tr = _expect_object(path, value)
     _only_keys(path, tr, {"model", "language", "languages", "keywords", "prompt", "delay"})
     if "model" in tr:
-        _expect_choice(f"{path}.model", tr["model"], TRANSCRIPTION_MODELS)
+        check_not_retired(_expect_choice(f"{path}.model", tr["model"], TRANSCRIPTION_MODELS))
+        for option, models in TRANSCRIPTION_OPTION_MODELS.items():
+            if option in tr and tr["model"] not in models:
+                raise unsupported_parameter(f"{path}.{option}")
     for key in ("language", "prompt"):
         if key in tr:
             _expect_str(f"{path}.{key}", tr[key])
@@ -480,7 +548,7 @@ def validate_session(value: Any, *, path: str = "session", beta_code: str = "unk
     _expect_choice(f"{path}.type", kind, ("realtime", "transcription"))
     clean: dict = {"type": "realtime"}
     if "model" in session:
-        clean["model"] = _expect_choice(f"{path}.model", session["model"], REALTIME_MODELS)
+        clean["model"] = check_not_retired(_expect_choice(f"{path}.model", session["model"], REALTIME_MODELS))
     if "instructions" in session:
         clean["instructions"] = _expect_str(f"{path}.instructions", session["instructions"])
     if "output_modalities" in session:

@@ -28,9 +28,11 @@ from aiohttp import WSMsgType, web
 
 from .protocol import (
     BETA_CODE,
+    CLOCK,
     DEFAULT_MODEL,
     REALTIME_MODELS,
     ProtocolError,
+    check_not_retired,
     client_secret_body_check,
     default_session,
     invalid_value,
@@ -51,6 +53,10 @@ _JSON_PARSE_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library "
     "correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
 )
+# Every Realtime session ends here, whatever is going on (close code 1001, "going away").
+SESSION_LIMIT_SECONDS = 60 * 60.0
+SESSION_LIMIT_CLOSE = 1001
+SESSION_LIMIT_REASON = "Your session hit the maximum duration of 60 minutes."
 
 
 @dataclass
@@ -134,6 +140,7 @@ class FakeOpenAI:
         answer_timeout: float = 10.0,
         failure: Failure | None = None,
         echo: bool = False,
+        session_limit: float = SESSION_LIMIT_SECONDS,
     ) -> None:
         """
         scenario: the script played by every session that has none of its own (None: no caller, default replies).
@@ -142,6 +149,7 @@ class FakeOpenAI:
         pace: audio is streamed at `pace` x real time (0.5 = twice as fast as it plays, like the real API).
         answer_timeout: real seconds the caller script waits for a tool round trip before recording a violation.
         echo: benchmark mode; every input_audio_buffer.append is echoed as a response.output_audio.delta.
+        session_limit: real seconds after which a session is closed with 1001 (the API's 60-minute cap).
         """
         self.scenario = load_scenario(scenario) if scenario is not None else None
         self.host = host
@@ -152,11 +160,13 @@ class FakeOpenAI:
         self.answer_timeout = answer_timeout
         self.failure = failure
         self.echo = echo
+        self.session_limit = session_limit
         self.requests: list[RecordedRequest] = []
         self.sessions: list[SessionLog] = []
         self.calls: dict[str, CallRecord] = {}
         self.client_secrets: dict[str, ClientSecret] = {}
-        self.clock: Callable[[], float] = time.time  # tests may move time forward to expire secrets
+        # Tests may move time forward: to expire secrets, or past a model's shutdown date.
+        self.clock: Callable[[], float] = time.time
         self._runner: web.AppRunner | None = None
         self._engines: list[RealtimeSession] = []
         self._stopping: asyncio.Event | None = None
@@ -190,6 +200,8 @@ class FakeOpenAI:
             self._stopping.set()
         for engine in list(self._engines):
             await engine.close(code=1001, message="server shutting down")
+        for task in list(self._background):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -214,7 +226,11 @@ class FakeOpenAI:
 
         session: a GA session (validated) to start from; scenario: the call's script (default: the server's)."""
         call_id = call_id or new_call_id()
-        clean = validate_session(session, beta_code=BETA_CODE) if session is not None else {"type": "realtime"}
+        token = CLOCK.set(self._now)
+        try:
+            clean = validate_session(session, beta_code=BETA_CODE) if session is not None else {"type": "realtime"}
+        finally:
+            CLOCK.reset(token)
         effective = merge_session(self._new_session(clean.get("model", DEFAULT_MODEL)), clean)
         self.calls[call_id] = CallRecord(
             call_id=call_id,
@@ -238,6 +254,10 @@ class FakeOpenAI:
             await asyncio.sleep(0.005)
 
     # --- HTTP -----------------------------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The fake's clock as validation reads it (through protocol.CLOCK), so tests can reassign `clock`."""
+        return self.clock()
 
     def _new_session(self, model: str, expires_at: int | None = None) -> dict:
         now = int(self.clock())
@@ -306,6 +326,7 @@ class FakeOpenAI:
         )
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        CLOCK.set(self._now)  # this request's (and socket's) validation reads the fake's clock
         path = request.path
         if path.startswith("/_fake/"):
             return await self._control(request)
@@ -583,7 +604,7 @@ class FakeOpenAI:
             elif model not in REALTIME_MODELS:
                 raise invalid_value("model", model, REALTIME_MODELS)
             else:
-                session = self._new_session(model)
+                session = self._new_session(check_not_retired(model))
         except ProtocolError as exc:
             return self._error(exc)
         ws = web.WebSocketResponse(
@@ -608,6 +629,7 @@ class FakeOpenAI:
                 )
                 self.sessions.append(call.log)
                 engine = call.engine = self._engine(call.session, call.log, call.scenario, call=call)
+                self._limit_session(engine, call)
         else:
             session_log = SessionLog(
                 id=session["id"],
@@ -627,6 +649,7 @@ class FakeOpenAI:
                     session_log.ended.set()
                 return ws
             engine = self._engine(session, session_log, self.scenario, call=None)
+            self._limit_session(engine, None)
         await engine.attach(ws)
         try:
             async for msg in ws:
@@ -661,6 +684,19 @@ class FakeOpenAI:
         )
         self._engines.append(engine)
         return engine
+
+    def _limit_session(self, engine: RealtimeSession, call: CallRecord | None) -> None:
+        """Close the session with 1001 once it has lasted `session_limit` seconds (a call ends with it)."""
+
+        async def expire() -> None:
+            await asyncio.sleep(self.session_limit)
+            if call is not None:
+                call.state = "ended"
+            await engine.close(code=SESSION_LIMIT_CLOSE, message=SESSION_LIMIT_REASON)
+
+        task = asyncio.get_running_loop().create_task(expire())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def _beta_header_error() -> ProtocolError:

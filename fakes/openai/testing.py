@@ -65,7 +65,7 @@ def receptionist_session(**overrides: Any) -> dict:
         "audio": {
             "input": {
                 "format": {"type": "audio/pcmu"},
-                "transcription": {"model": "gpt-4o-mini-transcribe"},
+                "transcription": {"model": "gpt-realtime-whisper"},
                 "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500},
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": "marin"},

@@ -71,6 +71,10 @@ class AgentSerializer(serializers.Serializer):
     max_call_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
     vad_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     vad_silence_ms = serializers.IntegerField(min_value=200, max_value=3000, required=False)
+    turn_detection = serializers.ChoiceField(choices=Organization.TurnDetection.choices, required=False)
+    vad_eagerness = serializers.ChoiceField(choices=Organization.Eagerness.choices, required=False)
+    idle_timeout_ms = serializers.IntegerField(min_value=5000, max_value=30000, required=False, allow_null=True)
+    noise_reduction = serializers.ChoiceField(choices=Organization.NoiseReduction.choices, required=False)
 
 
 def _text_list(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
@@ -89,6 +93,7 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
     after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices, required=False)
     after_hours_message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     services = _text_list(100, 200, "Services the clinic offers.")
+    providers = _text_list(100, 200, "Names of the clinic's doctors and other providers.")
     escalation_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
     on_call_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
     allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")

@@ -34,6 +34,7 @@ CONFIG_EXAMPLE = {
     "after_hours_policy": "take_message",
     "after_hours_message": "",
     "services": ["Primary care", "Vaccinations"],
+    "providers": ["Dr. Maya Patel", "Jordan Lee, NP"],
     "escalation_phone": "+14155550100",
     "on_call_phone": "",
     "allowed_origins": ["https://clinic-a.example"],
@@ -46,6 +47,10 @@ CONFIG_EXAMPLE = {
         "max_call_minutes": 15,
         "vad_threshold": 0.5,
         "vad_silence_ms": 500,
+        "turn_detection": "server_vad",
+        "vad_eagerness": "auto",
+        "idle_timeout_ms": None,
+        "noise_reduction": "auto",
     },
     "intake_fields": [
         {"name": "patient_name", "field_type": "text", "required": True, "description": "Full name.", "choices": []}

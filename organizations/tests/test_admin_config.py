@@ -279,3 +279,36 @@ def test_operator_adds_a_clinic_in_the_console(operator):
     assert created.services == ["Sick visits"]
     # A new clinic starts with the default intake fields, as one created through the service does.
     assert list(created.intake_fields.values_list("name", flat=True)) == [f["name"] for f in DEFAULT_INTAKE_FIELDS]
+
+
+def test_clinic_admin_sets_providers_turn_detection_and_noise_reduction_in_the_console(org_a, admin_a):
+    client = logged_in(admin_a)
+    data = change_form_data(client.get(change_url(org_a)))
+    data.update(
+        {
+            "providers": "Dr. Amara Okafor\nLuis Ortega, NP",
+            "turn_detection": "semantic_vad",
+            "vad_eagerness": "low",
+            "noise_reduction": "far_field",
+        }
+    )
+
+    response = client.post(change_url(org_a), data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    org_a.refresh_from_db()
+    assert org_a.providers == ["Dr. Amara Okafor", "Luis Ortega, NP"]
+    assert (org_a.turn_detection, org_a.vad_eagerness, org_a.noise_reduction) == ("semantic_vad", "low", "far_field")
+
+
+def test_an_idle_timeout_with_semantic_turn_detection_is_a_field_error(org_a, admin_a):
+    client = logged_in(admin_a)
+    data = change_form_data(client.get(change_url(org_a)))
+    data.update({"turn_detection": "semantic_vad", "idle_timeout_ms": "10000"})
+
+    response = client.post(change_url(org_a), data)
+
+    assert response.status_code == 200
+    assert "idle_timeout_ms" in response.context["adminform"].form.errors
+    org_a.refresh_from_db()
+    assert (org_a.turn_detection, org_a.idle_timeout_ms) == ("server_vad", None)

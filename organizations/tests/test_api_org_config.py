@@ -197,6 +197,12 @@ def test_intake_fields_lists_replace_the_clinics_fields(org_a, admin_a):
         ({"name": "nul\x00"}, "name"),
         ({"nmae": "typo"}, "nmae"),
         ({"services": "Vaccinations"}, "services"),
+        ({"providers": ["Dr. Okafor", "Dr. Okafor"]}, "providers"),
+        ({"agent": {"turn_detection": "push_to_talk"}}, "agent.turn_detection"),
+        ({"agent": {"vad_eagerness": "eager"}}, "agent.vad_eagerness"),
+        ({"agent": {"noise_reduction": "studio"}}, "agent.noise_reduction"),
+        ({"agent": {"idle_timeout_ms": 1000}}, "agent.idle_timeout_ms"),
+        ({"agent": {"turn_detection": "semantic_vad", "idle_timeout_ms": 10000}}, "agent.idle_timeout_ms"),
     ],
 )
 def test_invalid_changes_answer_400_naming_the_field_and_change_nothing(org_a, admin_a, body, field):
@@ -285,3 +291,35 @@ def test_another_clinic_does_not_see_the_change(org_a, admin_a):
     send(api(admin_a), org_a, {"services": ["Dermatology"]})
     org_c.refresh_from_db()
     assert org_c.services == []
+
+
+def test_turn_detection_noise_reduction_and_providers_are_configured_through_the_api(org_a, admin_a):
+    body = {
+        "providers": ["Dr. Amara Okafor", "Luis Ortega, NP"],
+        "agent": {"turn_detection": "semantic_vad", "vad_eagerness": "low", "noise_reduction": "far_field"},
+    }
+    response = send(api(admin_a), org_a, body)
+    assert response.status_code == 200, response.content
+    config = response.json()
+    assert config["providers"] == ["Dr. Amara Okafor", "Luis Ortega, NP"]
+    agent = config["agent"]
+    assert (agent["turn_detection"], agent["vad_eagerness"], agent["noise_reduction"]) == (
+        "semantic_vad",
+        "low",
+        "far_field",
+    )
+    assert agent["idle_timeout_ms"] is None
+    back = send(api(admin_a), org_a, {"agent": {"turn_detection": "server_vad", "idle_timeout_ms": 12000}})
+    assert back.status_code == 200, back.content
+    org_a.refresh_from_db()
+    assert (org_a.turn_detection, org_a.idle_timeout_ms) == ("server_vad", 12000)
+
+
+def test_a_new_clinic_keeps_todays_turn_detection(org_a, staff_a):
+    agent = api(staff_a).get(url(org_a)).json()["agent"]
+    assert (agent["turn_detection"], agent["vad_eagerness"], agent["idle_timeout_ms"], agent["noise_reduction"]) == (
+        "server_vad",
+        "auto",
+        None,
+        "auto",
+    )

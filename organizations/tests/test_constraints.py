@@ -45,6 +45,20 @@ class TestOrganizationConstraints:
         db_rejects(Organization, name="X", slug="x", vad_threshold=1.5)
         db_rejects(Organization, name="X", slug="x", vad_silence_ms=50)
 
+    def test_turn_detection_and_noise_reduction_are_known_values(self):
+        db_rejects(Organization, name="X", slug="x", turn_detection="push_to_talk")
+        db_rejects(Organization, name="X", slug="x", vad_eagerness="eager")
+        db_rejects(Organization, name="X", slug="x", noise_reduction="studio")
+
+    def test_the_idle_timeout_is_bounded_and_only_with_voice_activity_detection(self):
+        db_rejects(Organization, name="X", slug="x", idle_timeout_ms=1000)
+        db_rejects(Organization, name="X", slug="x", idle_timeout_ms=31000)
+        db_rejects(Organization, name="X", slug="x", idle_timeout_ms=10000, turn_detection="semantic_vad")
+        with pytest.raises(ValidationError) as excinfo:
+            Organization(name="X", slug="x", idle_timeout_ms=10000, turn_detection="semantic_vad").full_clean()
+        assert "idle_timeout_ms" in excinfo.value.message_dict
+        Organization.objects.create(name="Y", slug="y", idle_timeout_ms=10000)
+
     def test_webhook_url_must_be_https(self):
         db_rejects(Organization, name="X", slug="x", webhook_url="http://clinic.example/hook")
 
@@ -56,6 +70,8 @@ class TestOrganizationConstraints:
             ("allowed_origins", ["clinic.example"]),
             ("allowed_origins", "https://clinic.example"),
             ("services", ["Flu shots", "Flu shots"]),
+            ("providers", ["Dr. Okafor", "Dr. Okafor"]),
+            ("providers", "Dr. Okafor"),
             ("agent_languages", []),
             ("agent_languages", ["xx"]),
             ("escalation_phone", "(415) 555-0100"),

@@ -37,3 +37,26 @@ def test_demo_script_follows_the_documented_flow():
     ):
         assert step in script
     assert "innerHTML" not in script
+
+
+def connect_src(response) -> list[str]:
+    policy = response.headers["Content-Security-Policy"]
+    (directive,) = [d.strip() for d in policy.split(";") if d.strip().startswith("connect-src ")]
+    return directive.split()[1:]
+
+
+def test_the_demo_page_may_connect_to_exactly_the_configured_openai_origin(db, settings):
+    settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
+    assert connect_src(Client().get("/demo/call/")) == ["'self'", "https://api.openai.com"]
+
+
+def test_the_offline_demo_may_connect_to_the_fakes_origin_with_its_port(db, settings):
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:43117/v1"  # what `serve` sets when it starts the fake
+    assert connect_src(Client().get("/demo/call/")) == ["'self'", "http://127.0.0.1:43117"]
+
+
+def test_other_pages_keep_connecting_to_this_origin_only(db, settings):
+    settings.OPENAI_BASE_URL = "https://api.openai.com/v1"
+    assert connect_src(Client().get("/admin/login/")) == ["'self'"]
+    policy = Client().get("/demo/call/").headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy  # the rest unchanged

@@ -129,3 +129,60 @@ def test_phone_sessions_use_mulaw_both_ways_and_updates_leave_the_model_out(clin
 def test_single_language_clinics_pin_the_transcription_language(db):
     org = make_org("solo", agent_languages=["es"])
     assert build_session(org)["audio"]["input"]["transcription"]["language"] == "es"
+
+
+def test_per_response_instructions_repeat_the_language_rule_they_replace(clinic):
+    from realtime.prompt import language_rule, response_instructions
+
+    steering = "Tell the caller clearly: hang up and call 911 right now."
+    instructions = response_instructions(clinic, steering)
+    # The session's own rule, word for word (per-response instructions replace the session's for that response).
+    assert language_rule(clinic) in build_instructions(clinic, now=MONDAY_10AM)
+    assert language_rule(clinic) in instructions and "English, Spanish" in instructions
+    assert (
+        "Reply in the caller's language" in instructions and "before the caller has spoken, in English" in instructions
+    )
+    assert "Lakeside Family" in instructions
+    assert instructions.endswith(steering)  # the steering itself is last and untouched
+
+
+def test_per_response_instructions_are_a_valid_response_create_for_the_api(clinic):
+    from fakes.openai.protocol import check_client_event, validate_response_params
+    from realtime.prompt import response_instructions
+
+    event = {
+        "type": "response.create",
+        "response": {"instructions": response_instructions(clinic, "Greet the caller.")},
+    }
+    check_client_event(event)
+    validate_response_params(event["response"])
+
+
+def test_a_spanish_first_clinic_greets_in_spanish_before_the_caller_speaks(clinic):
+    from realtime.prompt import response_instructions
+
+    clinic.agent_languages = ["es", "en"]
+    assert "before the caller has spoken, in Spanish" in response_instructions(clinic, "Greet the caller.")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="realtime/pipeline.py (another engineer's file) still sends its steering as bare instructions: it should "
+    "send response_instructions(organization, steering); drop this marker when it does",
+)
+def test_the_emergency_steering_response_carries_the_clinics_language_rule(clinic):
+    from conftest import make_call
+    from realtime.pipeline import CallEventPipeline
+    from realtime.prompt import language_rule
+
+    pipeline = CallEventPipeline(make_call(clinic))
+    result = pipeline.handle(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "item_1",
+            "content_index": 0,
+            "transcript": "my husband collapsed and he's not breathing",
+        }
+    )
+    create = next(e for e in result.client_events if e["type"] == "response.create")
+    assert language_rule(clinic) in create["response"]["instructions"]

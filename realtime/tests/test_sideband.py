@@ -8,6 +8,8 @@ from conftest import make_call
 from fakes.openai import load_scenario
 from realtime.sideband import run_sideband
 
+from .conftest import API_KEY
+
 pytestmark = pytest.mark.django_db
 
 
@@ -103,3 +105,41 @@ def test_words_said_over_the_goodbye_are_stored_triaged_and_escalated_after_the_
     assert escalation.notifications.exists()  # on the board like any other
     note = call.segments.filter(speaker="system").last()
     assert "after the call ended" in note.text
+
+
+def test_openais_session_cap_ends_the_call_as_a_timeout_not_a_caller_hang_up(fake_openai, org_a):
+    # 1001 "Your session hit the maximum duration of 60 minutes." (docs/facts.md#session-cap), here after 0.5 s.
+    fake_openai.fake.session_limit = 0.5
+    call = make_call(org_a, minutes_ago=0)
+    openai_call_id = fake_openai.register_call()  # no caller: nothing ends the call but the cap
+    ended = async_to_sync(run_sideband)(str(call.pk), openai_call_id)
+    assert fake_openai.calls[openai_call_id].state == "ended"
+    assert ended.status == Call.Status.COMPLETED and ended.end_reason == Call.EndReason.TIMEOUT
+
+
+def test_a_normal_close_is_still_the_caller_hanging_up(fake_openai, org_a):
+    call = make_call(org_a, minutes_ago=0)
+    openai_call_id = fake_openai.register_call()
+
+    async def hang_up_soon():
+        import asyncio
+
+        import httpx
+
+        await asyncio.sleep(0.5)
+        async with httpx.AsyncClient() as http:
+            await http.post(
+                f"{fake_openai.base_url}/realtime/calls/{openai_call_id}/hangup",
+                headers={"Authorization": f"Bearer {API_KEY}"},
+            )
+
+    async def run():
+        import asyncio
+
+        hangup = asyncio.create_task(hang_up_soon())
+        ended = await run_sideband(str(call.pk), openai_call_id)
+        await hangup
+        return ended
+
+    ended = async_to_sync(run)()
+    assert ended.end_reason == Call.EndReason.CALLER_HANGUP

@@ -11,9 +11,12 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -40,12 +43,25 @@ from organizations.models import (
     Organization,
     TwilioNumber,
     validate_hours_do_not_overlap,
+    validate_origin,
 )
 from organizations.services import membership_set, organization_create
 from organizations.vocabulary import EscalationLevel, Urgency
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 DEMO_ORIGINS = ["http://127.0.0.1:8000", "http://localhost:8000"]
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def served_origins(origin: str) -> list[str]:
+    """`origin` and, for a loopback address, its other name with the same port (a browser may open either)."""
+    validate_origin(origin)
+    parts = urlsplit(origin)
+    if parts.hostname not in LOOPBACK_NAMES:
+        return [origin]
+    port = f":{parts.port}" if parts.port else ""
+    return [origin, *(f"{parts.scheme}://{name}{port}" for name in LOOPBACK_NAMES if name != parts.hostname)]
+
 
 MON, TUE, WED, THU, FRI, SAT = range(6)
 
@@ -116,6 +132,7 @@ RIVERSIDE = DemoClinic(
             "Lab work",
             "Telehealth follow-ups",
         ],
+        "providers": ["Dr. Amara Okafor", "Dr. Daniel Reyes", "Priya Nair, NP"],
         "escalation_phone": "+16175550100",
         "on_call_phone": "+16175550199",
         "allowed_origins": DEMO_ORIGINS,
@@ -303,6 +320,7 @@ HARBOR = DemoClinic(
             "Sports physicals",
             "Developmental screenings",
         ],
+        "providers": ["Dr. Hannah Nguyen", "Dr. Samuel Whitaker"],
         "escalation_phone": "+12065550150",
         "on_call_phone": "+12065550151",
         "allowed_origins": DEMO_ORIGINS,
@@ -406,16 +424,28 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print the clinics, users and tokens as JSON only.")
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (demo passwords are public).")
+        parser.add_argument(
+            "--origin",
+            action="append",
+            default=[],
+            help="Also allow this web origin (scheme://host:port) to start demo calls, e.g. the address the server is "
+            "served on (`make run` passes it). Default: the origin of PUBLIC_BASE_URL. Repeatable.",
+        )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
             raise CommandError(
                 "seed_demo creates users whose passwords are published in the README, so it refuses to run with "
                 "DEBUG off. Set DEBUG=true for local development, or pass --force if you really want demo "
                 "users in this database."
             )
+        requested = options["origin"] or [_origin_of(settings.PUBLIC_BASE_URL)]
+        try:
+            origins = [served for origin in requested for served in served_origins(origin)]
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
         with transaction.atomic(), audit_actor("system", via="command"):
-            summary = [self._seed_clinic(clinic) for clinic in DEMO_CLINICS]
+            summary = [self._seed_clinic(clinic, origins) for clinic in DEMO_CLINICS]
         notifications.wait_for_in_flight()  # the demo escalations' board pushes, before this process exits
         if options["json"]:
             self.stdout.write(json.dumps({"organizations": summary}, indent=2))
@@ -424,7 +454,7 @@ class Command(BaseCommand):
 
     # Clinics ---------------------------------------------------------------------------------------------------------
 
-    def _seed_clinic(self, spec: DemoClinic) -> dict:
+    def _seed_clinic(self, spec: DemoClinic, origins: list[str]) -> dict:
         organization = Organization.objects.filter(slug=spec.slug).first()
         if organization is None:
             organization = organization_create(
@@ -437,6 +467,7 @@ class Command(BaseCommand):
             # Configuration is seeded once: later runs leave a clinic admin's edits alone (and cannot re-add an
             # interval that would now overlap an edited one).
             self._configure(organization, spec)
+        self._allow_origins(organization, origins)
         users = [self._seed_user(organization, user_spec) for user_spec in spec.users]
         for call_spec in spec.calls:
             self._seed_call(organization, call_spec, reviewer=users[0][0], handler=users[-1][0])
@@ -450,6 +481,15 @@ class Command(BaseCommand):
                 for (user, token), user_spec in zip(users, spec.users, strict=True)
             ],
         }
+
+    def _allow_origins(self, organization: Organization, origins: list[str]) -> None:
+        """Let the page the server is reached at start demo calls: exactly these origins, added to the demo clinic
+        only (what an admin added stays). Nothing is loosened at request time, so a server started with DEBUG on by
+        mistake still accepts no other origin."""
+        missing = [origin for origin in origins if origin not in organization.allowed_origins]
+        if missing:
+            organization.allowed_origins = [*organization.allowed_origins, *missing]
+            organization.save(update_fields=["allowed_origins", "updated_at"])
 
     def _configure(self, organization: Organization, spec: DemoClinic) -> None:
         hours = [
@@ -569,3 +609,8 @@ class Command(BaseCommand):
             for user in organization["users"]:
                 self.stdout.write(f"  {user['role']:<6} username {user['username']:<18} password {user['password']}")
         self.stdout.write("\nThese passwords are public: use this data for local demos only.")
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
