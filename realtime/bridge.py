@@ -38,7 +38,9 @@ from django.conf import settings
 from calls.audit import audit_actor_for_task
 from calls.models import Call
 from core.observability import call_context
+from organizations.models import Organization
 from realtime.pipeline import CallEventPipeline, wants
+from realtime.prompt import response_instructions
 from realtime.session import PCMU, build_session, session_update_event
 from realtime.telephony.playback import PlaybackTracker
 from realtime.telephony.rest import TwilioRestError, atransfer_call
@@ -69,17 +71,11 @@ def default_greeting(call: Call) -> str:
     return f"Thank you for calling {call.organization.name}. How can I help you today?"
 
 
-def greeting_event(greeting: str) -> dict:
-    """The agent speaks first: one response whose instructions are to say the clinic's greeting."""
-    return {
-        "type": "response.create",
-        "response": {
-            "instructions": (
-                "Greet the caller now. Say exactly this greeting, in a warm and natural voice, and nothing else: "
-                + greeting
-            )
-        },
-    }
+def greeting_event(greeting: str, organization: Organization) -> dict:
+    """The agent speaks first: one response whose instructions are to say the clinic's greeting (with the clinic's
+    language rule: per-response instructions replace the session's)."""
+    text = "Greet the caller now. Say exactly this greeting, in a warm and natural voice, and nothing else: " + greeting
+    return {"type": "response.create", "response": {"instructions": response_instructions(organization, text)}}
 
 
 def _base64_len(data: str) -> int:
@@ -90,15 +86,16 @@ def _base64_len(data: str) -> int:
 # --- database steps (small, sync, run through database_sync_to_async) ---------------------------------------------
 
 
-def _start_call(call_id: object, token: object) -> tuple[Call, dict, str, str] | None:
-    """Consume the one-time stream token; returns (call, session.update, greeting, clinic number) or None."""
+def _start_call(call_id: object, token: object) -> tuple[Call, dict, dict, str] | None:
+    """Consume the one-time stream token; returns (call, session.update, the greeting's response.create, clinic
+    number) or None."""
     call = stream_token_consume(call_id, token)
     if call is None:
         return None
     session = session_update_event(build_session(call.organization, audio_format=PCMU))
     greeting = call.organization.agent_greeting.strip() or default_greeting(call)
     number = str(call.metadata.get("twilio", {}).get("number") or "")
-    return call, session, greeting, number
+    return call, session, greeting_event(greeting, call.organization), number
 
 
 class MediaBridge:
@@ -174,7 +171,7 @@ class MediaBridge:
             self._ending = True
             await self._close_twilio()
             return
-        call, session_update, greeting, self._clinic_number = started
+        call, session_update, greeting_create, self._clinic_number = started
         self.call = call
         self.pipeline = CallEventPipeline(call)
         self._media_head = '{"event":"media","streamSid":"' + self.stream_sid + '","media":{"payload":"'
@@ -189,7 +186,7 @@ class MediaBridge:
                     compression=None,  # audio does not compress; deflate would only cost CPU per frame
                 )
                 await upstream.send(json.dumps(session_update))
-                await upstream.send(json.dumps(greeting_event(greeting)))
+                await upstream.send(json.dumps(greeting_create))
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 logger.warning("upstream connect failed: %s", type(exc).__name__)
                 self._end_soon(Call.EndReason.ERROR, close=True)

@@ -26,6 +26,7 @@ from calls.models import Call, Escalation
 from calls.services import call_end, call_usage_add
 from calls.triage import extra_phrases_for
 from core.observability import call_context
+from realtime.prompt import response_instructions
 from realtime.tools import execute_tool
 
 logger = logging.getLogger(__name__)
@@ -239,7 +240,10 @@ class CallEventPipeline:
         if self.state.response_pending and not self.state.active_responses and not self.call.is_ended:
             event: dict = {"type": "response.create"}
             if self.state.pending_instructions:
-                event["response"] = {"instructions": self.state.pending_instructions}
+                # Per-response instructions replace the session's: they carry the clinic's language rule again.
+                event["response"] = {
+                    "instructions": response_instructions(self.organization, self.state.pending_instructions)
+                }
             result.client_events.append(event)
             self.state.response_pending = False
             self.state.inflight_instructions = self.state.pending_instructions

@@ -32,7 +32,12 @@ def test_the_required_scenarios_ship():
     assert [s.name for s in list_scenarios()] == SHIPPED
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+# goodbye_then_emergency needs a server that keeps listening after end_call (realtime/tests/test_sideband.py plays
+# it); the generic players below stop at the goodbye.
+PLAYABLE = [name for name in SHIPPED if name != "goodbye_then_emergency"]
+
+
+@pytest.mark.parametrize("name", PLAYABLE)
 async def test_a_shipped_scenario_plays_to_the_end_on_a_new_session(name):
     scenario = load_scenario(name)
     async with FakeOpenAI(scenario=name, time_scale=0.002) as fake:
@@ -53,7 +58,7 @@ async def test_a_shipped_scenario_plays_to_the_end_on_a_new_session(name):
         validate_server_event(event)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", PLAYABLE)
 async def test_a_shipped_scenario_plays_on_a_sideband_call_and_the_caller_hangs_up(name):
     async with FakeOpenAI(time_scale=0.002) as fake:
         call_id = fake.register_call(scenario=name, session=receptionist_session())

@@ -165,11 +165,6 @@ def test_a_spanish_first_clinic_greets_in_spanish_before_the_caller_speaks(clini
     assert "before the caller has spoken, in Spanish" in response_instructions(clinic, "Greet the caller.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="realtime/pipeline.py (another engineer's file) still sends its steering as bare instructions: it should "
-    "send response_instructions(organization, steering); drop this marker when it does",
-)
 def test_the_emergency_steering_response_carries_the_clinics_language_rule(clinic):
     from conftest import make_call
     from realtime.pipeline import CallEventPipeline
