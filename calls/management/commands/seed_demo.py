@@ -11,9 +11,11 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -407,7 +409,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the clinics, users and tokens as JSON only.")
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (demo passwords are public).")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
             raise CommandError(
                 "seed_demo creates users whose passwords are published in the README, so it refuses to run with "
@@ -477,7 +479,7 @@ class Command(BaseCommand):
             number=spec.twilio_number, defaults={"organization": organization, "label": "Main line (demo)"}
         )
 
-    def _seed_user(self, organization: Organization, spec: DemoUser) -> tuple:
+    def _seed_user(self, organization: Organization, spec: DemoUser) -> tuple[User, str]:
         User = get_user_model()
         user = User.objects.filter(username=spec.username).first()
         if user is None:
@@ -504,7 +506,7 @@ class Command(BaseCommand):
 
     # Calls -----------------------------------------------------------------------------------------------------------
 
-    def _seed_call(self, organization: Organization, spec: DemoCall, *, reviewer, handler) -> None:
+    def _seed_call(self, organization: Organization, spec: DemoCall, *, reviewer: User, handler: User) -> None:
         call_id = uuid.UUID(spec.id)
         if Call.objects.filter(pk=call_id).exists():
             return  # a past call is history: never rewritten
@@ -544,7 +546,7 @@ class Command(BaseCommand):
             if spec.reviewed:
                 call_mark_reviewed(call=call, user=reviewer)
 
-    def _seed_escalation(self, call: Call, spec: dict, at: dt.datetime, staff_user) -> None:
+    def _seed_escalation(self, call: Call, spec: dict[str, Any], at: dt.datetime, staff_user: User) -> None:
         # The demo escalation dates from its call, not from the seeding.
         escalation, _ = escalation_create(
             call=call,
