@@ -19,6 +19,12 @@ def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _rate(value: float | None) -> float:
+    """A recall or false-alarm rate, which is None only when no case had that label."""
+    assert value is not None
+    return value
+
+
 CASE_FILES = sorted(CASES_DIR.glob("*.jsonl"))
 ALL_CASES = [case for path in CASE_FILES for case in _load(path)]
 EMERGENCY_CASES = [c for c in ALL_CASES if c["label"] == "emergency"]
@@ -47,9 +53,9 @@ def test_each_case_file_meets_the_recall_and_false_alarm_thresholds(path):
     if "emergency" in labels:
         assert ev.recall("emergency") == 1.0, ev.misses
     for label in {"urgent", "human"} & labels:
-        assert ev.recall(label) >= 0.9, ev.misses
+        assert _rate(ev.recall(label)) >= 0.9, ev.misses
     if "routine" in labels:
-        assert ev.routine_false_escalation <= 0.05, ev.misses
+        assert _rate(ev.routine_false_escalation) <= 0.05, ev.misses
 
 
 def _dev_cases() -> list[dict]:
@@ -65,9 +71,9 @@ def test_dev_set_meets_the_issue_thresholds(lang):
     cases = [c for c in _dev_cases() if lang is None or c["lang"] == lang]
     ev = evaluate(cases)
     assert ev.recall("emergency") == 1.0, [m for m in ev.misses if m["label"] == "emergency"]
-    assert ev.recall("urgent") >= 0.9, [m for m in ev.misses if m["label"] == "urgent"]
-    assert ev.recall("human") >= 0.9, [m for m in ev.misses if m["label"] == "human"]
-    assert ev.routine_false_escalation <= 0.05, [m for m in ev.misses if m["label"] == "routine"]
+    assert _rate(ev.recall("urgent")) >= 0.9, [m for m in ev.misses if m["label"] == "urgent"]
+    assert _rate(ev.recall("human")) >= 0.9, [m for m in ev.misses if m["label"] == "human"]
+    assert _rate(ev.routine_false_escalation) <= 0.05, [m for m in ev.misses if m["label"] == "routine"]
 
 
 MUST_ESCALATE = [
