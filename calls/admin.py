@@ -6,8 +6,11 @@ escalations only through the workflow steps in calls.services (mark reviewed, ac
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest
@@ -25,9 +28,12 @@ from calls.services import (
     escalation_acknowledge,
     escalation_resolve,
 )
-from organizations.access import scope_for_user
+from organizations.access import scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
-from organizations.models import IntakeField
+from organizations.models import IntakeField, Organization
+
+if TYPE_CHECKING:  # aliases that exist only in django-stubs
+    from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
 
 EMPTY = "—"
 
@@ -43,7 +49,7 @@ def _duration(seconds: int | None) -> str:
     return f"{minutes}:{rest:02d}"
 
 
-def clinic_time(moment, organization) -> str:
+def clinic_time(moment: dt.datetime | None, organization: Organization) -> str:
     """A timestamp in the clinic's own time zone: staff think in clinic time, the server runs in UTC."""
     if moment is None:
         return EMPTY
@@ -60,10 +66,10 @@ class ReviewedFilter(admin.SimpleListFilter):
     title = "reviewed"
     parameter_name = "reviewed"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Reviewed"), ("no", "Not reviewed yet")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Call]) -> QuerySet[Call]:
         if self.value() == "yes":
             return queryset.filter(reviewed_at__isnull=False)
         if self.value() == "no":
@@ -71,7 +77,10 @@ class ReviewedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EscalationInline(admin.TabularInline):
+_INLINE_ESCALATION_COLUMNS = ("created_at", "level", "source", "status", "reason", "acknowledged_by", "resolved_by")
+
+
+class EscalationInline(admin.TabularInline[Escalation, Call]):
     """The call's escalations, read-only: they change state only through the queue's actions."""
 
     model = Escalation
@@ -79,27 +88,28 @@ class EscalationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["created_at", "level", "source", "status", "reason", "acknowledged_by", "resolved_by"]
-    readonly_fields = fields
+    fields = _INLINE_ESCALATION_COLUMNS
+    readonly_fields = _INLINE_ESCALATION_COLUMNS
     ordering = ["created_at"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Escalation]:
         return scope_for_user(super().get_queryset(request), request.user).select_related(
             "acknowledged_by", "resolved_by"
         )
 
-    def has_add_permission(self, request, obj):
+    # Django's inlines take the parent object here; mypy still checks against BaseModelAdmin's (request) only.
+    def has_add_permission(self, request: HttpRequest, obj: Call | None) -> bool:  # type: ignore[override]
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return False
 
 
 @admin.register(Call)
-class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads recorded (calls.audit)
+class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: reads recorded (calls.audit)
     list_display = [
         "started",
         "organization",
@@ -161,7 +171,9 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads reco
         "id",
     ]
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
+    ) -> tuple[QuerySet[Call], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -173,13 +185,13 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads reco
         matching |= Q(pk__in=TranscriptSegment.objects.filter(text__icontains=term).values("call_id"))
         return queryset.filter(matching), False
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # calls are created by callers, never typed in
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         return request.user.is_superuser and obj is not None  # operators only, one call at a time
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         # A call's record is read-only; the change permission only unlocks the review actions.
         return obj is None and super().has_change_permission(request)
 
@@ -317,16 +329,16 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads reco
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
         count = 0
         for call in queryset.filter(reviewed_at__isnull=True):
-            call_mark_reviewed(call=call, user=request.user)
+            call_mark_reviewed(call=call, user=signed_in(request.user))
             count += 1
         self.message_user(request, f"{count} call(s) marked as reviewed.", messages.SUCCESS)
 
-    def get_object_buttons(self, request, obj):
+    def get_object_buttons(self, request: HttpRequest, obj: Call) -> list[ObjectButton[Call]]:
         if obj.is_reviewed or not super().has_change_permission(request):
             return []
 
         def review(request: HttpRequest, call: Call, note: str) -> str:
-            call_mark_reviewed(call=call, user=request.user)
+            call_mark_reviewed(call=call, user=signed_in(request.user))
             return "Call marked as reviewed."
 
         return [
@@ -338,8 +350,8 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads reco
             )
         ]
 
-    def get_object_links(self, request, obj):
-        links = []
+    def get_object_links(self, request: HttpRequest, obj: Call) -> list[dict[str, str]]:
+        links: list[dict[str, str]] = []
         if obj.escalated:
             links.append({"label": "Escalations", "url": _escalations_url(obj)})
         escalations = self.admin_site.get_model_admin(Escalation)
@@ -358,7 +370,7 @@ def _intake_value(value: object) -> str:
 
 
 @admin.register(Escalation)
-class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: reads recorded (calls.audit)
+class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin[Escalation]):  # audit hook: reads recorded (calls.audit)
     list_display = [
         "raised",
         "level",
@@ -389,7 +401,7 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     ]
     actions = ["acknowledge", "resolve"]
     autocomplete_fields = ["call"]
-    add_fields = ["call", "level", "reason", "evidence"]
+    add_fields: _FieldGroups = ["call", "level", "reason", "evidence"]
     fieldsets = [
         (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at", "created_by"]}),
         ("What happened", {"fields": ["reason", "evidence", "after_call", "triage_explanation"]}),
@@ -400,24 +412,26 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     ]
     readonly_fields = ["call_link", "triage_explanation"]
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Escalation | None = None) -> _FieldsetSpec:
         if obj is None:
             return [(None, {"fields": self.add_fields, "description": "Flag a call for a colleague's attention."})]
         return self.fieldsets
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Escalation | None = None) -> bool:
         # An escalation's record is read-only; the change permission only unlocks acknowledge/resolve.
         return obj is None and super().has_change_permission(request)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Escalation | None = None) -> bool:
         return False  # the queue is an audit trail
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Escalation, form: forms.ModelForm[Escalation], change: bool
+    ) -> None:
         if change:
             return
         # The API's staff escalation: same escalation, audit rows and staff_actions entry.
         escalation, created = call_escalate_by_staff(
-            call=obj.call, user=request.user, level=obj.level, reason=obj.reason, evidence=obj.evidence
+            call=obj.call, user=signed_in(request.user), level=obj.level, reason=obj.reason, evidence=obj.evidence
         )
         obj.pk = escalation.pk
         obj.refresh_from_db()
@@ -472,7 +486,7 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
         count = 0
         for escalation in queryset.filter(status=Escalation.Status.OPEN):
-            escalation_acknowledge(escalation=escalation, user=request.user)
+            escalation_acknowledge(escalation=escalation, user=signed_in(request.user))
             count += 1
         self.message_user(request, f"{count} escalation(s) acknowledged.", messages.SUCCESS)
 
@@ -480,23 +494,23 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
     def resolve(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
         count = 0
         for escalation in queryset.exclude(status=Escalation.Status.RESOLVED):
-            escalation_resolve(escalation=escalation, user=request.user)
+            escalation_resolve(escalation=escalation, user=signed_in(request.user))
             count += 1
         self.message_user(request, f"{count} escalation(s) resolved.", messages.SUCCESS)
 
-    def get_object_buttons(self, request, obj):
+    def get_object_buttons(self, request: HttpRequest, obj: Escalation) -> list[ObjectButton[Escalation]]:
         if not super().has_change_permission(request):
             return []
 
         def acknowledge(request: HttpRequest, escalation: Escalation, note: str) -> str:
-            escalation_acknowledge(escalation=escalation, user=request.user)
+            escalation_acknowledge(escalation=escalation, user=signed_in(request.user))
             return "Escalation acknowledged."
 
         def resolve(request: HttpRequest, escalation: Escalation, note: str) -> str:
-            escalation_resolve(escalation=escalation, user=request.user, note=note)
+            escalation_resolve(escalation=escalation, user=signed_in(request.user), note=note)
             return "Escalation resolved."
 
-        buttons = []
+        buttons: list[ObjectButton[Escalation]] = []
         if obj.status == Escalation.Status.OPEN:
             buttons.append(
                 ObjectButton(
@@ -520,5 +534,5 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin):  # audit hook: read
             )
         return buttons
 
-    def get_object_links(self, request, obj):
+    def get_object_links(self, request: HttpRequest, obj: Escalation) -> list[dict[str, str]]:
         return [{"label": "Open the call", "url": reverse("admin:calls_call_change", args=[obj.call_id])}]

@@ -40,9 +40,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
@@ -53,6 +53,14 @@ from core.errors import ServiceUnavailable
 from core.middleware import SyncAsyncMiddleware
 from core.net import client_ip, valid_ip
 from core.observability import request_id_var
+
+if TYPE_CHECKING:
+    from organizations.admin import ClinicScopedAdmin
+
+    # The console admins AuditedAdminMixin is mixed into; at run time it is a plain mixin.
+    _ConsoleAdmin = ClinicScopedAdmin[Any]
+else:
+    _ConsoleAdmin = object
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +83,7 @@ class AuditActor:
     """Who acts, a staff user or a named service principal, and through which entry point (`via`: api, console,
     telephony, pipeline, board, command, system)."""
 
-    user: AbstractBaseUser | AnonymousUser | None = None
+    user: User | AnonymousUser | None = None
     service: str = ""
     via: str = "system"
 
@@ -163,7 +171,7 @@ def build_event(
     organization_id: Any,
     object_id: Any = "",
     object_ids: Iterable[Any] = (),
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: User | AnonymousUser | None = None,
     service: str | None = None,
     request: HttpRequest | None = None,
     ip: str | None = None,
@@ -224,7 +232,7 @@ def _organization_of(obj: Model) -> Any:
 
 
 def object_type_of(obj: Model | type[Model]) -> str:
-    return obj._meta.model_name
+    return cast(str, obj._meta.model_name)  # None only for an Options without a model
 
 
 def audit_read(
@@ -265,7 +273,7 @@ def audit_read(
 
 def audit_push(
     *,
-    user: AbstractBaseUser,
+    user: User,
     escalation_ids_by_org: dict[Any, list[Any]],
     ip: str | None = None,
     details: dict[str, Any] | None = None,
@@ -301,7 +309,7 @@ def audit_unavailable_response() -> HttpResponse:
     )
 
 
-class AuditedAdminMixin:
+class AuditedAdminMixin(_ConsoleAdmin):
     """Console pages of patient data (with organizations.admin.ClinicScopedAdmin): the changelist (list or search)
     and the change page (view) are recorded before the page renders, and a failed audit write answers 503 without
     the page. Every entry point names the console user as the actor of what it changes (forms, actions, workflow

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 
 from calls.models import AuditEvent
 from organizations.access import admin_organizations_for_user
+from organizations.models import Organization
 
 
-def _audit_organizations(request: HttpRequest) -> QuerySet:
+def _audit_organizations(request: HttpRequest) -> QuerySet[Organization]:
     return admin_organizations_for_user(request.user)
 
 
@@ -19,11 +22,11 @@ class ClinicFilter(admin.SimpleListFilter):
     title = "clinic"
     parameter_name = "clinic"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         organizations = _audit_organizations(request).order_by("name").values_list("id", "name")
         return [(str(pk), name) for pk, name in organizations]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         value = self.value()
         if value and value in {key for key, _label in self.lookup_choices}:
             return queryset.filter(organization_id=value)
@@ -36,7 +39,7 @@ class ActorFilter(admin.SimpleListFilter):
     title = "actor"
     parameter_name = "actor"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         queryset = model_admin.get_queryset(request)
         users = queryset.exclude(actor_user_id=None).values_list("actor_username", flat=True).distinct()
         services = queryset.filter(actor_user_id=None).values_list("actor_service", flat=True).distinct()
@@ -44,7 +47,7 @@ class ActorFilter(admin.SimpleListFilter):
             (f"service:{name}", f"{name} (service)") for name in sorted(set(services))
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         value = self.value() or ""
         kind, _sep, name = value.partition(":")
         if kind == "user":
@@ -54,8 +57,26 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Every column of a row, all read-only.
+COLUMNS = (
+    "at",
+    "action",
+    "actor_user_id",
+    "actor_username",
+    "actor_service",
+    "organization_id",
+    "object_type",
+    "object_id",
+    "object_ids",
+    "ip",
+    "request_id",
+    "via",
+    "details",
+)
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     list_display = ["at", "actor", "action", "object_type", "object_ref", "via", "ip", "request_id"]
     list_filter = ["action", ("at", admin.DateFieldListFilter), ActorFilter, "object_type", "via", ClinicFilter]
     search_fields = ["=object_id", "=request_id", "actor_username"]
@@ -65,22 +86,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False  # the trail only grows
     list_per_page = 100
     actions = None  # no bulk delete, not even for operators
-    fields = [
-        "at",
-        "action",
-        "actor_user_id",
-        "actor_username",
-        "actor_service",
-        "organization_id",
-        "object_type",
-        "object_id",
-        "object_ids",
-        "ip",
-        "request_id",
-        "via",
-        "details",
-    ]
-    readonly_fields = fields
+    fields = COLUMNS
+    readonly_fields = COLUMNS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
         queryset = super().get_queryset(request)
@@ -95,15 +102,21 @@ class AuditEventAdmin(admin.ModelAdmin):
         if self.get_object(request, unquote(object_id)) is None:
             raise Http404("No audit event matches the given id.")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._absent(request, object_id)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def history_view(self, request, object_id, extra_context=None):
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._absent(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
-    def delete_view(self, request, object_id, extra_context=None):
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._absent(request, object_id)
         return super().delete_view(request, object_id, extra_context)
 

@@ -55,10 +55,13 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "refresh":
             self._send_snapshot()
 
-    def escalation_changed(self, event: dict) -> None:
+    def escalation_changed(self, event: dict[str, str]) -> None:
         """Group message {"type": "escalation.changed", "escalation_id", "call_id", "event"}: re-read and push."""
+        escalation_id = event.get("escalation_id")
+        if escalation_id is None:  # names no escalation: nothing to re-read
+            return
         escalation = (
-            Escalation.objects.filter(pk=event.get("escalation_id"), organization_id__in=self.organization_ids)
+            Escalation.objects.filter(pk=escalation_id, organization_id__in=self.organization_ids)
             .select_related("organization", "acknowledged_by")
             .first()
         )

@@ -6,10 +6,12 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.base import ModelBase
 
 from organizations.models import Organization
 from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, Urgency
@@ -301,7 +303,7 @@ class AuditEventQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise AuditImmutable("audit events cannot be deleted")
 
-    def _raw_delete(self, using: str) -> int:  # the deletion collector's fast path
+    def _raw_delete(self, using: str | None) -> int:  # the deletion collector's fast path
         raise AuditImmutable("audit events cannot be deleted")
 
 
@@ -368,11 +370,17 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_username or self.actor_service} {self.action} {self.object_type} {self.object_id}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(
+        self,
+        *,
+        force_insert: bool | tuple[ModelBase, ...] = False,
+        force_update: bool = False,
+        using: str | None = None,
+        update_fields: Iterable[str] | None = None,
+    ) -> None:
         if not self._state.adding:
             raise AuditImmutable("audit events cannot be updated")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
+        super().save(force_insert=True, force_update=force_update, using=using, update_fields=update_fields)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditImmutable("audit events cannot be deleted")

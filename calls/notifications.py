@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import httpcore
@@ -45,6 +45,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Escalation, Notification
+
+if TYPE_CHECKING:
+    from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +91,11 @@ def reason_codes(escalation: Escalation) -> list[str]:
     coded = escalation.source in {Escalation.Source.KEYWORD, Escalation.Source.SYSTEM}
     if coded and all(REASON_CODE_RE.match(part) for part in parts):
         return parts
-    return [
-        {Escalation.Source.AGENT_TOOL: "agent_reported", Escalation.Source.STAFF: "staff_override"}.get(
-            escalation.source, "other"
-        )
-    ]
+    free_text: dict[str, str] = {
+        Escalation.Source.AGENT_TOOL: "agent_reported",
+        Escalation.Source.STAFF: "staff_override",
+    }
+    return [free_text.get(escalation.source, "other")]
 
 
 def board_item(escalation: Escalation) -> dict[str, Any]:
@@ -152,8 +155,8 @@ def notifications_enqueue(*, escalation: Escalation, event: str, webhook: bool) 
         ]
     )
     board = [row.pk for row in rows if row.channel == Notification.Channel.BOARD]
-    webhook = [row.pk for row in rows if row.channel == Notification.Channel.WEBHOOK]
-    transaction.on_commit(lambda: schedule_delivery(board=board, webhook=webhook))
+    webhook_ids = [row.pk for row in rows if row.channel == Notification.Channel.WEBHOOK]
+    transaction.on_commit(lambda: schedule_delivery(board=board, webhook=webhook_ids))
     return rows
 
 
@@ -166,7 +169,7 @@ _in_flight: set[concurrent.futures.Future] = set()
 def _inline_only() -> bool:
     """An in-memory SQLite database (the test suite's) cannot be written from two threads at once: SQLite's shared
     cache answers "table is locked" at once instead of waiting. There the attempt runs on the committing thread."""
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+    return connection.vendor == "sqlite" and cast("SQLiteDatabaseWrapper", connection).is_in_memory_db()
 
 
 def _submit(fn: Callable[..., Any], *args: Any) -> None:
@@ -351,7 +354,7 @@ def resolve_webhook_target(host: str, port: int) -> list[tuple[int, str]]:
     Raises UnsafeWebhookTarget, or OSError when the name does not resolve (a retryable failure).
     """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [(info[0], str(info[4][0])) for info in infos]
+    addresses: list[tuple[int, str]] = [(info[0], str(info[4][0])) for info in infos]
     if not addresses:
         raise OSError("no addresses")
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
@@ -481,7 +484,11 @@ def _attempt_webhook(row: Notification) -> tuple[str | None, bool]:
 
 
 def _deliver_claimed(rows: list[Notification], now: dt.datetime | None = None) -> dict[str, int]:
-    counts = {Notification.Status.DELIVERED: 0, Notification.Status.PENDING: 0, Notification.Status.FAILED: 0}
+    counts: dict[str, int] = {
+        Notification.Status.DELIVERED: 0,
+        Notification.Status.PENDING: 0,
+        Notification.Status.FAILED: 0,
+    }
     for row in rows:
         if row.channel == Notification.Channel.BOARD:
             error, permanent = _attempt_board(row), False

@@ -42,7 +42,7 @@ def calls_reap(*, idle_seconds: float, now: dt.datetime | None = None, limit: in
         .order_by("started_at")
         .values_list("pk", flat=True)[:limit]
     )
-    reaped = []
+    reaped: list[Call] = []
     for pk in candidates:
         with transaction.atomic():
             call = (
@@ -55,7 +55,7 @@ def calls_reap(*, idle_seconds: float, now: dt.datetime | None = None, limit: in
             if call is None:  # ended or active again since the scan
                 continue
             # Still locked by this transaction: call_end re-reads the row, and interrupted means abandoned.
-            call = call_end(call=call, reason=Call.EndReason.INTERRUPTED, ended_at=call.last_seen)
-        logger.warning("call interrupted (no activity for %ss) call=%s", int(idle_seconds), call.pk)
-        reaped.append(call)
+            ended = call_end(call=call, reason=Call.EndReason.INTERRUPTED, ended_at=call.last_seen)
+        logger.warning("call interrupted (no activity for %ss) call=%s", int(idle_seconds), ended.pk)
+        reaped.append(ended)
     return reaped

@@ -84,7 +84,9 @@ def _in_batches(
             return removed
 
 
-def _recorder(organization: Organization, object_type: str, days: int, **details: Any) -> Callable[[list], None]:
+def _recorder(
+    organization: Organization, object_type: str, days: int | None, **details: Any
+) -> Callable[[list[Any]], None]:
     def record(ids: list[Any]) -> None:
         audit_record(
             action=AuditEvent.Action.DELETE,

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, Model
 from django.utils import timezone
@@ -184,7 +184,10 @@ def _save_intake(call: Call, result: IntakeResult) -> Intake:
 
 
 # The status an end reason leaves the call in, unless the caller of call_end says otherwise; anything else completes.
-END_STATUS = {Call.EndReason.ERROR: Call.Status.FAILED, Call.EndReason.INTERRUPTED: Call.Status.ABANDONED}
+END_STATUS: dict[str, str] = {
+    Call.EndReason.ERROR: Call.Status.FAILED,
+    Call.EndReason.INTERRUPTED: Call.Status.ABANDONED,
+}
 
 
 def call_end(
@@ -243,7 +246,7 @@ def call_usage_add(*, call: Call, usage: dict) -> Call:
     return call
 
 
-def call_mark_reviewed(*, call: Call, user: AbstractBaseUser) -> Call:
+def call_mark_reviewed(*, call: Call, user: User) -> Call:
     with transaction.atomic():
         locked = _lock(call)
         if locked.reviewed_at is None:
@@ -260,7 +263,7 @@ def escalation_create(
     source: str,
     reason: str = "",
     evidence: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     triage: dict | None = None,
     after_call: bool = False,
     created_at: dt.datetime | None = None,
@@ -305,7 +308,7 @@ def escalation_create(
     return escalation, True
 
 
-def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) -> Escalation:
+def escalation_acknowledge(*, escalation: Escalation, user: User) -> Escalation:
     """Open → acknowledged, recording who and when. Acknowledging again changes nothing."""
     with transaction.atomic():
         locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
@@ -318,7 +321,7 @@ def escalation_acknowledge(*, escalation: Escalation, user: AbstractBaseUser) ->
     return locked
 
 
-def escalation_resolve(*, escalation: Escalation, user: AbstractBaseUser, note: str = "") -> Escalation:
+def escalation_resolve(*, escalation: Escalation, user: User, note: str = "") -> Escalation:
     """→ resolved, recording who and when (and acknowledging it if nobody had). Resolving again changes nothing."""
     with transaction.atomic():
         locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
@@ -326,7 +329,7 @@ def escalation_resolve(*, escalation: Escalation, user: AbstractBaseUser, note: 
     return locked
 
 
-def _resolve_locked(locked: Escalation, *, user: AbstractBaseUser, note: str) -> bool:
+def _resolve_locked(locked: Escalation, *, user: User, note: str) -> bool:
     if locked.status == Escalation.Status.RESOLVED:
         return False
     now = timezone.now()
@@ -342,7 +345,7 @@ def _resolve_locked(locked: Escalation, *, user: AbstractBaseUser, note: str) ->
     return True
 
 
-def _audit(call: Call, *, action: str, user: AbstractBaseUser, **details: object) -> None:
+def _audit(call: Call, *, action: str, user: User, **details: object) -> None:
     """Append a staff action (who, when) to the locked call's metadata; the caller saves `metadata`."""
     entry = {"action": action, "user_id": user.pk, "username": user.get_username(), "at": timezone.now().isoformat()}
     call.metadata = {**(call.metadata or {})}
@@ -350,7 +353,7 @@ def _audit(call: Call, *, action: str, user: AbstractBaseUser, **details: object
 
 
 def call_escalate_by_staff(
-    *, call: Call, user: AbstractBaseUser, level: str, reason: str = "", evidence: str = ""
+    *, call: Call, user: User, level: str, reason: str = "", evidence: str = ""
 ) -> tuple[Escalation, bool]:
     """A staff member escalates a call (source staff), from the API or the console. Like any trigger, an unresolved
     escalation of the same level is returned instead of a second one. Who and when go into the call's staff_actions
@@ -365,7 +368,7 @@ def call_escalate_by_staff(
     return escalation, created
 
 
-def call_deescalate(*, call: Call, user: AbstractBaseUser, note: str = "") -> tuple[Call, list[Escalation]]:
+def call_deescalate(*, call: Call, user: User, note: str = "") -> tuple[Call, list[Escalation]]:
     """A staff member judges the call not (or no longer) an escalation: every unresolved escalation of the call is
     resolved by them with `note`, and the call's escalated flag and level are cleared. The escalations stay as the
     record; a later trigger on the call escalates it again. Returns the call and the escalations it resolved."""

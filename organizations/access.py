@@ -5,13 +5,14 @@ Superusers (operators) see every clinic; everybody else sees exactly the clinics
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 
 from organizations.models import Membership, Organization
 
 
-def organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
+def organizations_for_user(user: User | AnonymousUser) -> QuerySet[Organization]:
     if not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
     if user.is_superuser:
@@ -19,7 +20,7 @@ def organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[O
     return Organization.objects.filter(memberships__user=user)
 
 
-def admin_organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Organization]:
+def admin_organizations_for_user(user: User | AnonymousUser) -> QuerySet[Organization]:
     """Clinics whose configuration the user may change."""
     if not user.is_authenticated or not user.is_active:
         return Organization.objects.none()
@@ -29,7 +30,7 @@ def admin_organizations_for_user(user: AbstractBaseUser | AnonymousUser) -> Quer
 
 
 def scope_for_user[M: Model](
-    queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser, *, via: str = "organization"
+    queryset: QuerySet[M], user: User | AnonymousUser, *, via: str = "organization"
 ) -> QuerySet[M]:
     """Restrict `queryset` to rows of the user's clinics; `via` is the lookup path to the organization."""
     if user.is_authenticated and user.is_active and user.is_superuser:
@@ -37,7 +38,7 @@ def scope_for_user[M: Model](
     return queryset.filter(**{f"{via}__in": organizations_for_user(user).values("id")})
 
 
-def role_in(user: AbstractBaseUser | AnonymousUser, organization: Organization) -> str | None:
+def role_in(user: User | AnonymousUser, organization: Organization) -> str | None:
     """The user's role in the clinic ('admin' or 'staff'), 'admin' for superusers, None for outsiders."""
     if not user.is_authenticated or not user.is_active:
         return None
@@ -46,5 +47,13 @@ def role_in(user: AbstractBaseUser | AnonymousUser, organization: Organization) 
     return Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
 
 
-def can_administer(user: AbstractBaseUser | AnonymousUser, organization: Organization) -> bool:
+def can_administer(user: User | AnonymousUser, organization: Organization) -> bool:
     return role_in(user, organization) == Membership.Role.ADMIN
+
+
+def signed_in(user: User | AnonymousUser) -> User:
+    """The user of a request that only signed-in users reach (the console's admin_view, the staff API's
+    IsAuthenticated), as the User the workflows record. An anonymous user here means a view lost its guard: refused."""
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return user

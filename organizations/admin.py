@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import ForeignKey, Model, QuerySet
+from django.db.models.options import Options
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -37,6 +40,9 @@ from organizations.models import (
 )
 from organizations.services import intake_fields_reset_to_default, membership_remove, membership_set
 
+if TYPE_CHECKING:  # aliases that exist only in django-stubs
+    from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
+
 # --- Tenancy plumbing shared by every console page ----------------------------------------------------------------
 
 
@@ -52,7 +58,7 @@ def may_administer(request: HttpRequest, organization: Organization | None) -> b
     return organization is not None and request_role(request, organization) == Membership.Role.ADMIN
 
 
-def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet | None:
+def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet[Any] | None:
     """The rows of `model` the user may pick in a form: their clinics, or rows of their clinics."""
     if model is Organization:
         return organizations_for_user(request.user)
@@ -62,7 +68,7 @@ def scoped_choices(model: type[Model], request: HttpRequest) -> QuerySet | None:
 
 
 @dataclass(frozen=True)
-class ObjectButton:
+class ObjectButton[M: Model]:
     """A workflow step offered on an object's change page (e.g. "Acknowledge"), run through a service.
 
     The change page links to a confirmation page (GET); its form POSTs back and `run` returns the success message.
@@ -71,50 +77,56 @@ class ObjectButton:
     name: str
     label: str
     explanation: str
-    run: Callable[[HttpRequest, Model, str], str]
+    run: Callable[[HttpRequest, M, str], str]
     with_note: bool = False
 
 
-class ClinicScopedAdmin(admin.ModelAdmin):
+class ClinicScopedAdmin[M: Model](admin.ModelAdmin[M]):
     """A ModelAdmin whose rows belong to clinics: everything is limited to the user's clinics."""
 
     clinic_path = "organization"  # lookup from the row to its clinic
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[M]:
         return scope_for_user(super().get_queryset(request), request.user, via=self.clinic_path)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = scoped_choices(db_field.related_model, request)
             if queryset is not None:
                 kwargs["queryset"] = queryset
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Options[M], object_id: str) -> NoReturn:
         # Django redirects to the index for a missing object; another clinic's object must look simply absent.
         raise Http404(f"No {opts.verbose_name} matches the given id.")
 
-    def delete_view(self, request, object_id, extra_context=None):
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         # Django checks the delete permission before looking the object up; absent must win over forbidden.
         if self.get_object(request, unquote(object_id)) is None:
             raise Http404(f"No {self.opts.verbose_name} matches the given id.")
         return super().delete_view(request, object_id, extra_context)
 
-    def history_view(self, request, object_id, extra_context=None):
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         if self.get_object(request, unquote(object_id)) is None:  # as delete_view
             raise Http404(f"No {self.opts.verbose_name} matches the given id.")
         return super().history_view(request, object_id, extra_context)
 
     # Object buttons ------------------------------------------------------------------------------------------------
 
-    def get_object_buttons(self, request: HttpRequest, obj: Model) -> list[ObjectButton]:
+    def get_object_buttons(self, request: HttpRequest, obj: M) -> list[ObjectButton[M]]:
         return []
 
-    def get_object_links(self, request: HttpRequest, obj: Model) -> list[dict]:
+    def get_object_links(self, request: HttpRequest, obj: M) -> list[dict[str, str]]:
         """Extra plain links for the change page's tool bar (label, url)."""
         return []
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         button = path(
             "<path:object_id>/do/<slug:button>/",
@@ -123,7 +135,9 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         )
         return [button, *super().get_urls()]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
         if obj is None:  # absent wins over forbidden: Django checks permissions first, which would say 403
@@ -160,16 +174,18 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/object_button_confirm.html", context)
 
 
-class ClinicScopedInline(admin.TabularInline):
+class ClinicScopedInline[C: Model](admin.TabularInline[C, Organization]):
     """An inline of rows belonging to a clinic; shown read-only to members who are not clinic admins."""
 
     extra = 0
     editable_by_clinic_admins = True
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[C]:
         return scope_for_user(super().get_queryset(request), request.user)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
         if "queryset" not in kwargs:
             queryset = scoped_choices(db_field.related_model, request)
             if queryset is not None:
@@ -181,66 +197,68 @@ class ClinicScopedInline(admin.TabularInline):
             return True
         return self.editable_by_clinic_admins and may_administer(request, obj)
 
-    def has_add_permission(self, request, obj):
+    # Django's inlines take the parent object here; mypy still checks against BaseModelAdmin's (request) only.
+    def has_add_permission(self, request: HttpRequest, obj: Organization | None) -> bool:  # type: ignore[override]
         return super().has_add_permission(request, obj) and self._may_edit(request, obj)
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return super().has_change_permission(request, obj) and self._may_edit(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
 
 
 # --- Clinic configuration -------------------------------------------------------------------------------------------
 
 
-class BusinessHoursInline(ClinicScopedInline):
+class BusinessHoursInline(ClinicScopedInline[BusinessHours]):
     model = BusinessHours
     formset = BusinessHoursFormSet
     fields = ["weekday", "opens", "closes"]
     verbose_name = "opening interval"
     verbose_name_plural = "Business hours (a closing time at or before the opening time means overnight)"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BusinessHours]:
         return super().get_queryset(request).order_by("weekday", "opens")
 
 
-class ClosureInline(ClinicScopedInline):
+class ClosureInline(ClinicScopedInline[Closure]):
     model = Closure
     fields = ["date", "label"]
     verbose_name_plural = "Closures and holidays"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Closure]:
         return super().get_queryset(request).order_by("date")
 
 
-class IntakeFieldInline(ClinicScopedInline):
+class IntakeFieldInline(ClinicScopedInline[IntakeField]):
     model = IntakeField
     form = IntakeFieldForm
     fields = ["position", "name", "field_type", "required", "description", "choices"]
     readonly_fields = ["allowed_values"]
     verbose_name_plural = "Intake fields (what the agent collects, in this order)"
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Organization | None = None) -> _FieldGroups:
+        fields = super().get_fields(request, obj)  # self.fields
         if self.has_change_permission(request, obj):
-            return self.fields
-        return [name if name != "choices" else "allowed_values" for name in self.fields]
+            return fields
+        return [name if name != "choices" else "allowed_values" for name in fields]
 
     @admin.display(description="Choices")
     def allowed_values(self, obj: IntakeField) -> str:
         return ", ".join(obj.choices) if obj.choices else "—"
 
 
-class EscalationPhraseInline(ClinicScopedInline):
+class EscalationPhraseInline(ClinicScopedInline[EscalationPhrase]):
     model = EscalationPhrase
     fields = ["level", "phrase"]
     verbose_name_plural = "Extra escalation phrases (said by a caller, they alert staff)"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EscalationPhrase]:
         return super().get_queryset(request).order_by("level", "phrase")
 
 
-class TwilioNumberInline(ClinicScopedInline):
+class TwilioNumberInline(ClinicScopedInline[TwilioNumber]):
     """Numbers belong to the operator's Twilio account and route calls between clinics, so only operators
     (superusers) assign them; clinic members see which numbers reach them."""
 
@@ -249,12 +267,12 @@ class TwilioNumberInline(ClinicScopedInline):
     editable_by_clinic_admins = False
     verbose_name_plural = "Phone numbers (Twilio)"
 
-    def has_view_permission(self, request, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return request.user.is_superuser or (obj is not None and request_role(request, obj) is not None)
 
 
 @admin.register(Organization)
-class OrganizationAdmin(ClinicScopedAdmin):
+class OrganizationAdmin(ClinicScopedAdmin[Organization]):
     clinic_path = "id"
     form = OrganizationForm
     inlines = [BusinessHoursInline, ClosureInline, IntakeFieldInline, EscalationPhraseInline, TwilioNumberInline]
@@ -277,20 +295,24 @@ class OrganizationAdmin(ClinicScopedAdmin):
     ]
 
     # Read-only viewers (staff) see list settings as text, not as the JSON the model stores.
-    READ_ONLY_DISPLAY = {
+    READ_ONLY_DISPLAY: ClassVar[dict[str, str]] = {
         "services": "services_display",
         "providers": "providers_display",
         "allowed_origins": "allowed_origins_display",
         "agent_languages": "agent_languages_display",
     }
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Organization | None = None) -> _FieldsetSpec:
+        fieldsets = super().get_fieldsets(request, obj)  # self.fieldsets
         if obj is None or self.has_change_permission(request, obj):
-            return self.fieldsets
+            return fieldsets
         return [
-            (title, {**options, "fields": [self.READ_ONLY_DISPLAY.get(name, name) for name in options["fields"]]})
-            for title, options in self.fieldsets
+            (title, {**options, "fields": [self._read_only_name(name) for name in options["fields"]]})
+            for title, options in fieldsets
         ]
+
+    def _read_only_name(self, name: str | list[str] | tuple[str, ...]) -> str | list[str] | tuple[str, ...]:
+        return self.READ_ONLY_DISPLAY.get(name, name) if isinstance(name, str) else name
 
     @admin.display(description="Services")
     def services_display(self, obj: Organization) -> str:
@@ -308,29 +330,31 @@ class OrganizationAdmin(ClinicScopedAdmin):
     def agent_languages_display(self, obj: Organization) -> str:
         return ", ".join(AGENT_LANGUAGES.get(code, code) for code in obj.agent_languages)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
         # hours and closures feed the "open now" column without a query per row.
         return super().get_queryset(request).prefetch_related("hours", "closures")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None) -> list[str]:
         fields = ["publishable_key", "webhook_secret_hint", "created_at", "updated_at"]
         fields += self.READ_ONLY_DISPLAY.values()
         if not request.user.is_superuser:
             fields.append("slug")  # integrations refer to the slug; operators change it
         return fields
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         return request.user.is_superuser
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
         if not super().has_change_permission(request, obj):
             return False
         return obj is None or request.user.is_superuser or may_administer(request, obj)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(
+        self, request: HttpRequest, form: OrganizationForm, formsets: list[forms.BaseInlineFormSet], change: bool
+    ) -> None:
         super().save_related(request, form, formsets, change)
         # A clinic added here starts with the default intake fields (as organization_create does), unless the
         # operator already defined its own in the inline.
@@ -360,7 +384,7 @@ class OrganizationAdmin(ClinicScopedAdmin):
             messages.SUCCESS,
         )
 
-    def get_object_buttons(self, request, obj):
+    def get_object_buttons(self, request: HttpRequest, obj: Organization) -> list[ObjectButton[Organization]]:
         if not self.has_change_permission(request, obj):
             return []
 
@@ -383,7 +407,7 @@ class OrganizationAdmin(ClinicScopedAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ClinicScopedAdmin):
+class MembershipAdmin(ClinicScopedAdmin[Membership]):
     """Clinic admins see who belongs to their clinics; operators manage memberships. Saving goes through
     organizations.services so the user's console groups and staff flag follow the role."""
 
@@ -395,14 +419,14 @@ class MembershipAdmin(ClinicScopedAdmin):
     ordering = ["organization__name", "user__username"]
     readonly_fields = ["created_at"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
         queryset = admin.ModelAdmin.get_queryset(self, request)
         if request.user.is_superuser:
             return queryset
         # Only clinic admins list members, and only of the clinics they administer.
         return queryset.filter(organization__in=admin_organizations_for_user(request.user).values("id"))
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
         if obj is not None:
             return ["user", "organization", "created_at"]  # change the role; a different pair is a new membership
         return ["created_at"]
@@ -411,15 +435,17 @@ class MembershipAdmin(ClinicScopedAdmin):
     def user_email(self, obj: Membership) -> str:
         return obj.user.email
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Membership, form: forms.ModelForm[Membership], change: bool
+    ) -> None:
         membership = membership_set(user=obj.user, organization=obj.organization, role=obj.role)
         obj.pk = membership.pk
         obj.refresh_from_db()
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         membership_remove(user=obj.user, organization=obj.organization)
 
-    def delete_queryset(self, request, queryset):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
         for membership in queryset.select_related("user", "organization"):
             membership_remove(user=membership.user, organization=membership.organization)
 

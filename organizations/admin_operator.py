@@ -6,47 +6,63 @@ one redirected to the index: a clinic admin could tell which user ids exist. Ope
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.http import Http404, HttpRequest
+from django.db.models import Model
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 
-class OperatorOnlyObjectPages:
+class OperatorOnlyObjectPages[M: Model](admin.ModelAdmin[M]):
+    """Mixed in before the model's own ModelAdmin (which the super() calls reach)."""
+
     def _operator_only(self, request: HttpRequest) -> None:
         if not request.user.is_superuser:
             raise Http404
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._operator_only(request)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def history_view(self, request, object_id, extra_context=None):
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._operator_only(request)
         return super().history_view(request, object_id, extra_context)
 
-    def delete_view(self, request, object_id, extra_context=None):
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         self._operator_only(request)
         return super().delete_view(request, object_id, extra_context)
 
 
-class OperatorUserAdmin(OperatorOnlyObjectPages, UserAdmin):
-    def user_change_password(self, request, id, form_url=""):
+class OperatorUserAdmin(OperatorOnlyObjectPages[User], UserAdmin[User]):
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         self._operator_only(request)
         return super().user_change_password(request, id, form_url)
 
 
-class OperatorGroupAdmin(OperatorOnlyObjectPages, GroupAdmin):
+class OperatorGroupAdmin(OperatorOnlyObjectPages[Group], GroupAdmin):
     pass
 
 
-class OperatorTokenAdmin(OperatorOnlyObjectPages, TokenAdmin):
+class OperatorTokenAdmin(OperatorOnlyObjectPages[TokenProxy], TokenAdmin):
     pass
 
 
-for model, model_admin in ((User, OperatorUserAdmin), (Group, OperatorGroupAdmin), (TokenProxy, OperatorTokenAdmin)):
+def _register_for_operators[M: Model](model: type[M], model_admin: type[admin.ModelAdmin[M]]) -> None:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
     admin.site.register(model, model_admin)
+
+
+_register_for_operators(User, OperatorUserAdmin)
+_register_for_operators(Group, OperatorGroupAdmin)
+_register_for_operators(TokenProxy, OperatorTokenAdmin)

@@ -10,6 +10,7 @@ import zoneinfo
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.formsets import DELETION_FIELD_NAME
 
 from organizations.models import (
     AGENT_LANGUAGES,
@@ -29,7 +30,7 @@ from organizations.models import (
 class LinesListField(forms.Field):
     """A list of texts edited as a textarea, one entry per line; blank lines are ignored."""
 
-    widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
+    widget: forms.Widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
     joiner = "\n"  # how the entries are shown; `split` reads them back
 
     def split(self, text: str) -> list[str]:
@@ -146,7 +147,8 @@ class BusinessHoursFormSet(forms.BaseInlineFormSet):
         intervals = []
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
-            if not data or (self.can_delete and self._should_delete_form(form)):
+            # The deletion mark, read as Django's own (private, unstubbed) _should_delete_form reads it.
+            if not data or (self.can_delete and data.get(DELETION_FIELD_NAME, False)):
                 continue
             if data.get("weekday") is None or data.get("opens") is None or data.get("closes") is None:
                 continue

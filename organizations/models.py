@@ -10,7 +10,8 @@ import secrets
 import socket
 import uuid
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -105,7 +106,9 @@ def validate_origin(value: str) -> None:
         )
 
 
-def validate_string_list(value: object, *, item_validator=None, what: str = "entry") -> None:
+def validate_string_list(
+    value: object, *, item_validator: Callable[[str], None] | None = None, what: str = "entry"
+) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
         raise ValidationError(f"Expected a list of non-empty texts (one {what} each).")
     if len(set(value)) != len(value):
@@ -157,9 +160,10 @@ def validate_provider_list(value: object) -> None:
 
 def validate_language_list(value: object) -> None:
     validate_string_list(value, what="language")
-    if not value:
+    codes = cast(list[str], value)  # validate_string_list has checked that it is a list of texts
+    if not codes:
         raise ValidationError("Choose at least one language.")
-    unknown = [code for code in value if code not in AGENT_LANGUAGES]
+    unknown = [code for code in codes if code not in AGENT_LANGUAGES]
     if unknown:
         raise ValidationError("Unsupported language code(s): %(codes)s.", params={"codes": ", ".join(unknown)})
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.db.models import Model
 
 from organizations.models import (
     CLINIC_SETTINGS,
-    CONFIG_LISTS,
     DEFAULT_INTAKE_FIELDS,
     BusinessHours,
     Closure,
@@ -23,7 +26,7 @@ from organizations.models import (
 # Group names created by migration organizations.0002; membership roles map onto them.
 ADMIN_GROUP = "Clinic admins"
 STAFF_GROUP = "Clinic staff"
-ROLE_GROUPS = {Membership.Role.ADMIN: ADMIN_GROUP, Membership.Role.STAFF: STAFF_GROUP}
+ROLE_GROUPS: dict[str, str] = {Membership.Role.ADMIN: ADMIN_GROUP, Membership.Role.STAFF: STAFF_GROUP}
 
 
 # What each console role may do at all (which clinic's rows it applies to is checked per object).
@@ -87,7 +90,7 @@ def console_groups_ensure(**_signal_kwargs: object) -> None:
     admin.permissions.set(permissions(STAFF_PERMISSIONS) + permissions(ADMIN_EXTRA_PERMISSIONS))
 
 
-def organization_create(*, name: str, slug: str, **config) -> Organization:
+def organization_create(*, name: str, slug: str, **config: Any) -> Organization:
     """A new clinic starts with the default intake fields, which its admins can then change."""
     with transaction.atomic():
         organization = Organization(name=name, slug=slug, **config)
@@ -105,7 +108,7 @@ def intake_fields_reset_to_default(*, organization: Organization) -> None:
     )
 
 
-def user_sync_console_access(*, user: AbstractBaseUser) -> None:
+def user_sync_console_access(*, user: User) -> None:
     """Staff-console access follows memberships: any membership grants the console, and the groups of the user's
     roles grant the model permissions. Which clinic's rows a permission applies to is decided per object by
     organizations.access. Superusers are left as they are."""
@@ -122,7 +125,7 @@ def user_sync_console_access(*, user: AbstractBaseUser) -> None:
         user.save(update_fields=["is_staff"])
 
 
-def membership_set(*, user: AbstractBaseUser, organization: Organization, role: str) -> Membership:
+def membership_set(*, user: User, organization: Organization, role: str) -> Membership:
     with transaction.atomic():
         membership, _ = Membership.objects.update_or_create(
             user=user, organization=organization, defaults={"role": role}
@@ -131,7 +134,7 @@ def membership_set(*, user: AbstractBaseUser, organization: Organization, role: 
     return membership
 
 
-def membership_remove(*, user: AbstractBaseUser, organization: Organization) -> None:
+def membership_remove(*, user: User, organization: Organization) -> None:
     with transaction.atomic():
         Membership.objects.filter(user=user, organization=organization).delete()
         user_sync_console_access(user=user)
@@ -140,7 +143,7 @@ def membership_remove(*, user: AbstractBaseUser, organization: Organization) -> 
 # --- Configuration updates (API) ---------------------------------------------------------------------------------
 
 
-def _child_errors(rows: list, name: str, errors: dict[str, list[str]]) -> None:
+def _child_errors(rows: Sequence[Model], name: str, errors: dict[str, list[str]]) -> None:
     """Validate child rows like the console's inline forms: field validators, choices and clean()."""
     for index, row in enumerate(rows):
         try:
@@ -153,8 +156,10 @@ def _child_errors(rows: list, name: str, errors: dict[str, list[str]]) -> None:
                 errors.setdefault(key, []).extend(messages)
 
 
-def _duplicates(rows: list, key, name: str, what: str, errors: dict[str, list[str]]) -> None:
-    seen: set = set()
+def _duplicates[R: Model](
+    rows: Sequence[R], key: Callable[[R], Hashable], name: str, what: str, errors: dict[str, list[str]]
+) -> None:
+    seen: set[Hashable] = set()
     for index, row in enumerate(rows):
         value = key(row)
         if value in seen:
@@ -162,7 +167,7 @@ def _duplicates(rows: list, key, name: str, what: str, errors: dict[str, list[st
         seen.add(value)
 
 
-def organization_config_update(*, organization: Organization, data: dict) -> Organization:
+def organization_config_update(*, organization: Organization, data: dict[str, Any]) -> Organization:
     """Change a clinic's configuration: only the keys in `data` change, all or nothing.
 
     `data` holds model field names (CLINIC_SETTINGS) and lists of plain dicts for the child rows
@@ -181,56 +186,56 @@ def organization_config_update(*, organization: Organization, data: dict) -> Org
             for field, messages in error.message_dict.items():
                 errors.setdefault("non_field_errors" if field == NON_FIELD_ERRORS else field, []).extend(messages)
 
-        children: dict[str, list] = {}
+        # Each list that was sent replaces the rows of its model, in this order.
+        children: dict[type[Model], Sequence[Model]] = {}
         if "business_hours" in data:
-            rows = [BusinessHours(organization=locked, **row) for row in data["business_hours"]]
-            _child_errors(rows, "business_hours", errors)
-            _duplicates(rows, lambda r: (r.weekday, r.opens), "business_hours", "opening time on that day", errors)
+            hours = [BusinessHours(organization=locked, **row) for row in data["business_hours"]]
+            _child_errors(hours, "business_hours", errors)
+            _duplicates(hours, lambda r: (r.weekday, r.opens), "business_hours", "opening time on that day", errors)
             if not any(key.startswith("business_hours") for key in errors):
                 try:
-                    validate_hours_do_not_overlap(rows)
+                    validate_hours_do_not_overlap(hours)
                 except ValidationError as error:
                     errors.setdefault("business_hours", []).extend(error.messages)
-            children["business_hours"] = rows
+            children[BusinessHours] = hours
         if "closures" in data:
-            rows = [Closure(organization=locked, **row) for row in data["closures"]]
-            _child_errors(rows, "closures", errors)
-            _duplicates(rows, lambda r: r.date, "closures", "closure date", errors)
-            children["closures"] = rows
+            closures = [Closure(organization=locked, **row) for row in data["closures"]]
+            _child_errors(closures, "closures", errors)
+            _duplicates(closures, lambda r: r.date, "closures", "closure date", errors)
+            children[Closure] = closures
         if "intake_fields" in data:
-            rows = [
+            fields = [
                 IntakeField(organization=locked, position=position, **row)
                 for position, row in enumerate(data["intake_fields"])
             ]
-            _child_errors(rows, "intake_fields", errors)
-            _duplicates(rows, lambda r: r.name, "intake_fields", "intake field name", errors)
-            children["intake_fields"] = rows
+            _child_errors(fields, "intake_fields", errors)
+            _duplicates(fields, lambda r: r.name, "intake_fields", "intake field name", errors)
+            children[IntakeField] = fields
         if "escalation_phrases" in data:
-            rows = [EscalationPhrase(organization=locked, **row) for row in data["escalation_phrases"]]
-            _child_errors(rows, "escalation_phrases", errors)
-            _duplicates(rows, lambda r: (r.level, r.phrase), "escalation_phrases", "phrase for that level", errors)
-            children["escalation_phrases"] = rows
+            phrases = [EscalationPhrase(organization=locked, **row) for row in data["escalation_phrases"]]
+            _child_errors(phrases, "escalation_phrases", errors)
+            _duplicates(phrases, lambda r: (r.level, r.phrase), "escalation_phrases", "phrase for that level", errors)
+            children[EscalationPhrase] = phrases
         if "twilio_numbers" in data:
-            rows = [TwilioNumber(organization=locked, **row) for row in data["twilio_numbers"]]
-            _child_errors(rows, "twilio_numbers", errors)
-            _duplicates(rows, lambda r: r.number, "twilio_numbers", "number", errors)
+            numbers = [TwilioNumber(organization=locked, **row) for row in data["twilio_numbers"]]
+            _child_errors(numbers, "twilio_numbers", errors)
+            _duplicates(numbers, lambda r: r.number, "twilio_numbers", "number", errors)
             taken = set(
-                TwilioNumber.objects.filter(number__in=[row.number for row in rows])
+                TwilioNumber.objects.filter(number__in=[row.number for row in numbers])
                 .exclude(organization=locked)
                 .values_list("number", flat=True)
             )
-            for index, row in enumerate(rows):
+            for index, row in enumerate(numbers):
                 if row.number in taken:
                     errors.setdefault(f"twilio_numbers.{index}.number", []).append(
                         "This number is already routed to another clinic."
                     )
-            children["twilio_numbers"] = rows
+            children[TwilioNumber] = numbers
 
         if errors:
             raise ValidationError(errors)
         locked.save()
-        for name, rows in children.items():
-            model = Organization._meta.get_field(CONFIG_LISTS[name]).related_model
-            model.objects.filter(organization=locked).delete()
-            model.objects.bulk_create(rows)
+        for model, rows in children.items():
+            model._default_manager.filter(organization=locked).delete()
+            model._default_manager.bulk_create(rows)
     return locked

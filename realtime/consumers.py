@@ -12,6 +12,8 @@ Two deliberate departures from a stock AsyncWebsocketConsumer, both for the per-
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -24,8 +26,14 @@ from realtime.telephony.signatures import websocket_signature_is_valid
 
 logger = logging.getLogger(__name__)
 
+# ASGI as Channels hands it over: plain dicts (asgiref.typing's TypedDicts are stricter than Channels' own code).
+type Scope = dict[str, Any]
+type Message = dict[str, Any]
+type Receive = Callable[[], Awaitable[Message]]
+type Send = Callable[[Message], Awaitable[None]]
 
-def _header(scope: dict, name: bytes) -> str | None:
+
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")
@@ -35,7 +43,7 @@ def _header(scope: dict, name: bytes) -> str | None:
 class TwilioMediaConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None  # never a channel layer on the phone path
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # AsyncConsumer.__call__ without a channel layer, minus await_many_dispatch's task and asyncio.wait per
         # message: one socket, one loop.
         self.scope = scope
@@ -53,7 +61,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         finally:
             drain.call_closed(self._live_key)  # counted until the socket is gone (deploy drain, heartbeat)
 
-    async def dispatch(self, message: dict) -> None:
+    async def dispatch(self, message: Message) -> None:
         if message["type"] == "websocket.receive":
             text = message.get("text")
             if text is not None and self.bridge is not None:

@@ -6,22 +6,26 @@ X-Twilio-Signature (checked in the consumer) and a one-time stream token. `with_
 refuse an Origin-less upgrade, and session lookups are wasted work on the phone path).
 """
 
-from django.urls import path
+from collections.abc import Awaitable, Callable
 
-from realtime.consumers import TwilioMediaConsumer
+from django.urls import URLPattern, path
+
+from realtime.consumers import Receive, Scope, Send, TwilioMediaConsumer
 from realtime.telephony import MEDIA_PATH
 
 twilio_media_app = TwilioMediaConsumer.as_asgi()
 
-websocket_urlpatterns: list = [
+type ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+websocket_urlpatterns: list[URLPattern] = [
     path(MEDIA_PATH.lstrip("/"), twilio_media_app, name="twilio-media"),
 ]
 
 
-def with_twilio_media(protected_app):
+def with_twilio_media(protected_app: ASGIApp) -> ASGIApp:
     """ASGI app: /twilio/media straight to the bridge, every other socket through `protected_app`."""
 
-    async def app(scope, receive, send):
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].rstrip("/") == MEDIA_PATH:
             return await twilio_media_app(scope, receive, send)
         return await protected_app(scope, receive, send)

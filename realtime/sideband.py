@@ -16,6 +16,7 @@ from typing import Any
 
 import websockets
 from asgiref.sync import sync_to_async
+from websockets.asyncio.client import ClientConnection
 
 from calls.audit import audit_actor
 from calls.models import Call
@@ -68,7 +69,7 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
         return pipeline.call
 
 
-async def _pump(upstream, pipeline: CallEventPipeline) -> str:
+async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
     """Relay events until the call ends; returns the end reason."""
     handle = sync_to_async(pipeline.handle)
     audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband

@@ -19,7 +19,7 @@ from organizations.vocabulary import EscalationLevel
 
 ESCALATION_LEVELS = EscalationLevel.values
 
-_JSON_TYPES = {
+_JSON_TYPES: dict[str, dict[str, str]] = {
     IntakeField.FieldType.TEXT: {"type": "string"},
     IntakeField.FieldType.DATE: {"type": "string", "description": "ISO date, YYYY-MM-DD"},
     IntakeField.FieldType.PHONE: {"type": "string", "description": "E.164, e.g. +14155550123"},
@@ -32,7 +32,7 @@ def tool_definitions(organization: Organization) -> list[dict]:
     properties = {}
     required = []
     for spec in organization.intake_fields.all():
-        schema = dict(_JSON_TYPES.get(spec.field_type, {"type": "string"}))
+        schema: dict[str, Any] = dict(_JSON_TYPES.get(spec.field_type, {"type": "string"}))
         if spec.field_type == IntakeField.FieldType.CHOICE:
             schema = {"type": "string", "enum": list(spec.choices)}
         description = " ".join(filter(None, [spec.description, schema.pop("description", "")]))
@@ -96,7 +96,7 @@ class ToolResult:
         return json.dumps(self.output, ensure_ascii=False)
 
 
-def _error(code: str, message: str, **details) -> ToolResult:
+def _error(code: str, message: str, **details: object) -> ToolResult:
     return ToolResult(output={"ok": False, "error": code, "message": message, **details})
 
 

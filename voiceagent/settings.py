@@ -13,9 +13,14 @@ import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+# Django classes that are generic only in django-stubs (ModelAdmin, TabularInline, ...) become subscriptable, so the
+# console can subclass ModelAdmin[Call]; it adds __class_getitem__ and nothing else.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"

@@ -18,10 +18,11 @@ import hmac
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -40,6 +41,13 @@ _ORG_KEY_RE = re.compile(r"^pk_[A-Za-z0-9_-]{8,61}$")
 _CALL_TOKEN_RE = re.compile(r"^ct_[A-Za-z0-9_-]{8,125}$")
 # Compared against when no call matched, so a miss costs the same as a wrong token.
 _DUMMY_HASH = "0" * 64
+
+
+class OriginCheckedRequest(HttpRequest):
+    """A request whose Origin CallerOrgAuthentication found among the clinic's allowed origins (the CORS
+    middleware reads the flag)."""
+
+    caller_origin_allowed: bool
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class CallerOrgAuthentication(BaseAuthentication):
             if origin not in organization.allowed_origins:
                 raise ApiError(403, "origin_not_allowed", "This web origin is not allowed for this clinic.")
             # Lets the CORS middleware echo the origin without looking it up again.
-            request._request.caller_origin_allowed = True
+            cast(OriginCheckedRequest, request._request).caller_origin_allowed = True
         return AnonymousUser(), CallerContext(organization=organization)
 
     def authenticate_header(self, request: Request) -> str:
@@ -156,7 +164,8 @@ class CallerAPIView(APIView):
         # The per-IP throttle runs before authentication, so floods of bad keys are refused cheaply as well.
         ip_throttle = CallerIpThrottle()
         if not ip_throttle.allow_request(request, self):
-            self.throttled(request, ip_throttle.wait())
+            # DRF's own check_throttles passes None too (no Retry-After); the stubs say float.
+            self.throttled(request, ip_throttle.wait())  # type: ignore[arg-type]
         super().initial(request, *args, **kwargs)
 
     def perform_authentication(self, request: Request) -> None:

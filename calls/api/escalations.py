@@ -27,7 +27,7 @@ from calls.models import Call, Escalation
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
 from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
 from core.errors import ApiError
-from organizations.access import organizations_for_user, scope_for_user
+from organizations.access import organizations_for_user, scope_for_user, signed_in
 from organizations.auth import STAFF_AUTHENTICATION
 
 STAFF_LEVELS = [Escalation.Level.EMERGENCY, Escalation.Level.URGENT, Escalation.Level.HUMAN]
@@ -173,7 +173,7 @@ class EscalationCursorPagination(CursorPagination):
             if cursor is None or cursor.position is None:
                 return cursor
             try:
-                parsed = parse_datetime(cursor.position)
+                parsed = parse_datetime(str(cursor.position))  # a str from the query string; the stubs say int
             except ValueError:
                 parsed = None
             if parsed is not None and parsed.tzinfo is not None:
@@ -232,7 +232,9 @@ class EscalationListView(StaffView):
         if "level" in query:
             queryset = queryset.filter(level=query["level"])
         page = self.paginate_queryset(queryset)
-        audit_read(request, action="list", objects=page, via="api", object_type="escalation")  # audit hook, fail closed
+        audit_read(
+            request, action="list", objects=page or [], via="api", object_type="escalation"
+        )  # audit hook, fail closed
         return self.get_paginated_response(StaffEscalationSerializer(page, many=True).data)
 
 
@@ -256,7 +258,7 @@ class CallEscalateView(StaffView):
         call = _call_or_404(request, call_id)
         data = _validated(EscalateInputSerializer, request.data)
         escalation, created = call_escalate_by_staff(
-            call=call, user=request.user, level=data["level"], reason=data["reason"]
+            call=call, user=signed_in(request.user), level=data["level"], reason=data["reason"]
         )
         return Response(_out(escalation), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -275,7 +277,7 @@ class CallDeescalateView(StaffView):
     def post(self, request: Request, call_id: uuid.UUID) -> Response:
         call = _call_or_404(request, call_id)
         data = _validated(NoteInputSerializer, request.data)
-        call, resolved = call_deescalate(call=call, user=request.user, note=data["note"])
+        call, resolved = call_deescalate(call=call, user=signed_in(request.user), note=data["note"])
         body = {
             "call_id": str(call.pk),
             "escalated": call.escalated,
@@ -297,7 +299,7 @@ class EscalationAcknowledgeView(StaffView):
     )
     def post(self, request: Request, escalation_id: uuid.UUID) -> Response:
         escalation = _escalation_or_404(request, escalation_id)
-        return Response(_out(escalation_acknowledge(escalation=escalation, user=request.user)))
+        return Response(_out(escalation_acknowledge(escalation=escalation, user=signed_in(request.user))))
 
 
 class EscalationResolveView(StaffView):
@@ -313,4 +315,6 @@ class EscalationResolveView(StaffView):
     def post(self, request: Request, escalation_id: uuid.UUID) -> Response:
         escalation = _escalation_or_404(request, escalation_id)
         data = _validated(NoteInputSerializer, request.data)
-        return Response(_out(escalation_resolve(escalation=escalation, user=request.user, note=data["note"])))
+        return Response(
+            _out(escalation_resolve(escalation=escalation, user=signed_in(request.user), note=data["note"]))
+        )

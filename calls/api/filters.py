@@ -4,6 +4,7 @@ clinic is resolved through the tenancy chokepoint: another clinic answers 404.""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import django_filters
 from django import forms
@@ -87,7 +88,7 @@ class CallFilterSet(django_filters.FilterSet):
         queryset = super().filter_queryset(queryset)
         return queryset.filter(organization=self._organization())
 
-    def _organization(self) -> object:
+    def _organization(self) -> uuid.UUID:
         user = self.request.user
         requested = self.form.cleaned_data.get("organization")
         clinics = organizations_for_user(user)

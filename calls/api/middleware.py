@@ -61,6 +61,7 @@ class CallerCorsMiddleware(SyncAsyncMiddleware):
 
 
 def _preflight(origin: str, allowed: bool) -> HttpResponse:
+    response: HttpResponse
     if not allowed:
         response = error_response(403, "origin_not_allowed", "This web origin is not allowed to call the API.")
     else:

@@ -31,6 +31,12 @@ ORDERINGS = {
 DEFAULT_ORDERING = "-started_at"
 
 
+class PagedRequest(Request):
+    """The type of a call-list request once the view has validated `page_size` with the other filters."""
+
+    validated_page_size: int | None
+
+
 def _valid_position(field: str, position: str) -> bool:
     if field == "started_at":
         try:
@@ -61,14 +67,13 @@ class CallCursorPagination(CursorPagination):
         try:
             cursor = super().decode_cursor(request)
         except (NotFound, UnicodeError):
-            cursor = None
-            valid = False
+            pass
         else:
-            valid = True
-        if valid and (cursor is None or cursor.position is None):
-            return cursor
-        if valid and _valid_position(self.ordering[0].lstrip("-"), cursor.position):
-            return cursor
+            if cursor is None or cursor.position is None:
+                return cursor
+            # The position comes from the query string, a str (the stubs say int): str() only tells mypy so.
+            if _valid_position(self.ordering[0].lstrip("-"), str(cursor.position)):
+                return cursor
         raise ApiError(
             400,
             "validation_error",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+import uuid
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -43,10 +45,10 @@ def calls_with_detail(queryset: QuerySet[Call]) -> QuerySet[Call]:
     )
 
 
-def calls_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Call]:
+def calls_for_user(user: User | AnonymousUser) -> QuerySet[Call]:
     return scope_for_user(Call.objects.all(), user)
 
 
-def call_detail(call_id: object) -> Call:
+def call_detail(call_id: uuid.UUID | str) -> Call:
     """One call with everything the detail shape shows (for callers already allowed to see it)."""
     return calls_with_detail(Call.objects.filter(pk=call_id)).get()

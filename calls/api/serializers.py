@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -160,7 +161,7 @@ class IntakeSerializer(serializers.ModelSerializer):
 
 
 class EscalationSerializer(serializers.ModelSerializer):
-    acknowledged_by = serializers.SlugRelatedField(
+    acknowledged_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True, help_text="Username, or null."
     )
 

@@ -1,11 +1,14 @@
 """Call endpoints; every path answers with and without a trailing slash."""
 
-from django.urls import path
+from collections.abc import Callable
+
+from django.http import HttpResponseBase
+from django.urls import URLPattern, path
 
 from calls.api import views
 
 
-def optional_slash(route: str, view, name: str) -> list:
+def optional_slash(route: str, view: Callable[..., HttpResponseBase], name: str) -> list[URLPattern]:
     return [path(route, view, name=name), path(f"{route}/", view, name=f"{name}-slash")]
 
 

@@ -4,6 +4,8 @@ authenticate, scope, validate and call calls.services."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import cast
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
@@ -26,7 +28,7 @@ from calls.api.caller_auth import (
     require_call_token,
 )
 from calls.api.filters import CallFilterSet
-from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination
+from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination, PagedRequest
 from calls.api.queries import call_detail, calls_for_user, calls_with_detail, calls_with_summary
 from calls.api.serializers import (
     CallDetailSerializer,
@@ -209,6 +211,7 @@ class CallEndView(CallerAPIView):
         serializer = CallEndSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        call: Call | None
         if is_caller:
             call = caller_call(request, data["call_id"])
         else:
@@ -234,7 +237,7 @@ class CallEndView(CallerAPIView):
         return Response(CallDetailSerializer(call_detail(call.pk)).data)
 
 
-class CallListView(generics.ListAPIView):
+class CallListView(generics.ListAPIView[Call]):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
     serializer_class = CallSummarySerializer
@@ -246,22 +249,23 @@ class CallListView(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Call]:
         return calls_with_summary(calls_for_user(self.request.user))
 
-    def filter_queryset(self, queryset: QuerySet[Call]) -> QuerySet[Call]:
+    # The stubs make these two generic over the row type (a values() queryset's rows); here the rows are calls.
+    def filter_queryset[R](self, queryset: QuerySet[Call, R]) -> QuerySet[Call, R]:
         filterset = CallFilterSet(data=self.request.query_params, queryset=queryset, request=self.request)
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)
         cleaned = filterset.form.cleaned_data
         self.ordering_param = cleaned.get("ordering") or DEFAULT_ORDERING
-        self.request.validated_page_size = cleaned.get("page_size")
+        cast(PagedRequest, self.request).validated_page_size = cleaned.get("page_size")
         return filterset.qs
 
-    def paginate_queryset(self, queryset: QuerySet[Call]) -> list[Call] | None:
+    def paginate_queryset[R](self, queryset: QuerySet[Call, R] | Sequence[R]) -> list[R] | None:
         page = super().paginate_queryset(queryset)
         # Audit hook (calls.audit): recorded before serialising; a failed write answers 503 with no data.
         audit_read(
             self.request,
             action="search" if self.request.query_params.get("q") else "list",
-            objects=page or [],
+            objects=cast(list[Call], page or []),
             via="api",
             object_type="call",
         )
@@ -280,7 +284,7 @@ class CallListView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class CallDetailView(generics.RetrieveAPIView):
+class CallDetailView(generics.RetrieveAPIView[Call]):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
     serializer_class = CallDetailSerializer

@@ -218,6 +218,7 @@ def test_an_escalation_page_explains_why_triage_escalated(org_a, staff_a):
 
     call = make_call(org_a)
     decision = caller_utterance_handle(call=call, text="my husband collapsed and he is not breathing", item_id="i1")
+    assert decision.escalation is not None
     page = logged_in(staff_a).get(reverse("admin:calls_escalation_change", args=[decision.escalation.pk]))
     html = page.content.decode()
     assert page.status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -169,7 +170,7 @@ def test_pathological_json_answers_400_not_500(org_a, raw):
 
 def test_a_body_over_the_limit_answers_413(org_a, settings):
     settings.API_MAX_BODY_BYTES = 2048
-    body = {"channel": "web", "caller": {"name": "x" * 4000}}
+    body: dict[str, Any] = {"channel": "web", "caller": {"name": "x" * 4000}}
     assert_error(start(org_a, **body), 413, "payload_too_large")
     assert Call.objects.count() == 0
 

@@ -171,6 +171,7 @@ def test_every_row_names_an_actor(call_a, staff_a):
 
 def test_the_application_cannot_change_or_delete_audit_rows(call_a):
     event = AuditEvent.objects.filter(object_type="call").first()
+    assert event is not None
     event.action = "view"
     with pytest.raises(AuditImmutable):
         event.save()
@@ -186,6 +187,7 @@ def test_the_application_cannot_change_or_delete_audit_rows(call_a):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL's")
 def test_postgresql_refuses_update_and_delete_for_any_client(call_a):
     pk = AuditEvent.objects.values_list("pk", flat=True).first()
+    assert pk is not None
     for sql in (
         "UPDATE calls_auditevent SET action = 'view' WHERE id = %s",
         "DELETE FROM calls_auditevent WHERE id = %s",
@@ -257,8 +259,10 @@ def test_clinic_admins_browse_only_their_clinics_trail_read_only(call_a, org_b, 
     assert [row.object_id for row in shown] == [str(call_a.pk)]
     assert all(row.organization_id == call_a.organization_id for row in response.context["cl"].queryset)
     row = AuditEvent.objects.filter(organization_id=org_b.pk).first()
+    assert row is not None
     assert logged_in(admin_a).get(reverse("admin:calls_auditevent_change", args=[row.pk])).status_code in (302, 404)
     own = AuditEvent.objects.filter(organization_id=call_a.organization_id).first()
+    assert own is not None
     assert logged_in(admin_a).get(reverse("admin:calls_auditevent_change", args=[own.pk])).status_code == 200
     # Read-only for everyone: no add, no delete, no bulk actions; staff do not see colleagues' access at all.
     assert logged_in(admin_a).get(reverse("admin:calls_auditevent_add")).status_code == 403

@@ -52,6 +52,7 @@ class TestCallerUtterances:
 
     def test_an_emergency_raises_one_escalation_writes_the_system_note_and_steers_to_911(self, web_call):
         decision = caller_utterance_handle(call=web_call, text="My dad has crushing chest pain right now", item_id="i1")
+        assert decision.escalation is not None
         assert decision.created and decision.escalation.level == Escalation.Level.EMERGENCY
         assert decision.escalation.source == Escalation.Source.KEYWORD
         assert decision.steering == EMERGENCY_STEERING and "911" in decision.steering
@@ -84,6 +85,7 @@ class TestCallerUtterances:
     def test_an_urgent_web_call_gets_the_clinic_policy_note_and_no_transfer(self, web_call):
         open_all_week(web_call.organization)
         decision = caller_utterance_handle(call=web_call, text="My son has had a fever of 102 for three days")
+        assert decision.escalation is not None
         assert decision.escalation.level == Escalation.Level.URGENT
         assert decision.system_note.startswith("Clinic system note:") and not decision.steering
         assert decision.transfer_to == ""  # only a phone call can be transferred
@@ -91,6 +93,7 @@ class TestCallerUtterances:
     def test_a_human_request_on_the_phone_during_hours_is_transferred_to_the_escalation_phone(self, phone_call):
         open_all_week(phone_call.organization)
         decision = caller_utterance_handle(call=phone_call, text="Can I please speak to a real person?")
+        assert decision.escalation is not None
         assert decision.escalation.level == Escalation.Level.HUMAN
         assert decision.transfer_to == phone_call.organization.escalation_phone
 
@@ -104,7 +107,8 @@ class TestCallerUtterances:
         open_all_week(phone_call.organization)
         caller_utterance_handle(call=phone_call, text="he is not breathing", item_id="i1")
         decision = caller_utterance_handle(call=phone_call, text="I need to talk to a person", item_id="i2")
-        assert decision.escalation.level == Escalation.Level.EMERGENCY and decision.transfer_to == ""
+        assert decision.escalation is not None and decision.escalation.level == Escalation.Level.EMERGENCY
+        assert decision.transfer_to == ""
 
     def test_blank_text_stores_nothing(self, web_call):
         assert not caller_utterance_handle(call=web_call, text="   ").stored
@@ -115,6 +119,7 @@ class TestCallerUtterances:
 class TestAgentSide:
     def test_a_hedging_agent_raises_one_uncertain_escalation(self, web_call):
         decision = agent_utterance_handle(call=web_call, text="I'm not sure I can help with that.", item_id="a1")
+        assert decision.escalation is not None
         assert decision.created and decision.escalation.level == Escalation.Level.UNCERTAIN
 
     def test_hedges_after_the_first_flagged_one_are_only_stored(self, web_call):
@@ -131,6 +136,7 @@ class TestAgentSide:
     def test_the_models_human_escalation_on_an_open_clinics_phone_call_is_transferred(self, phone_call):
         open_all_week(phone_call.organization)
         decision, guidance = agent_escalation_raise(call=phone_call, level="human", reason="asked for a person")
+        assert decision.escalation is not None
         assert decision.created and decision.escalation.source == Escalation.Source.AGENT_TOOL
         assert decision.transfer_to == phone_call.organization.escalation_phone
         assert "staff member" in guidance

@@ -130,7 +130,7 @@ class TestListAcknowledgeResolve:
     def test_the_list_filters_by_level_and_paginates_with_a_cursor(self, org_a, staff_a):
         made = [_open(make_call(org_a), "urgent") for _ in range(3)]
         _open(make_call(org_a), "human")
-        first = api(staff_a).get("/api/escalations", {"level": "urgent", "page_size": 2}).json()
+        first = api(staff_a).get("/api/escalations", {"level": "urgent", "page_size": "2"}).json()
         assert len(first["results"]) == 2 and first["next"]
         second = api(staff_a).get(first["next"]).json()
         ids = [item["id"] for item in first["results"] + second["results"]]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Model
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -24,7 +26,7 @@ from organizations.models import (
 
 pytestmark = pytest.mark.django_db
 
-MODELS = [
+MODELS: list[type[Model]] = [
     Organization,
     BusinessHours,
     Closure,
@@ -54,7 +56,10 @@ def seed(*args: str) -> str:
 
 def snapshot() -> dict:
     """Every seeded row's id and the fields that would change if a run re-created or re-keyed anything."""
-    state = {model.__name__: sorted(str(pk) for pk in model.objects.values_list("pk", flat=True)) for model in MODELS}
+    state: dict[str, list[Any]] = {
+        model.__name__: sorted(str(pk) for pk in model._default_manager.values_list("pk", flat=True))
+        for model in MODELS
+    }
     state["keys"] = sorted(Organization.objects.values_list("slug", "publishable_key", "webhook_secret"))
     state["passwords"] = sorted(get_user_model().objects.values_list("username", "password"))
     state["escalations"] = sorted(Escalation.objects.values_list("pk", "status", "created_at"))

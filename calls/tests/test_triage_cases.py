@@ -19,6 +19,12 @@ def _load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _rate(value: float | None) -> float:
+    """A recall or false-alarm rate, which is None only when no case had that label."""
+    assert value is not None
+    return value
+
+
 CASE_FILES = sorted(CASES_DIR.glob("*.jsonl"))
 ALL_CASES = [case for path in CASE_FILES for case in _load(path)]
 EMERGENCY_CASES = [c for c in ALL_CASES if c["label"] == "emergency"]
@@ -49,10 +55,10 @@ KNOWN_EMERGENCY_MISSES: dict[str, str] = {}
 # written against them); they are not training data. The combined triage is held to the issue's targets on them.
 def test_our_cases_meet_the_targets_as_a_whole():
     ev = evaluate(ALL_CASES)
-    assert ev.recall("emergency") >= 0.98, [m for m in ev.misses if m["label"] == "emergency"]
-    assert ev.recall("urgent") >= 0.78, [m for m in ev.misses if m["label"] == "urgent"]  # measured 0.80
-    assert ev.recall("human") >= 0.9, [m for m in ev.misses if m["label"] == "human"]
-    assert ev.routine_false_escalation <= 0.05, [m for m in ev.misses if m["label"] == "routine"]
+    assert _rate(ev.recall("emergency")) >= 0.98, [m for m in ev.misses if m["label"] == "emergency"]
+    assert _rate(ev.recall("urgent")) >= 0.78, [m for m in ev.misses if m["label"] == "urgent"]  # measured 0.80
+    assert _rate(ev.recall("human")) >= 0.9, [m for m in ev.misses if m["label"] == "human"]
+    assert _rate(ev.routine_false_escalation) <= 0.05, [m for m in ev.misses if m["label"] == "routine"]
 
 
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.stem for p in CASE_FILES])
@@ -61,9 +67,9 @@ def test_each_case_file_keeps_its_emergencies_and_its_routine_lines(path):
     labels = {c["label"] for c in cases}
     ev = evaluate(cases)
     if "emergency" in labels:
-        assert ev.recall("emergency") >= 0.95, ev.misses
+        assert _rate(ev.recall("emergency")) >= 0.95, ev.misses
     if "routine" in labels:
-        assert ev.routine_false_escalation <= 0.08, ev.misses
+        assert _rate(ev.routine_false_escalation) <= 0.08, ev.misses
 
 
 def _dev_cases() -> list[dict]:
@@ -80,12 +86,12 @@ def test_dev_set_meets_the_issue_thresholds(lang):
     ev = evaluate(cases)
     assert ev.recall("emergency") == 1.0, [m for m in ev.misses if m["label"] == "emergency"]
     # Measured 0.846 (22 of 26; the misses are urgent callers told to dial 911); the blind sets' target is 0.85.
-    assert ev.recall("urgent") >= 0.8, [m for m in ev.misses if m["label"] == "urgent"]
-    assert ev.recall("human") >= 0.9, [m for m in ev.misses if m["label"] == "human"]
+    assert _rate(ev.recall("urgent")) >= 0.8, [m for m in ev.misses if m["label"] == "urgent"]
+    assert _rate(ev.recall("human")) >= 0.9, [m for m in ev.misses if m["label"] == "human"]
     # The issue's limit is 0.08; the Spanish subset has 11 routine lines, so one false alarm is 0.09 (measured: one,
     # "ya no voy a poder ir" read as self-harm by the learned layer).
     limit = 0.08 if lang is None else 0.1
-    assert ev.routine_false_escalation <= limit, [m for m in ev.misses if m["label"] == "routine"]
+    assert _rate(ev.routine_false_escalation) <= limit, [m for m in ev.misses if m["label"] == "routine"]
 
 
 MUST_ESCALATE = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -13,7 +14,7 @@ from organizations.models import EscalationPhrase
 
 def _run(*args, stdin: str | None = None) -> str:
     out = io.StringIO()
-    kwargs = {"stdout": out}
+    kwargs: dict[str, Any] = {"stdout": out}
     if stdin is not None:
         kwargs["stdin"] = io.StringIO(stdin)
     call_command(*args, **kwargs)

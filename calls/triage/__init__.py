@@ -51,7 +51,7 @@ __all__ = [
 
 EMERGENCY, URGENT, HUMAN, ROUTINE = TriageLevel.EMERGENCY, TriageLevel.URGENT, TriageLevel.HUMAN, TriageLevel.ROUTINE
 LEVELS = (ROUTINE, HUMAN, URGENT, EMERGENCY)  # ascending severity
-SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
+SEVERITY: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
 SELF_HARM = "self_harm"  # the caller's own intent: 988 first
 SELF_HARM_OTHER = "self_harm_other"  # someone else's intent, reported by the caller: 911 for the person at risk
 MODEL_REASON = "model"  # the learned layer escalated where no rule matched

@@ -46,7 +46,8 @@ class Evaluation:
     def by(self, key: str) -> dict[str, Evaluation]:
         """Evaluations per value of a case field, e.g. "lang" or "kind"."""
         values = sorted({str(case.get(key, "?")) for case, _ in self.results})
-        return {value: self.subset(lambda case, v=value: str(case.get(key, "?")) == v) for value in values}
+        # subset() runs the lambda at once, so it sees this value (mypy cannot type the v=value default).
+        return {value: self.subset(lambda case: str(case.get(key, "?")) == value) for value in values}  # noqa: B023
 
 
 def _tally(results: list[tuple[Mapping[str, Any], Assessment]]) -> Evaluation:

@@ -13,6 +13,7 @@ applies). Rules of a level are tried in order, emergency first; every rule is ch
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from organizations.vocabulary import TriageLevel
 
@@ -1013,7 +1014,7 @@ HUMAN_ES = [
     ),
 ]
 
-RULES = {
+RULES: dict[str, dict[str, Sequence[tuple[str, ...]]]] = {
     "en": {TriageLevel.EMERGENCY: EMERGENCY_EN, TriageLevel.URGENT: URGENT_EN, TriageLevel.HUMAN: HUMAN_EN},
     "es": {TriageLevel.EMERGENCY: EMERGENCY_ES, TriageLevel.URGENT: URGENT_ES, TriageLevel.HUMAN: HUMAN_ES},
 }

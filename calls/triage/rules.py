@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 EMERGENCY, URGENT, HUMAN, ROUTINE = TriageLevel.EMERGENCY, TriageLevel.URGENT, TriageLevel.HUMAN, TriageLevel.ROUTINE
 UNCERTAIN = EscalationLevel.UNCERTAIN  # the agent's hedging (assess_agent), never a caller's level
 LEVELS = (ROUTINE, HUMAN, URGENT, EMERGENCY)  # ascending severity
-SEVERITY = {level: rank for rank, level in enumerate(LEVELS)}
+SEVERITY: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
 LANGUAGES = tuple(lex.RULES)  # languages with a lexicon: ("en", "es")
 CLINIC_PHRASE = "clinic_phrase"
 
@@ -197,7 +197,7 @@ class _Text:
 
 
 def _negated(pre_tokens: list[str], match_text: str) -> bool:
-    window = []
+    window: list[str] = []
     for token in reversed(pre_tokens):
         if token in _NEGATION_STOP or len(window) == _NEGATION_WINDOW:
             break
@@ -502,7 +502,8 @@ def _scan(norm: str, languages: frozenset[str]) -> tuple[list[tuple[str, str, in
 
 @lru_cache(maxsize=256)
 def _compiled_extra(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
-    branches, levels = [], []
+    branches: list[str] = []
+    levels: list[str] = []
     for level, phrases in items:
         for phrase in phrases:
             norm = normalize(phrase).strip(" .,")

@@ -4,12 +4,15 @@ model's (organizations.services.organization_config_update runs them exactly as 
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, cast
 
 from django.db import models
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import ReturnList
 
 from organizations.models import (
     AGENT_LANGUAGES,
@@ -29,6 +32,9 @@ MODEL_TO_API = {model: f"agent.{api}" for api, model in AGENT_FIELDS.items()}
 # The settings shown and changed at the top level of the configuration (the rest are under `agent`).
 TOP_LEVEL_SETTINGS = tuple(name for name in CLINIC_SETTINGS if name not in AGENT_SETTINGS)
 
+# The `label` and `required` fields below: DRF's serializer metaclass moves declared fields out of the class body, so
+# they do not shadow Field.label / Field.required at run time; the stubs see class attributes overriding those.
+
 
 class BusinessHoursSerializer(serializers.Serializer):
     weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday … 6 = Sunday.")
@@ -38,13 +44,15 @@ class BusinessHoursSerializer(serializers.Serializer):
 
 class ClosureSerializer(serializers.Serializer):
     date = serializers.DateField()
-    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=100, required=False, allow_blank=True, default=""
+    )
 
 
 class IntakeFieldSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50, help_text="lowercase_with_underscores")
     field_type = serializers.ChoiceField(choices=IntakeField.FieldType.choices, default=IntakeField.FieldType.TEXT)
-    required = serializers.BooleanField(default=False)
+    required = serializers.BooleanField(default=False)  # type: ignore[assignment]
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     choices = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
@@ -58,7 +66,9 @@ class EscalationPhraseSerializer(serializers.Serializer):
 
 class TwilioNumberSerializer(serializers.Serializer):
     number = serializers.CharField(max_length=16, help_text="E.164, e.g. +14155550199.")
-    label = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=100, required=False, allow_blank=True, default=""
+    )
 
 
 class AgentSerializer(serializers.Serializer):
@@ -83,13 +93,25 @@ def _text_list(max_items: int, max_length: int, help_text: str) -> serializers.L
     )
 
 
+def _rows(serializer: type[serializers.Serializer], max_items: int) -> serializers.BaseSerializer:
+    """An optional list of `serializer` rows, at most `max_items`: `serializer(many=True, required=False,
+    max_length=max_items)`, spelt as the many_init that many=True calls (the stubs do not let many=True take the
+    list's own options)."""
+    return serializer.many_init(required=False, max_length=max_items)
+
+
+def _many(serializer: type[serializers.Serializer], rows: Iterable[Any]) -> ReturnList:
+    """`serializer(rows, many=True).data`, a list (the stubs type a many=True serializer as a single one)."""
+    return cast(ReturnList, serializer(rows, many=True).data)
+
+
 class OrganizationConfigUpdateSerializer(serializers.Serializer):
     """Every field optional: only what is sent changes. Lists replace the clinic's list."""
 
     name = serializers.CharField(max_length=200, required=False)
     timezone = serializers.CharField(max_length=64, required=False, help_text="IANA, e.g. America/New_York.")
-    business_hours = BusinessHoursSerializer(many=True, required=False, max_length=50)
-    closures = ClosureSerializer(many=True, required=False, max_length=400)
+    business_hours = _rows(BusinessHoursSerializer, 50)
+    closures = _rows(ClosureSerializer, 400)
     after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices, required=False)
     after_hours_message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     services = _text_list(100, 200, "Services the clinic offers.")
@@ -99,9 +121,9 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
     allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")
     webhook_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
     agent = AgentSerializer(required=False)
-    intake_fields = IntakeFieldSerializer(many=True, required=False, max_length=50)
-    escalation_phrases = EscalationPhraseSerializer(many=True, required=False, max_length=200)
-    twilio_numbers = TwilioNumberSerializer(many=True, required=False, max_length=20)
+    intake_fields = _rows(IntakeFieldSerializer, 50)
+    escalation_phrases = _rows(EscalationPhraseSerializer, 200)
+    twilio_numbers = _rows(TwilioNumberSerializer, 20)
 
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, dict):
@@ -128,13 +150,13 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
 def _setting_output(name: str) -> serializers.Field:
     """A top-level setting as the configuration shows it, from its model field: one of its choices, a list of texts
     (the JSON list settings), or a text."""
-    field = Organization._meta.get_field(name)
-    help_text = {"help_text": str(field.help_text)} if field.help_text else {}
+    field = cast("models.Field[Any, Any]", Organization._meta.get_field(name))  # settings are columns, not relations
+    help_text = str(field.help_text) if field.help_text else None  # None: the serializer field's default
     if field.choices:
-        return serializers.ChoiceField(choices=field.choices, **help_text)
+        return serializers.ChoiceField(choices=field.choices, help_text=help_text)
     if isinstance(field, models.JSONField):
-        return serializers.ListField(child=serializers.CharField(), **help_text)
-    return serializers.CharField(**help_text)
+        return serializers.ListField(child=serializers.CharField(), help_text=help_text)
+    return serializers.CharField(help_text=help_text)
 
 
 class OrganizationConfigSerializer(serializers.Serializer):
@@ -159,11 +181,11 @@ class OrganizationConfigSerializer(serializers.Serializer):
     @extend_schema_field(BusinessHoursSerializer(many=True))
     def get_business_hours(self, org: Organization) -> list:
         rows = sorted(org.hours.all(), key=lambda row: (row.weekday, row.opens))
-        return BusinessHoursSerializer(rows, many=True).data
+        return _many(BusinessHoursSerializer, rows)
 
     @extend_schema_field(ClosureSerializer(many=True))
     def get_closures(self, org: Organization) -> list:
-        return ClosureSerializer(sorted(org.closures.all(), key=lambda row: row.date), many=True).data
+        return _many(ClosureSerializer, sorted(org.closures.all(), key=lambda row: row.date))
 
     @extend_schema_field(AgentSerializer)
     def get_agent(self, org: Organization) -> dict:
@@ -172,16 +194,16 @@ class OrganizationConfigSerializer(serializers.Serializer):
     @extend_schema_field(IntakeFieldSerializer(many=True))
     def get_intake_fields(self, org: Organization) -> list:
         rows = sorted(org.intake_fields.all(), key=lambda row: (row.position, row.pk))
-        return IntakeFieldSerializer(rows, many=True).data
+        return _many(IntakeFieldSerializer, rows)
 
     @extend_schema_field(EscalationPhraseSerializer(many=True))
     def get_escalation_phrases(self, org: Organization) -> list:
         rows = sorted(org.escalation_phrases.all(), key=lambda row: (row.level, row.phrase))
-        return EscalationPhraseSerializer(rows, many=True).data
+        return _many(EscalationPhraseSerializer, rows)
 
     @extend_schema_field(TwilioNumberSerializer(many=True))
     def get_twilio_numbers(self, org: Organization) -> list:
-        return TwilioNumberSerializer(sorted(org.twilio_numbers.all(), key=lambda row: row.number), many=True).data
+        return _many(TwilioNumberSerializer, sorted(org.twilio_numbers.all(), key=lambda row: row.number))
 
     @extend_schema_field(serializers.BooleanField())
     def get_is_open_now(self, org: Organization) -> bool:
@@ -195,8 +217,9 @@ class OrganizationConfigSerializer(serializers.Serializer):
         # In the clinic's own offset: "opens 2026-03-03T08:00:00-05:00" reads as local time.
         return opening.isoformat() if opening else None
 
-    def _now(self) -> Any:
+    def _now(self) -> dt.datetime:
         # One instant for both answers, so is_open_now and next_opening never disagree.
-        if "now" not in self.context:
-            self.context["now"] = timezone.now()
-        return self.context["now"]
+        context = cast(dict[str, Any], self.context)  # the root's own dict; the stubs say Mapping
+        if "now" not in context:
+            context["now"] = timezone.now()
+        return context["now"]

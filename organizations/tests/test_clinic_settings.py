@@ -22,6 +22,7 @@ def test_the_console_form_edits_the_settings_and_the_operators_fields():
 
 def test_the_console_page_places_every_setting_once():
     fieldsets = admin.site.get_model_admin(Organization).fieldsets
+    assert fieldsets is not None
     placed = [name for _title, options in fieldsets for name in options["fields"]]
     assert len(placed) == len(set(placed))
     assert {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS} <= set(placed)

@@ -11,12 +11,18 @@ from realtime.telephony.playback import PlaybackTracker, Truncation
 FRAME = 160  # 20 ms of μ-law
 
 
+def due(name: str | None) -> str:
+    """The name of a mark the tracker asked for (None would mean it asked for none)."""
+    assert name is not None
+    return name
+
+
 def test_a_mark_after_every_chunk_when_configured():
     tracker = PlaybackTracker(mark_every_ms=0)
     names = [tracker.on_audio("item_1", 0, FRAME) for _ in range(3)]
     assert all(names) and len(set(names)) == 3
-    tracker.on_mark(names[0])
-    tracker.on_mark(names[1])
+    tracker.on_mark(due(names[0]))
+    tracker.on_mark(due(names[1]))
     assert tracker.on_speech_started() == Truncation("item_1", 0, 40, clear=True)
 
 
@@ -38,7 +44,7 @@ def test_marking_every_nth_chunk():
     tracker = PlaybackTracker(mark_every_ms=None, mark_every_chunks=4)
     names = [tracker.on_audio("item_1", 0, 100) for _ in range(8)]
     assert [i for i, name in enumerate(names) if name] == [3, 7]
-    tracker.on_mark(names[3])
+    tracker.on_mark(due(names[3]))
     assert tracker.played_ms("item_1") == 50  # 400 bytes
 
 
@@ -47,7 +53,7 @@ def test_uneven_openai_deltas_are_counted_to_the_byte():
     for size in (333, 1000, 7):
         tracker.on_audio("item_1", 0, size)
     name = tracker.flush()
-    tracker.on_mark(name)
+    tracker.on_mark(due(name))
     assert tracker.played_ms("item_1") == 1340 // 8
 
 
@@ -63,18 +69,19 @@ def test_nothing_playing_means_no_truncation():
 
 def test_played_is_clamped_to_what_was_produced():
     tracker = PlaybackTracker(mark_every_ms=0)
-    name = tracker.on_audio("item_1", 0, 800)
+    name = due(tracker.on_audio("item_1", 0, 800))
     tracker.on_mark(name)
     tracker.on_mark(name)  # a duplicated echo must not count twice
     tracker.on_audio("item_1", 0, 800)
-    assert tracker.on_speech_started().audio_end_ms == 100
+    truncation = tracker.on_speech_started()
+    assert truncation is not None and truncation.audio_end_ms == 100
 
 
 def test_a_mark_spanning_two_items_credits_each_its_own_bytes():
     tracker = PlaybackTracker(mark_every_ms=None)
     tracker.on_audio("item_1", 0, 800)
     tracker.on_audio("item_2", 0, 400)
-    tracker.on_mark(tracker.flush())
+    tracker.on_mark(due(tracker.flush()))
     assert (tracker.played_ms("item_1"), tracker.played_ms("item_2")) == (100, 50)
     tracker.on_audio("item_2", 0, 400)
     assert tracker.on_speech_started() == Truncation("item_2", 0, 50, clear=True)
@@ -85,7 +92,7 @@ def test_after_a_barge_in_late_echoes_of_cleared_marks_are_ignored():
     old = tracker.on_audio("item_1", 0, 800)
     assert tracker.on_speech_started() is not None
     assert not tracker.is_playing
-    tracker.on_mark(old)  # Twilio may report marks that `clear` discarded
+    tracker.on_mark(due(old))  # Twilio may report marks that `clear` discarded
     new = tracker.on_audio("item_2", 0, 160)
     assert new != old
     assert tracker.on_speech_started() == Truncation("item_2", 0, 0, clear=True)
@@ -128,4 +135,4 @@ def test_truncation_never_exceeds_what_was_produced_or_echoed(chunks, every_ms, 
     if confirmed == total:
         assert truncation is None
     else:
-        assert truncation.audio_end_ms == confirmed // 8 <= total // 8
+        assert truncation is not None and truncation.audio_end_ms == confirmed // 8 <= total // 8

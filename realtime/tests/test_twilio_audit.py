@@ -7,14 +7,14 @@ from django.test import Client
 
 from calls.models import AuditEvent
 from fakes.twilio.testing import twilio_post
-from realtime.tests.twilio_helpers import start_phone_call
+from realtime.tests.twilio_helpers import call_sid, start_phone_call
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
 
 
 def test_webhook_changes_are_recorded_for_twilio_through_telephony(clinic):
     call = start_phone_call()
-    response = twilio_post(Client(), "/twilio/status", {"CallSid": call.twilio_call_sid, "CallStatus": "busy"})
+    response = twilio_post(Client(), "/twilio/status", {"CallSid": call_sid(call), "CallStatus": "busy"})
     assert response.status_code == 204
 
     rows = list(AuditEvent.objects.filter(object_type="call", object_id=str(call.pk)).order_by("id"))

@@ -13,7 +13,7 @@ from fakes.twilio.testing import TEST_PUBLIC_BASE_URL, twilio_post
 from fakes.twilio.webhooks import new_call_sid, new_idempotency_token
 from organizations.models import BusinessHours
 from realtime.telephony.services import stream_end_mark
-from realtime.tests.twilio_helpers import CALLER, start_phone_call
+from realtime.tests.twilio_helpers import CALLER, call_sid, element_at, start_phone_call, text_at
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
 
@@ -25,12 +25,12 @@ def post_twiml(path: str, params: dict, **kwargs) -> ET.Element:
 
 
 def stream_ended(call: Call, **kwargs) -> ET.Element:
-    return post_twiml("/twilio/stream-ended", {"CallSid": call.twilio_call_sid, "CallStatus": "in-progress"}, **kwargs)
+    return post_twiml("/twilio/stream-ended", {"CallSid": call_sid(call), "CallStatus": "in-progress"}, **kwargs)
 
 
 def dial_result(call: Call, dial_status: str, *, leg: str = "transfer", **kwargs) -> ET.Element:
     params = {
-        "CallSid": call.twilio_call_sid,
+        "CallSid": call_sid(call),
         "DialCallStatus": dial_status,
         "DialCallSid": "CA" + "d" * 32,
         "DialCallDuration": "42" if dial_status == "completed" else "0",
@@ -50,9 +50,9 @@ def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
     call = start_phone_call()
     root = stream_ended(call)
     assert_speaks_before_ending(root)
-    assert "sorry" in root.find("Say").text.lower()
-    dial = root.find("Dial")
-    assert dial.find("Number").text == clinic.escalation_phone
+    assert "sorry" in text_at(root, "Say").lower()
+    dial = element_at(root, "Dial")
+    assert text_at(dial, "Number") == clinic.escalation_phone
     assert dial.get("answerOnBridge") == "true"
     assert dial.get("timeout") == "20"
     assert dial.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/dial-result?leg=fallback"
@@ -65,7 +65,7 @@ def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
     BusinessHours.objects.filter(organization=clinic).delete()  # the clinic closed while the call was running
     root = stream_ended(call)
     assert_speaks_before_ending(root)
-    record = root.find("Record")
+    record = element_at(root, "Record")
     assert record.get("maxLength") == "120"
     assert record.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/voicemail"
     assert record.get("recordingStatusCallback") == f"{TEST_PUBLIC_BASE_URL}/twilio/recording-status"
@@ -124,7 +124,7 @@ def test_an_unanswered_transfer_promises_a_callback_and_files_an_urgent_escalati
     call = start_phone_call()
     root = dial_result(call, dial_status)
     assert [child.tag for child in root] == ["Say", "Hangup"]
-    assert "call you back" in root.find("Say").text
+    assert "call you back" in text_at(root, "Say")
     call.refresh_from_db()
     assert call.metadata["transfer"]["outcome"] == dial_status
     escalation = call.escalations.get()
@@ -164,7 +164,7 @@ def test_a_recorded_voicemail_thanks_the_caller_and_queues_a_callback(clinic):
     root = post_twiml(
         "/twilio/voicemail",
         {
-            "CallSid": call.twilio_call_sid,
+            "CallSid": call_sid(call),
             "RecordingSid": "RE" + "1" * 32,
             "RecordingDuration": "17",
             "RecordingUrl": "https://api.twilio.com/x",
@@ -175,7 +175,7 @@ def test_a_recorded_voicemail_thanks_the_caller_and_queues_a_callback(clinic):
         Client(),
         "/twilio/recording-status",
         {
-            "CallSid": call.twilio_call_sid,
+            "CallSid": call_sid(call),
             "RecordingSid": "RE" + "1" * 32,
             "RecordingStatus": "completed",
             "RecordingDuration": "17",

@@ -14,6 +14,7 @@ from conftest import make_call
 from fakes.twilio.rest_server import FakeTwilioRest
 from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from realtime.telephony.rest import TwilioRestError, atransfer_call
+from realtime.tests.twilio_helpers import element_at, text_at
 
 transfer_call = async_to_sync(atransfer_call)
 
@@ -46,11 +47,11 @@ def test_transfer_redirects_the_call_to_a_dial_with_a_callback_and_caller_id(fak
     assert set(request.form) == {"Twiml"}
     root = ET.fromstring(request.form["Twiml"])  # noqa: S314 - our own TwiML
     assert [child.tag for child in root] == ["Say", "Dial"]
-    assert root.find("Say").text == "Connecting you to our nurse."
-    dial = root.find("Dial")
+    assert text_at(root, "Say") == "Connecting you to our nurse."
+    dial = element_at(root, "Dial")
     assert dial.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/dial-result?leg=transfer"
     assert (dial.get("timeout"), dial.get("answerOnBridge"), dial.get("callerId")) == ("20", "true", CLINIC_NUMBER)
-    assert dial.find("Number").text == STAFF_PHONE
+    assert text_at(dial, "Number") == STAFF_PHONE
 
 
 async def test_the_async_transfer_works_from_an_event_loop(fake_twilio, phone_call):

@@ -12,7 +12,7 @@ from calls.models import Call
 from fakes.twilio.testing import twilio_post
 from fakes.twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.telephony.services import stream_end_mark
-from realtime.tests.twilio_helpers import start_phone_call
+from realtime.tests.twilio_helpers import call_sid, start_phone_call
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
 
@@ -27,7 +27,7 @@ def phone_call(clinic) -> Call:
 
 
 def status(call: Call, call_status: str, *, duration: int | None = None, idempotency_token: str | None = None):
-    params = {"CallSid": call.twilio_call_sid, "CallStatus": call_status}
+    params = {"CallSid": call_sid(call), "CallStatus": call_status}
     if duration is not None:
         params["CallDuration"] = str(duration)
     response = twilio_post(Client(), "/twilio/status", params, idempotency_token=idempotency_token)

@@ -11,7 +11,7 @@ from calls.models import Call, hash_call_token
 from fakes.twilio.testing import TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock, twilio_post
 from fakes.twilio.webhooks import new_call_sid, new_idempotency_token, voice_params
 from realtime.telephony.services import stream_token_consume
-from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER
+from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER, element_at
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
 
@@ -36,14 +36,14 @@ def call_in(call_sid: str, *, idempotency_token: str | None = None, called: str 
 
 
 def stream_parameters(root: ET.Element) -> dict[str, str]:
-    return {p.get("name"): p.get("value") for p in root.findall("./Connect/Stream/Parameter")}
+    return {p.attrib["name"]: p.attrib["value"] for p in root.findall("./Connect/Stream/Parameter")}
 
 
 def assert_streams(root: ET.Element) -> dict[str, str]:
     connect = root.find("Connect")
     assert connect is not None
     assert connect.get("action") == f"{TEST_PUBLIC_BASE_URL}/twilio/stream-ended"
-    stream = connect.find("Stream")
+    stream = element_at(connect, "Stream")
     assert stream.get("url") == "wss://voice.clinic.example/twilio/media"
     return stream_parameters(root)
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -517,7 +518,7 @@ class Command(BaseCommand):
             number=spec.twilio_number, defaults={"organization": organization, "label": "Main line (demo)"}
         )
 
-    def _seed_user(self, organization: Organization, spec: DemoUser) -> tuple:
+    def _seed_user(self, organization: Organization, spec: DemoUser) -> tuple[User, str]:
         User = get_user_model()
         user = User.objects.filter(username=spec.username).first()
         if user is None:
@@ -544,7 +545,7 @@ class Command(BaseCommand):
 
     # Calls -----------------------------------------------------------------------------------------------------------
 
-    def _seed_call(self, organization: Organization, spec: DemoCall, *, reviewer, handler) -> None:
+    def _seed_call(self, organization: Organization, spec: DemoCall, *, reviewer: User, handler: User) -> None:
         call_id = uuid.UUID(spec.id)
         if Call.objects.filter(pk=call_id).exists():
             return  # a past call is history: never rewritten
@@ -584,7 +585,7 @@ class Command(BaseCommand):
             if spec.reviewed:
                 call_mark_reviewed(call=call, user=reviewer)
 
-    def _seed_escalation(self, call: Call, spec: dict, at: dt.datetime, staff_user) -> None:
+    def _seed_escalation(self, call: Call, spec: dict[str, Any], at: dt.datetime, staff_user: User) -> None:
         # The demo escalation dates from its call, not from the seeding.
         escalation, _ = escalation_create(
             call=call,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -52,11 +53,12 @@ class Command(BaseCommand):
             raise CommandError("Nothing to assess: pass TEXT arguments, or --jsonl with JSON lines on stdin.")
         for text in options["texts"]:
             result = assess(text, languages=languages, extra_phrases=extra)
-            style = {
+            styles: dict[str, Callable[[str], str]] = {
                 TriageLevel.EMERGENCY: self.style.ERROR,
                 TriageLevel.URGENT: self.style.WARNING,
                 TriageLevel.HUMAN: self.style.NOTICE,
-            }.get(result.level, self.style.SUCCESS)
+            }
+            style = styles.get(result.level, self.style.SUCCESS)
             self.stdout.write(f"{style(result.level.upper()):<9}  {text}")
             if result.reasons:
                 self.stdout.write(f"  reasons:  {', '.join(result.reasons)}")
