@@ -1,7 +1,10 @@
 """Evaluate triage on labelled JSON lines (text, label, lang, kind, ...), e.g. an outside validation set.
 
     python manage.py triage_eval cases.jsonl [more.jsonl ...] [--lang es] [--no-misses] [--rules-only]
-    python manage.py triage_eval --held-back        # the corpus's own held-back split (calls/triage/train.py)
+    python manage.py triage_eval --held-back        # the corpus's held-back split (calls/triage/train.py)
+
+The shipped model is trained on the whole corpus, so --held-back with it is in-sample; it first prints the
+out-of-sample figures training measured on that split with a model fitted without it (model.json, "held_back").
 
 Prints per-label precision and recall, the routine false-escalation rate (routine cases assessed emergency or
 urgent), a confusion matrix, recall per language and per kind, and every miss with what triage said and why.
@@ -52,7 +55,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="*", metavar="FILE.jsonl")
-        parser.add_argument("--held-back", action="store_true", help="evaluate the corpus's held-back split")
+        parser.add_argument(
+            "--held-back", action="store_true", help="the corpus's held-back split (out-of-sample figures first)"
+        )
         parser.add_argument("--lang", help="only cases in this language (e.g. en, es)")
         parser.add_argument("--no-misses", action="store_true", help="do not list the misses")
         parser.add_argument("--rules-only", action="store_true", help="the rules alone, without the learned layer")
@@ -62,6 +67,13 @@ class Command(BaseCommand):
             from calls.triage.train import load_corpus, split
 
             cases: list[dict[str, Any]] = split(load_corpus())[1]
+            from calls.triage.model import default_model
+
+            model = default_model()
+            held = (model.artifact_meta.get("trained") or {}).get("held_back") if model else None
+            if held:
+                self.stdout.write(f"Out of sample (training's held-back run, model fitted without these lines): {held}")
+                self.stdout.write("Below: the shipped model on the same lines (in-sample, it learnt them).")
         elif options["files"]:
             cases = load_cases(options["files"])
         else:
@@ -82,9 +94,9 @@ class Command(BaseCommand):
             self.stdout.write(f"\nMisses ({len(overall.misses)}):")
             for miss in overall.misses:
                 reasons = ",".join(miss["reasons"]) or "-"
-                model = f" model {miss['model']}" if miss.get("model") else ""
+                shown = f" model {miss['model']}" if miss.get("model") else ""
                 self.stdout.write(
-                    f"  {miss['id']} [{miss['lang']}] {miss['label']} -> {miss['predicted']} ({reasons}{model}): "
+                    f"  {miss['id']} [{miss['lang']}] {miss['label']} -> {miss['predicted']} ({reasons}{shown}): "
                     f"{miss['text']}"
                 )
 
