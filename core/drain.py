@@ -7,7 +7,7 @@ registers it here while it lives. That gives three things:
   `manage.py drain --pid`) puts the process in drain mode: /readyz answers 503 "draining", new calls are refused
   (503 `draining` with Retry-After; Twilio gets fallback TwiML), live calls go on. When the last live call and the
   last in-flight HTTP request have ended, the process sends itself SIGTERM and exits 0 (daphne and uvicorn both exit
-  cleanly on SIGTERM). So a deploy never cuts a live call (docs/operations.md, draining).
+  cleanly on SIGTERM). So a deploy never cuts a live call (docs/facts.md#sigterm-drops-websockets; README, Draining).
 - **heartbeat**: every LIVE_CALL_HEARTBEAT_SECONDS the registered calls are handed to the heartbeat the call domain
   installed (`set_heartbeat`; calls marks them active in one UPDATE), so the reaper only ends calls no living
   process holds any more (a `kill -9`ed one). The platform knows call ids, not the Call model.

@@ -85,9 +85,10 @@ def test_a_routine_booking_by_phone_is_transcribed_in_order_stores_the_intake_an
     assert not call.escalated
     assert log.violations == []
     assert twilio_rest.requests == []
-    # The agent got the caller's frames (all but the few in flight when the agent hung up) and the caller heard
-    # every byte of the agent's audio (μ-law passthrough).
-    assert 160 * (result.media.sent_frames - 5) <= log.audio_bytes_in <= 160 * result.media.sent_frames
+    # The agent got the caller's frames (all but those in flight when the agent hung up: a loaded machine may hold
+    # a second of them, 50 frames, so the bound is about frames lost, not speed) and the caller heard every byte of
+    # the agent's audio (μ-law passthrough).
+    assert 160 * (result.media.sent_frames - 50) <= log.audio_bytes_in <= 160 * result.media.sent_frames
     assert len(result.media.received_audio) == log.audio_bytes_out
     assert result.media.protocol_errors == []
 
