@@ -293,36 +293,6 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     def usage_display(self, obj: Call) -> str:
         return _pretty_json(obj.usage)
 
-    @admin.display(description="Why triage escalated")
-    def triage_explanation(self, obj: Escalation) -> str:
-        """The decision in words: which rules matched (and on which words), which guards spoke, what the learned
-        layer thought. Empty for escalations raised by the agent, staff or the system."""
-        explanation = obj.triage or {}
-        if not explanation:
-            return "—"
-        rows: list[tuple[str, str]] = []
-        decided = {"rules": "the rules", "model": "the learned layer", "rules+model": "the rules and the learned layer"}
-        rows.append(("Decided by", decided.get(explanation.get("decided_by", ""), "—")))
-        if explanation.get("rules"):
-            rows.append(("Rules", ", ".join(explanation["rules"])))
-        if explanation.get("evidence"):
-            rows.append(("Words", ", ".join(f"“{word}”" for word in explanation["evidence"])))
-        model = explanation.get("model") or {}
-        if model:
-            rows.append(
-                ("Learned layer", f"{model.get('level', '?')} ({model.get('probability', 0):.0%} for this level)")
-            )
-        if explanation.get("vetoes"):
-            rows.append(("Guards in the words", ", ".join(explanation["vetoes"])))
-        if explanation.get("self_harm") == "other":
-            rows.append(("Self-harm", "someone else's intent, reported by the caller (911 for them, caller kept on)"))
-        elif explanation.get("self_harm") == "self":
-            rows.append(("Self-harm", "the caller's own (988 first)"))
-        return format_html(
-            "<table class='triage-explanation'>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-        )
-
     # Workflow --------------------------------------------------------------------------------------------------------
 
     @admin.action(description="Mark selected calls as reviewed", permissions=["change"])
