@@ -27,7 +27,9 @@ class BoundedIsoDateTimeField(IsoDateTimeField):
         cleaned = super().clean(value)
         if cleaned is not None:
             try:
-                cleaned.astimezone(dt.UTC)  # databases compare in UTC; year 1 at +14:00 has no UTC equivalent
+                # In UTC for the database: year 1 at +14:00 has no UTC equivalent, and PostgreSQL refuses offsets
+                # it cannot represent ("time zone displacement out of range" for -22:08, a 500 before).
+                cleaned = cleaned.astimezone(dt.UTC)
             except OverflowError:
                 raise ValidationError("That date and time is out of range.", code="overflow") from None
         return cleaned

@@ -304,3 +304,8 @@ def test_a_user_without_any_clinic_sees_nothing(org_a):
     assert_error(api(loner).get(LIST), 404, "not_found")
     assert make_org("clinic-c")  # still nothing once other clinics exist
     assert_error(api(loner).get(LIST), 404, "not_found")
+
+
+def test_a_filter_time_with_an_offset_postgresql_cannot_hold_is_answered_not_a_500(org_a, staff_a):
+    response = logged_in(staff_a).get("/api/calls", {"started_after": "1664-10-14T20:52:49-22:08"})
+    assert response.status_code in (200, 400), response.content
