@@ -64,7 +64,7 @@ GRID = {
     "emergency_strong": [0.9, 0.95, 0.98],  # "strong" means it: only these are never vetoed by a guard
     "self_harm": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
     "urgent": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
-    "human": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+    "human": [0.5, 0.55, 0.6, 0.65, 0.7],  # from 0.5: lower ones called "Thanks." a request for a person
     "demote": [0.6, 0.7, 0.8, 0.9, 0.95, 1.01],
     "urgent_margin": [-1.0, 0.0, 0.15],  # -1: off
 }
