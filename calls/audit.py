@@ -49,9 +49,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from calls.models import AuditEvent, TranscriptSegment
-from core.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable, database_unavailable
 from core.middleware import SyncAsyncMiddleware
-from core.net import client_ip, valid_ip
 from core.observability import request_id_var
 
 if TYPE_CHECKING:
@@ -210,6 +209,8 @@ def write_events(events: list[AuditEvent]) -> None:
         # whose row fails is abandoned with its whole transaction.
         AuditEvent.objects.bulk_create(events)
     except DatabaseError as exc:
+        if database_unavailable(exc):
+            raise  # the whole database is gone (a restart, a failover): 503 database_unavailable, like any query
         logger.error("audit write failed (%s); refusing the read or change", type(exc).__name__)
         raise AuditUnavailable() from exc
 
