@@ -51,6 +51,7 @@ from django.utils import timezone
 from calls.models import AuditEvent, TranscriptSegment
 from core.errors import ServiceUnavailable, database_unavailable
 from core.middleware import SyncAsyncMiddleware
+from core.net import client_ip, valid_ip
 from core.observability import request_id_var
 
 if TYPE_CHECKING:
