@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from calls.audit import audit_read, audit_request_actor
-from calls.models import Call, Escalation
+from calls.models import Call, Escalation, EscalationSource
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
 from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
 from core.errors import ApiError
@@ -36,10 +36,10 @@ EXAMPLE_ESCALATION = {
     "id": "9c2d7a1e-4b3f-4e8a-9d1c-2b3a4c5d6e7f",
     "call_id": "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c",
     "organization_id": "0b6d4c1e-2f3a-4b5c-8d9e-a1b2c3d4e5f6",
-    "level": "emergency",
-    "source": "keyword",
+    "level": Escalation.Level.EMERGENCY.value,
+    "source": EscalationSource.KEYWORD.value,
     "reason": "chest_pain",
-    "status": "acknowledged",
+    "status": Escalation.Status.ACKNOWLEDGED.value,
     "created_at": "2026-03-02T14:05:31.204000Z",
     "acknowledged_by": {"id": 7, "username": "sam"},
     "acknowledged_at": "2026-03-02T14:05:52.880000Z",
@@ -250,7 +250,11 @@ class CallEscalateView(StaffView):
         request=EscalateInputSerializer,
         responses={201: StaffEscalationSerializer, 200: StaffEscalationSerializer, **WRITE_RESPONSES},
         examples=[
-            OpenApiExample("Escalate", request_only=True, value={"level": "urgent", "reason": "callback requested"}),
+            OpenApiExample(
+                "Escalate",
+                request_only=True,
+                value={"level": Escalation.Level.URGENT.value, "reason": "callback requested"},
+            ),
             OpenApiExample("Created", response_only=True, status_codes=["201"], value=EXAMPLE_ESCALATION),
         ],
     )

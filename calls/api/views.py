@@ -38,7 +38,7 @@ from calls.api.serializers import (
 )
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
-from calls.models import Call
+from calls.models import Call, TranscriptSegment
 from calls.services import IntakeInvalid, SegmentInput, call_start
 from core.api.schema import (
     CALL_START_RESPONSE,
@@ -50,6 +50,7 @@ from core.api.throttling import CallerOrgThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
 from organizations.auth import STAFF_AUTHENTICATION
+from organizations.vocabulary import Urgency
 
 EXAMPLE_CALL_ID = "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c"
 EXAMPLE_ORG_ID = "0b6d4c1e-2f3a-4b5c-8d9e-a1b2c3d4e5f6"
@@ -60,21 +61,31 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
     value={
         "id": EXAMPLE_CALL_ID,
         "organization": EXAMPLE_ORG_ID,
-        "channel": "web",
-        "status": "completed",
+        "channel": Call.Channel.WEB.value,
+        "status": Call.Status.COMPLETED.value,
         "started_at": "2026-03-02T14:05:09.120000Z",
         "ended_at": "2026-03-02T14:08:41.503000Z",
         "duration_seconds": 212,
         "escalated": False,
         "escalation_level": "",
-        "urgency": "routine",
+        "urgency": Urgency.ROUTINE.value,
         "caller_phone": "+14155550123",
         "transcript_segments": 2,
         "intake_completed": True,
         "reviewed": False,
         "transcript": [
-            {"seq": 1, "speaker": "agent", "text": "Clinic A, how can I help?", "occurred_at": "2026-03-02T14:05:10Z"},
-            {"seq": 2, "speaker": "caller", "text": "A checkup, please.", "occurred_at": "2026-03-02T14:05:15Z"},
+            {
+                "seq": 1,
+                "speaker": TranscriptSegment.Speaker.AGENT.value,
+                "text": "Clinic A, how can I help?",
+                "occurred_at": "2026-03-02T14:05:10Z",
+            },
+            {
+                "seq": 2,
+                "speaker": TranscriptSegment.Speaker.CALLER.value,
+                "text": "A checkup, please.",
+                "occurred_at": "2026-03-02T14:05:15Z",
+            },
         ],
         "intake": {
             "data": {
@@ -82,9 +93,9 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
                 "date_of_birth": "1984-07-12",
                 "callback_number": "+14155550123",
                 "reason_for_call": "Annual checkup",
-                "urgency": "routine",
+                "urgency": Urgency.ROUTINE.value,
             },
-            "urgency": "routine",
+            "urgency": Urgency.ROUTINE.value,
             "completed": True,
         },
         "escalations": [],
@@ -118,7 +129,7 @@ class CallStartView(CallerAPIView):
                 value={
                     "call_id": EXAMPLE_CALL_ID,
                     "call_token": "ct_4hY0m1…",
-                    "status": "in_progress",
+                    "status": Call.Status.IN_PROGRESS.value,
                     "started_at": "2026-03-02T14:05:09.120000Z",
                     "organization": {"id": EXAMPLE_ORG_ID, "name": "Clinic A"},
                 },

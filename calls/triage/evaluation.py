@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from calls.triage import LEVELS, ROUTINE, SEVERITY, Assessment, assess
+from calls.triage import EMERGENCY, LEVELS, ROUTINE, SEVERITY, URGENT, Assessment, assess
 
-ESCALATING = ("emergency", "urgent")
+ESCALATING = (EMERGENCY, URGENT)
 
 
 @dataclass
