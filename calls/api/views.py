@@ -88,6 +88,17 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
             "completed": True,
         },
         "escalations": [],
+        "usage": {
+            "input_text_tokens": 5200,
+            "input_audio_tokens": 1800,
+            "input_cached_tokens": 3100,
+            "output_text_tokens": 420,
+            "output_audio_tokens": 2600,
+            "transcription_tokens": 0,
+            "transcription_audio_ms": 61000,
+        },
+        "estimated_cost_usd": "0.261003",
+        "turn_latency_ms": {"p50": 820, "p95": 1430, "turns": 6},
     },
 )
 
@@ -298,7 +309,7 @@ class CallDetailView(generics.RetrieveAPIView[Call]):
 
     @extend_schema(
         operation_id="calls_retrieve",
-        summary="One call with transcript, intake and escalations",
+        summary="One call with transcript, intake, escalations, usage and cost",
         description="Staff: another clinic's call answers 404.",
         tags=["Staff"],
         responses={200: CallDetailSerializer, 401: STAFF_READ_ERRORS[401], 403: STAFF_READ_ERRORS[403], 404: ERROR_404},
