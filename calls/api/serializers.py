@@ -204,20 +204,29 @@ class CallDetailSerializer(CallSummarySerializer):
     transcript = TranscriptSegmentSerializer(many=True, read_only=True, source="ordered_segments")
     intake = serializers.SerializerMethodField()
     escalations = EscalationSerializer(many=True, read_only=True, source="ordered_escalations")
+
+    class Meta(CallSummarySerializer.Meta):
+        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations"]
+        read_only_fields = fields
+
+    @extend_schema_field(IntakeSerializer(allow_null=True))
+    def get_intake(self, call: Call) -> dict | None:
+        try:
+            intake = call.intake
+        except ObjectDoesNotExist:
+            return None
+        return IntakeSerializer(intake).data
+
+
+class StaffCallDetailSerializer(CallDetailSerializer):
+    """The staff view of a call adds what it used and cost (the clinic's business, never shown to the caller)."""
+
     usage = serializers.SerializerMethodField()
     estimated_cost_usd = serializers.SerializerMethodField()
     turn_latency_ms = serializers.SerializerMethodField()
 
-    class Meta(CallSummarySerializer.Meta):
-        fields = [
-            *CallSummarySerializer.Meta.fields,
-            "transcript",
-            "intake",
-            "escalations",
-            "usage",
-            "estimated_cost_usd",
-            "turn_latency_ms",
-        ]
+    class Meta(CallDetailSerializer.Meta):
+        fields = [*CallDetailSerializer.Meta.fields, "usage", "estimated_cost_usd", "turn_latency_ms"]
         read_only_fields = fields
 
     @extend_schema_field(CallUsageSerializer)
@@ -238,11 +247,3 @@ class CallDetailSerializer(CallSummarySerializer):
     @extend_schema_field(TurnLatencySerializer)
     def get_turn_latency_ms(self, call: Call) -> dict[str, int | None]:
         return ledger.latency_summary(call.turn_latencies_ms or [])
-
-    @extend_schema_field(IntakeSerializer(allow_null=True))
-    def get_intake(self, call: Call) -> dict | None:
-        try:
-            intake = call.intake
-        except ObjectDoesNotExist:
-            return None
-        return IntakeSerializer(intake).data

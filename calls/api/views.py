@@ -35,6 +35,7 @@ from calls.api.serializers import (
     CallEndSerializer,
     CallStartSerializer,
     CallSummarySerializer,
+    StaffCallDetailSerializer,
 )
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
@@ -88,6 +89,14 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
             "completed": True,
         },
         "escalations": [],
+    },
+)
+
+STAFF_CALL_DETAIL_EXAMPLE = OpenApiExample(
+    "A completed call",
+    response_only=True,
+    value={
+        **CALL_DETAIL_EXAMPLE.value,
         "usage": {
             "input_text_tokens": 5200,
             "input_audio_tokens": 1800,
@@ -298,7 +307,7 @@ class CallListView(generics.ListAPIView[Call]):
 class CallDetailView(generics.RetrieveAPIView[Call]):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
-    serializer_class = CallDetailSerializer
+    serializer_class = StaffCallDetailSerializer
 
     def get_object(self) -> Call:
         call = calls_with_detail(calls_for_user(self.request.user)).filter(pk=self.kwargs["call_id"]).first()
@@ -312,8 +321,13 @@ class CallDetailView(generics.RetrieveAPIView[Call]):
         summary="One call with transcript, intake, escalations, usage and cost",
         description="Staff: another clinic's call answers 404.",
         tags=["Staff"],
-        responses={200: CallDetailSerializer, 401: STAFF_READ_ERRORS[401], 403: STAFF_READ_ERRORS[403], 404: ERROR_404},
-        examples=[CALL_DETAIL_EXAMPLE],
+        responses={
+            200: StaffCallDetailSerializer,
+            401: STAFF_READ_ERRORS[401],
+            403: STAFF_READ_ERRORS[403],
+            404: ERROR_404,
+        },
+        examples=[STAFF_CALL_DETAIL_EXAMPLE],
     )
     def get(self, request: Request, call_id: uuid.UUID) -> Response:
         return super().get(request, call_id=call_id)

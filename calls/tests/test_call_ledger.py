@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from calls import ledger
 from calls.models import Call
-from calls.services import call_end, call_transcription_usage_add, call_usage_add
+from calls.services import call_end, call_start, call_transcription_usage_add, call_usage_add
 from conftest import logged_in, make_call, token_for
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +233,18 @@ def test_calls_older_than_the_report_are_left_out(org_a, admin_a):
     call = billed_call(org_a)
     Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - dt.timedelta(days=40))
     assert logged_in(admin_a).get(reverse(REPORT), {"days": "30"}).context["rows"] == []
+
+
+def test_the_caller_never_sees_what_the_call_cost(org_a):
+    call, token = call_start(organization=org_a, channel=Call.Channel.WEB)
+    call_usage_add(call=call, usage=completed_usage(), turn_latency_ms=500)
+
+    response = Client().post(
+        "/api/call/end",
+        data={"call_id": str(call.pk)},
+        content_type="application/json",
+        headers={"X-Org-Key": org_a.publishable_key, "X-Call-Token": token},
+    )
+
+    assert response.status_code == 200, response.content
+    assert not {"usage", "estimated_cost_usd", "turn_latency_ms"} & set(response.json())
