@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from calls import ledger
 from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
 from calls.models import Call, Escalation, Intake, TranscriptSegment
@@ -28,7 +34,7 @@ from calls.services import (
     escalation_acknowledge,
     escalation_resolve,
 )
-from organizations.access import scope_for_user, signed_in
+from organizations.access import organizations_for_user, scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
 from organizations.models import IntakeField, Organization
 
@@ -36,6 +42,7 @@ if TYPE_CHECKING:  # aliases that exist only in django-stubs
     from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
 
 EMPTY = "—"
+USAGE_REPORT_DAYS = 14
 
 
 def _escalations_url(call: Call) -> str:
@@ -146,6 +153,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         ("Intake", {"fields": ["intake_table"]}),
         ("Transcript", {"fields": ["transcript_table"]}),
         ("Review", {"fields": ["reviewed_by", "reviewed_at"]}),
+        ("Cost and speed", {"fields": ["cost_display", "latency_display", "ledger_table"]}),
         (
             "Technical details",
             {
@@ -168,6 +176,9 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         "transcript_table",
         "metadata_display",
         "usage_display",
+        "cost_display",
+        "latency_display",
+        "ledger_table",
         "id",
     ]
 
@@ -293,6 +304,70 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     def usage_display(self, obj: Call) -> str:
         return _pretty_json(obj.usage)
 
+    @admin.display(description="Estimated cost")
+    def cost_display(self, obj: Call) -> str:
+        return _cost(ledger.call_cost(obj))
+
+    @admin.display(description="Agent answer time")
+    def latency_display(self, obj: Call) -> str:
+        return _latency(ledger.latency_summary(obj.turn_latencies_ms or []))
+
+    @admin.display(description="Usage")
+    def ledger_table(self, obj: Call) -> str:
+        rows = [(name.replace("_", " ").capitalize(), f"{value:,}") for name, value in ledger.call_usage(obj).items()]
+        rows.append(("Models", " / ".join(m for m in (obj.realtime_model, obj.transcription_model) if m) or EMPTY))
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    # Usage by day ----------------------------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        report = path(
+            "usage-by-day/", self.admin_site.admin_view(self.usage_by_day_view), name="calls_call_usage_by_day"
+        )
+        return [report, *super().get_urls()]  # before the change page's catch-all <path:object_id>/
+
+    def usage_by_day_view(self, request: HttpRequest) -> HttpResponse:
+        """Calls, tokens, estimated cost and agent answer time per clinic and clinic day, for the user's clinics."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        clinics = organizations_for_user(request.user)
+        chosen = request.GET.get("organization", "")
+        if chosen:
+            try:
+                clinics = clinics.filter(pk=uuid.UUID(chosen))
+            except ValueError:
+                raise Http404("No such clinic.") from None
+            if not clinics.exists():
+                raise Http404("No such clinic.")  # another clinic's report looks absent, as its calls do
+        try:
+            days = min(max(int(request.GET.get("days", USAGE_REPORT_DAYS)), 1), 92)
+        except ValueError:
+            days = USAGE_REPORT_DAYS
+        # Days are clinic days; a clinic east of the server's zone may already be a day ahead of it.
+        until = timezone.localdate() + dt.timedelta(days=1)
+        rows = ledger.usage_by_day(clinics, since=until - dt.timedelta(days=days), until=until)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage, cost and answer time by day",
+            "opts": self.opts,
+            "days": days,
+            "rows": [
+                {
+                    "clinic": row.organization.name,
+                    "day": row.day,
+                    "calls": row.calls,
+                    "input_tokens": f"{row.input_tokens:,}",
+                    "cached_tokens": f"{row.counts.get('input_cached_tokens', 0):,}",
+                    "output_tokens": f"{row.output_tokens:,}",
+                    "transcription": _transcription(row.transcription_tokens, row.counts["transcription_audio_ms"]),
+                    "cost": _cost(row.cost),
+                    "latency": _latency(row.latency),
+                }
+                for row in rows
+            ],
+        }
+        return TemplateResponse(request, "admin/calls/call/usage_by_day.html", context)
+
     # Workflow --------------------------------------------------------------------------------------------------------
 
     @admin.action(description="Mark selected calls as reviewed", permissions=["change"])
@@ -329,6 +404,23 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
             url = reverse("admin:calls_escalation_add") + "?" + urlencode({"call": str(obj.pk)})
             links.append({"label": "Escalate", "url": url})
         return links
+
+
+def _cost(cost: Decimal | None) -> str:
+    return "no price for a model used (REALTIME_PRICES)" if cost is None else f"${cost}"
+
+
+def _latency(summary: dict[str, int | None]) -> str:
+    if not summary["turns"]:
+        return EMPTY
+    return f"median {summary['p50']} ms, 95th percentile {summary['p95']} ms ({summary['turns']} turns)"
+
+
+def _transcription(tokens: int, audio_ms: int) -> str:
+    parts = [f"{tokens:,} tokens"] if tokens else []
+    if audio_ms:
+        parts.append(f"{audio_ms / 60_000:,.1f} min")
+    return ", ".join(parts) or EMPTY
 
 
 def _intake_value(value: object) -> str:

@@ -65,6 +65,24 @@ class Call(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     usage = models.JSONField(default=dict, blank=True)  # token usage summed from response.done events
+    # The call ledger (calls.ledger, calls.services.call_usage_add): real columns, so a clinic's day sums in SQL.
+    # Token counts are summed over every response.done (cancelled responses are billed too); cached tokens are part
+    # of the input text/audio counts, as OpenAI reports them (docs/facts.md#usage).
+    input_text_tokens = models.PositiveBigIntegerField(default=0)
+    input_audio_tokens = models.PositiveBigIntegerField(default=0)
+    input_cached_tokens = models.PositiveBigIntegerField(default=0)
+    input_cached_audio_tokens = models.PositiveBigIntegerField(default=0)  # the audio part of the cached tokens
+    output_text_tokens = models.PositiveBigIntegerField(default=0)
+    output_audio_tokens = models.PositiveBigIntegerField(default=0)
+    # Caller transcription: token-billed models report tokens, duration-billed ones (gpt-realtime-whisper) seconds.
+    transcription_input_tokens = models.PositiveBigIntegerField(default=0)
+    transcription_output_tokens = models.PositiveBigIntegerField(default=0)
+    transcription_audio_ms = models.PositiveBigIntegerField(default=0)
+    # The models the usage was billed under (the price table is looked up by these, settings may change later).
+    realtime_model = models.CharField(max_length=64, blank=True)
+    transcription_model = models.CharField(max_length=64, blank=True)
+    # Per turn: ms from the end of the caller's speech to the agent's first audio; the first TURN_LATENCY_KEPT only.
+    turn_latencies_ms = models.JSONField(default=list, blank=True)
     token_hash = models.CharField(max_length=64, blank=True, editable=False)
     # Phone calls: hash of the one-time Media Streams token, and when its (single) stream was accepted.
     stream_token_hash = models.CharField(max_length=64, blank=True, editable=False)

@@ -13,11 +13,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
+from calls import ledger
 from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
 from calls.models import Call, Escalation, Intake, TranscriptSegment
@@ -228,22 +230,69 @@ def call_end(
     return locked
 
 
-def call_usage_add(*, call: Call, usage: dict) -> Call:
-    """Add one response's token usage (a `response.done` event's `usage`) to the call's totals and count the
-    response. Only integer input/output/total token counts are summed; anything else in `usage` is ignored.
-    Returns `call` with its `usage` brought up to date."""
+def call_usage_add(*, call: Call, usage: dict | None = None, turn_latency_ms: int | None = None) -> Call:
+    """Add one response's usage (a `response.done` event's `usage`, cancelled responses included: they are
+    billed) to the call's ledger and count the response; `turn_latency_ms` is the turn this response answered
+    (end of the caller's speech to the agent's first audio), measured by the transport. Only integer counts are
+    summed; anything else in `usage` is ignored. Returns `call` with its ledger brought up to date."""
     with transaction.atomic():
-        locked = Call.objects.select_for_update().only("id", "organization_id", "usage").get(pk=call.pk)
-        totals = dict(locked.usage or {})
-        for key in ("input_tokens", "output_tokens", "total_tokens"):
-            value = usage.get(key)
-            if isinstance(value, int):
-                totals[key] = totals.get(key, 0) + value
-        totals["responses"] = totals.get("responses", 0) + 1
-        locked.usage = totals
-        _save(locked, ["usage"])
-    call.usage = totals
+        locked = Call.objects.select_for_update().only("id", "organization_id", *_LEDGER_FIELDS).get(pk=call.pk)
+        fields: list[str] = []
+        if usage is not None:
+            totals = dict(locked.usage or {})
+            for key in ("input_tokens", "output_tokens", "total_tokens"):
+                value = usage.get(key)
+                if isinstance(value, int):
+                    totals[key] = totals.get(key, 0) + value
+            totals["responses"] = totals.get("responses", 0) + 1
+            locked.usage = totals
+            fields.append("usage")
+            counted = _ledger_add(locked, ledger.response_usage_counts(usage))
+            fields += counted
+            if counted and not locked.realtime_model:
+                locked.realtime_model = settings.REALTIME_MODEL[:64]
+                fields.append("realtime_model")
+        kept = locked.turn_latencies_ms if isinstance(locked.turn_latencies_ms, list) else []
+        if turn_latency_ms is not None and turn_latency_ms >= 0 and len(kept) < ledger.TURN_LATENCY_KEPT:
+            locked.turn_latencies_ms = [*kept, int(turn_latency_ms)]
+            fields.append("turn_latencies_ms")
+        if fields:
+            _save(locked, fields)
+    _copy_ledger(locked, call)
     return call
+
+
+def call_transcription_usage_add(*, call: Call, usage: dict) -> Call:
+    """Add one caller transcription's usage (`conversation.item.input_audio_transcription.completed` `usage`:
+    tokens or audio seconds) to the call's ledger. Returns `call` with its ledger brought up to date."""
+    counts = ledger.transcription_usage_counts(usage)
+    if not any(counts.values()):
+        return call
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().only("id", "organization_id", *_LEDGER_FIELDS).get(pk=call.pk)
+        fields = _ledger_add(locked, counts)
+        if not locked.transcription_model:
+            locked.transcription_model = settings.REALTIME_TRANSCRIPTION_MODEL[:64]
+            fields.append("transcription_model")
+        _save(locked, fields)
+    _copy_ledger(locked, call)
+    return call
+
+
+_LEDGER_FIELDS = ("usage", *ledger.TOKEN_FIELDS, "realtime_model", "transcription_model", "turn_latencies_ms")
+
+
+def _ledger_add(call: Call, counts: dict[str, int]) -> list[str]:
+    changed = [name for name, value in counts.items() if value]
+    for name in changed:
+        setattr(call, name, getattr(call, name) + counts[name])
+    return changed
+
+
+def _copy_ledger(source: Call, target: Call) -> None:
+    if source is not target:
+        for name in _LEDGER_FIELDS:
+            setattr(target, name, getattr(source, name))
 
 
 def call_mark_reviewed(*, call: Call, user: User) -> Call:

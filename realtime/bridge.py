@@ -8,7 +8,8 @@ The per-frame path is deliberately dumb and cheap (measured in bench/bridge.py):
 - μ-law base64 passes through untouched both ways; no decoding, no resampling;
 - a Twilio `media` frame becomes an `input_audio_buffer.append` by string concatenation (base64 needs no escaping);
 - an upstream `response.output_audio.delta` is recognised from its first bytes and relayed without a JSON parse;
-- no database, no thread hop and no logging per frame; Twilio marks only every ~100 ms of audio (PlaybackTracker).
+- no database, no thread hop and no logging per frame; Twilio marks only every ~100 ms of audio (PlaybackTracker);
+  the turn latency (realtime.latency) reads one flag per delta and the response id of a turn's first delta only.
 Everything else (transcripts, tools, triage) goes to the call event pipeline on a worker task through
 `database_sync_to_async`, so a slow query delays neither the caller's audio nor the agent's.
 
@@ -39,6 +40,7 @@ from calls.audit import audit_actor_for_task
 from calls.models import Call
 from core.observability import call_context
 from organizations.models import Organization
+from realtime.latency import TurnClock
 from realtime.pipeline import CallEventPipeline, wants
 from realtime.prompt import response_instructions
 from realtime.session import PCMU, build_session, session_update_event
@@ -62,6 +64,7 @@ SESSION_LIMIT_CLOSE = 1001  # OpenAI: "Your session hit the maximum duration of 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 _AUDIO_DELTA_TYPE = '"type":"response.output_audio.delta"'
 _ITEM_KEY = '"item_id":"'
+_RESPONSE_KEY = '"response_id":"'
 _DELTA_KEY = '"delta":"'
 _PAYLOAD_KEY = '"payload":"'
 _MEDIA_PREFIX = '{"event":"media"'
@@ -116,7 +119,8 @@ class MediaBridge:
         self._twilio_closed = False
         self._end_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._events: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[dict, int | None] | None] = asyncio.Queue()  # event, turn latency (ms)
+        self.turn_clock = TurnClock()
         self._worker: asyncio.Task | None = None
         self._responses_done = 0
         self._transfer_started = False
@@ -202,6 +206,7 @@ class MediaBridge:
     async def _read_upstream(self) -> None:
         upstream = self.upstream
         tracker = self.tracker
+        clock = self.turn_clock
         send = self._send_twilio
         try:
             async for raw in upstream:
@@ -215,6 +220,8 @@ class MediaBridge:
                         d += 9
                         delta = raw[d : raw.index('"', d)]
                         i += 11
+                        if clock.waiting_for_audio:
+                            self._first_audio(raw)
                         await self._forward_audio(raw[i : raw.index('"', i)], delta, send, tracker)
                         continue
                 try:
@@ -243,23 +250,36 @@ class MediaBridge:
         if mark is not None:
             await send(self._mark_head + mark + '"}}')
 
+    def _first_audio(self, raw: str) -> None:
+        """A turn's first agent audio reached us (once per turn, so the response id is looked up only here)."""
+        r = raw.find(_RESPONSE_KEY)
+        response_id = raw[r + 15 : raw.find('"', r + 15)] if r != -1 else ""
+        self.turn_clock.audio(response_id, asyncio.get_running_loop().time())
+
     async def _on_upstream_event(self, event: dict) -> None:
         kind = event.get("type")
         if kind == "response.output_audio.delta":
             delta = event.get("delta")
             if isinstance(delta, str):
+                self.turn_clock.audio(str(event.get("response_id") or ""), asyncio.get_running_loop().time())
                 await self._forward_audio(str(event.get("item_id") or ""), delta, self._send_twilio, self.tracker)
             return
         if kind == "input_audio_buffer.speech_started":
             await self._barge_in()
+        elif kind == "input_audio_buffer.speech_stopped":
+            self.turn_clock.speech_stopped(asyncio.get_running_loop().time())
+        elif kind == "response.created":
+            self.turn_clock.response_created(str((event.get("response") or {}).get("id") or ""))
         elif kind == "response.output_audio.done":
             mark = self.tracker.flush()  # the tail of the item gets a mark too
             if mark is not None and not self._twilio_closed:
                 await self._send_twilio(self._mark_head + mark + '"}}')
-        elif kind == "response.done":
+        latency = None
+        if kind == "response.done":
             self._responses_done += 1
+            latency = self.turn_clock.take(str((event.get("response") or {}).get("id") or ""))
         if isinstance(kind, str) and wants(kind):
-            self._events.put_nowait(event)
+            self._events.put_nowait((event, latency))
 
     async def _barge_in(self) -> None:
         """The caller talks over the agent: drop Twilio's queued audio, and cut the unheard part from the
@@ -278,11 +298,12 @@ class MediaBridge:
         assert self.pipeline is not None
         handle = database_sync_to_async(self.pipeline.handle)
         while True:
-            event = await self._events.get()
-            if event is None:
+            queued = await self._events.get()
+            if queued is None:
                 return
+            event, latency = queued
             try:
-                result = await handle(event)
+                result = await handle(event, turn_latency_ms=latency)
             except Exception:  # one bad event must not end the caller's call
                 logger.exception("pipeline failed on %s", event.get("type"))
                 continue

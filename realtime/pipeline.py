@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from calls.conversation import Decision, agent_utterance_handle, caller_turn_lost, caller_utterance_handle
 from calls.models import Call, Escalation
-from calls.services import call_end, call_usage_add
+from calls.services import call_end, call_transcription_usage_add, call_usage_add
 from calls.triage import extra_phrases_for
 from core.observability import call_context
 from realtime.prompt import response_instructions
@@ -88,6 +88,7 @@ class CallEventPipeline:
         self.organization = call.organization
         self.state = state or PipelineState()
         self._extra_phrases: dict[str, list[str]] | None = None
+        self._turn_latency_ms: int | None = None
 
     # --- public API ---------------------------------------------------------------------------------------------
 
@@ -103,8 +104,10 @@ class CallEventPipeline:
     def deadline(self) -> dt.datetime:
         return self.call.started_at + dt.timedelta(minutes=self.organization.max_call_minutes)
 
-    def handle(self, event: dict) -> PipelineResult:
-        """Process one server event; returns what to send upstream and what happened."""
+    def handle(self, event: dict, *, turn_latency_ms: int | None = None) -> PipelineResult:
+        """Process one server event; returns what to send upstream and what happened. With a `response.done`, a
+        transport that saw the audio passes the turn latency it measured (realtime.latency.TurnClock)."""
+        self._turn_latency_ms = turn_latency_ms
         result = PipelineResult()
         event_type = event.get("type") if isinstance(event, dict) else None
         if not isinstance(event_type, str) or not wants(event_type):
@@ -151,6 +154,8 @@ class CallEventPipeline:
     def _on_conversation_item_input_audio_transcription_completed(self, event: dict, result: PipelineResult) -> None:
         # Also after the call ended: input transcription is asynchronous and may arrive after the response (and
         # after end_call); the caller's words are still stored and triaged (calls.conversation, after_call).
+        if isinstance(event.get("usage"), dict):  # billed even when nothing was heard
+            self.call = call_transcription_usage_add(call=self.call, usage=event["usage"])
         text = str(event.get("transcript") or "").strip()
         if not text:
             return
@@ -195,8 +200,8 @@ class CallEventPipeline:
             self.state.active_responses = [r for r in self.state.active_responses if r not in ("unknown", "")]
         self.state.finished_responses = [*self.state.finished_responses[-31:], response_id]
         usage = response.get("usage")
-        if isinstance(usage, dict):
-            self._record_usage(usage)
+        if isinstance(usage, dict) or self._turn_latency_ms is not None:
+            self._record_usage(usage if isinstance(usage, dict) else None)
         self._flush_pending_response(result)
 
     def _on_response_function_call_arguments_done(self, event: dict, result: PipelineResult) -> None:
@@ -277,8 +282,9 @@ class CallEventPipeline:
         self.state.pending_instructions = instructions
         self._flush_pending_response(result)
 
-    def _record_usage(self, usage: dict) -> None:
-        self.call.usage = call_usage_add(call=self.call, usage=usage).usage
+    def _record_usage(self, usage: dict | None) -> None:
+        # Every response.done, cancelled ones too (they are billed), with the turn latency the transport measured.
+        self.call = call_usage_add(call=self.call, usage=usage, turn_latency_ms=self._turn_latency_ms)
 
 
 def _system_message(text: str) -> dict:

@@ -22,6 +22,7 @@ from calls.audit import audit_actor
 from calls.models import Call
 from core import drain
 from core.observability import call_context
+from realtime.latency import TurnClock
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
 from realtime.session import build_session, session_update_event
 from realtime.upstream import call_hangup, realtime_ws_url, ws_headers
@@ -73,6 +74,8 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
     """Relay events until the call ends; returns the end reason."""
     handle = sync_to_async(pipeline.handle)
     audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband
+    clock = TurnClock()  # the agent's first audio of a turn is output_audio_buffer.started here
+    loop = asyncio.get_running_loop()
     while True:
         try:
             raw = await asyncio.wait_for(upstream.recv(), timeout=DEADLINE_CHECK_SECONDS)
@@ -100,19 +103,33 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
             continue
         event_type = str(event.get("type"))
         audio_buffer_events = audio_buffer_events or event_type.startswith("output_audio_buffer.")
+        latency = _clock_event(clock, event_type, event, loop.time())
         if not wants(event_type):
             continue
-        result: PipelineResult = await handle(event)
+        result: PipelineResult = await handle(event, turn_latency_ms=latency)
         for client_event in result.client_events:
             await upstream.send(json.dumps(client_event))
         if result.ended:
-            await _goodbye_tail(upstream, handle, wait_for_playback=audio_buffer_events)
+            await _goodbye_tail(upstream, handle, clock, wait_for_playback=audio_buffer_events)
             return Call.EndReason.AGENT_ENDED
         if await sync_to_async(pipeline.check_deadline)():
             return Call.EndReason.TIMEOUT
 
 
-async def _goodbye_tail(upstream: Any, handle: Any, *, wait_for_playback: bool) -> None:
+def _clock_event(clock: TurnClock, event_type: str, event: dict, now: float) -> int | None:
+    """Feed the turn clock; the measured latency at a response.done (None otherwise)."""
+    if event_type == "input_audio_buffer.speech_stopped":
+        clock.speech_stopped(now)
+    elif event_type == "response.created":
+        clock.response_created(str((event.get("response") or {}).get("id") or ""))
+    elif event_type == "output_audio_buffer.started":
+        clock.audio(str(event.get("response_id") or ""), now)
+    elif event_type == "response.done":
+        return clock.take(str((event.get("response") or {}).get("id") or ""))
+    return None
+
+
+async def _goodbye_tail(upstream: Any, handle: Any, clock: TurnClock, *, wait_for_playback: bool) -> None:
     """After end_call, keep listening while the goodbye plays: what the caller says over it is transcribed after the
     response (input transcription is asynchronous), and those words must still be stored and triaged. Ends when the
     audio stopped (plus a short grace for its transcript), after a quiet second, or at GOODBYE_TAIL_LIMIT."""
@@ -130,10 +147,12 @@ async def _goodbye_tail(upstream: Any, handle: Any, *, wait_for_playback: bool) 
             continue
         if not isinstance(event, dict):
             continue
-        if event.get("type") == "output_audio_buffer.stopped":
+        event_type = str(event.get("type"))
+        latency = _clock_event(clock, event_type, event, loop.time())  # the goodbye answered a turn too
+        if event_type == "output_audio_buffer.stopped":
             deadline = min(deadline, loop.time() + GOODBYE_TRANSCRIPT_GRACE)
-        elif wants(str(event.get("type"))):
-            await handle(event)
+        elif wants(event_type):
+            await handle(event, turn_latency_ms=latency)
 
 
 def attach(call_id: str, openai_call_id: str) -> bool:

@@ -7,6 +7,7 @@ Malformed values fail at start with `ImproperlyConfigured` naming the variable.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import zoneinfo
@@ -283,6 +284,96 @@ REALTIME_MODEL = env_str("REALTIME_MODEL", "gpt-realtime-2.1")
 # Transcribes the caller's speech inside the Realtime session (what is stored and triaged). Checked at start against
 # the models the OpenAI SDK lists (realtime/catalog.py): an unknown or shut-down model refuses to start.
 REALTIME_TRANSCRIPTION_MODEL = env_str("REALTIME_TRANSCRIPTION_MODEL", "gpt-realtime-whisper")
+# What a call costs (calls/ledger.py): USD per 1M tokens, or per minute of audio for duration-billed transcription.
+# From OpenAI's model pages as read on 2026-12-02 (docs/facts.md#prices); REALTIME_PRICES_JSON (a JSON object of
+# model -> prices) replaces the entry of each model it names, so a price change needs no release.
+REALTIME_PRICE_KEYS = frozenset(
+    {
+        "text_input",
+        "text_cached_input",
+        "text_output",
+        "audio_input",
+        "audio_cached_input",
+        "audio_output",
+        "per_minute",  # transcription billed by audio duration
+        "input",  # transcription billed by tokens
+        "output",
+    }
+)
+REALTIME_PRICES: dict[str, dict[str, str]] = {
+    "gpt-realtime-2.1": {
+        "text_input": "4.00",
+        "text_cached_input": "0.40",
+        "text_output": "24.00",
+        "audio_input": "32.00",
+        "audio_cached_input": "0.40",
+        "audio_output": "64.00",
+    },
+    "gpt-realtime-2": {
+        "text_input": "4.00",
+        "text_cached_input": "0.40",
+        "text_output": "24.00",
+        "audio_input": "32.00",
+        "audio_cached_input": "0.40",
+        "audio_output": "64.00",
+    },
+    "gpt-realtime-2.1-mini": {
+        "text_input": "0.60",
+        "text_cached_input": "0.06",
+        "text_output": "2.40",
+        "audio_input": "10.00",
+        "audio_cached_input": "0.30",
+        "audio_output": "20.00",
+    },
+    # Deprecated (shuts down 2027-01-20). Text input $0.60 is on OpenAI's page; the rest is assumed equal to
+    # gpt-realtime-2.1-mini and is a placeholder to check.
+    "gpt-realtime-mini": {
+        "text_input": "0.60",
+        "text_cached_input": "0.06",
+        "text_output": "2.40",
+        "audio_input": "10.00",
+        "audio_cached_input": "0.30",
+        "audio_output": "20.00",
+    },
+    "gpt-realtime-whisper": {"per_minute": "0.017"},
+    "gpt-transcribe": {"per_minute": "0.0045"},
+    "gpt-4o-transcribe": {"input": "2.50", "output": "10.00"},
+    "gpt-4o-mini-transcribe": {"input": "1.25", "output": "5.00"},
+}
+
+
+def _prices_override(name: str) -> dict[str, dict[str, str]]:
+    value = _raw(name)
+    if not value:
+        return {}
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a JSON object of model -> prices") from None
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name}: expected a JSON object of model -> prices")
+    prices: dict[str, dict[str, str]] = {}
+    for model, table in data.items():
+        if not isinstance(table, dict) or not table:
+            raise ImproperlyConfigured(f"{name}: the prices of {model!r} must be a non-empty JSON object")
+        for key, price in table.items():
+            if key not in REALTIME_PRICE_KEYS:
+                raise ImproperlyConfigured(
+                    f"{name}: unknown price {key!r} for {model!r}; use {', '.join(sorted(REALTIME_PRICE_KEYS))}"
+                )
+            if isinstance(price, bool) or not isinstance(price, int | float | str):
+                raise ImproperlyConfigured(f"{name}: the price {key!r} of {model!r} must be a number")
+            try:
+                number = float(price)
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}: the price {key!r} of {model!r} must be a number") from None
+            if not 0 <= number < 1e6:
+                raise ImproperlyConfigured(f"{name}: the price {key!r} of {model!r} must be between 0 and 1e6")
+        prices[str(model)] = {key: str(price) for key, price in table.items()}
+    return prices
+
+
+REALTIME_PRICES |= _prices_override("REALTIME_PRICES_JSON")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https"))

@@ -10,6 +10,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from calls import ledger
 from calls.intake import normalize_phone
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 
@@ -181,6 +182,24 @@ class EscalationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CallUsageSerializer(serializers.Serializer):
+    """The call's ledger (docs/facts.md#usage): summed over every response.done, cancelled ones included."""
+
+    input_text_tokens = serializers.IntegerField(help_text="Text input tokens, cached ones included.")
+    input_audio_tokens = serializers.IntegerField(help_text="Audio input tokens, cached ones included.")
+    input_cached_tokens = serializers.IntegerField(help_text="Input tokens served from the cache (text and audio).")
+    output_text_tokens = serializers.IntegerField()
+    output_audio_tokens = serializers.IntegerField()
+    transcription_tokens = serializers.IntegerField(help_text="Caller transcription, token-billed models.")
+    transcription_audio_ms = serializers.IntegerField(help_text="Caller transcription, duration-billed models.")
+
+
+class TurnLatencySerializer(serializers.Serializer):
+    p50 = serializers.IntegerField(allow_null=True, help_text="Median ms from the caller's last word to agent audio.")
+    p95 = serializers.IntegerField(allow_null=True)
+    turns = serializers.IntegerField(help_text="Turns measured.")
+
+
 class CallDetailSerializer(CallSummarySerializer):
     transcript = TranscriptSegmentSerializer(many=True, read_only=True, source="ordered_segments")
     intake = serializers.SerializerMethodField()
@@ -197,3 +216,34 @@ class CallDetailSerializer(CallSummarySerializer):
         except ObjectDoesNotExist:
             return None
         return IntakeSerializer(intake).data
+
+
+class StaffCallDetailSerializer(CallDetailSerializer):
+    """The staff view of a call adds what it used and cost (the clinic's business, never shown to the caller)."""
+
+    usage = serializers.SerializerMethodField()
+    estimated_cost_usd = serializers.SerializerMethodField()
+    turn_latency_ms = serializers.SerializerMethodField()
+
+    class Meta(CallDetailSerializer.Meta):
+        fields = [*CallDetailSerializer.Meta.fields, "usage", "estimated_cost_usd", "turn_latency_ms"]
+        read_only_fields = fields
+
+    @extend_schema_field(CallUsageSerializer)
+    def get_usage(self, call: Call) -> dict[str, int]:
+        return ledger.call_usage(call)
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="USD as a decimal string, from the price table (REALTIME_PRICES); null when a model used "
+            "has no price.",
+        )
+    )
+    def get_estimated_cost_usd(self, call: Call) -> str | None:
+        cost = ledger.call_cost(call)
+        return None if cost is None else str(cost)
+
+    @extend_schema_field(TurnLatencySerializer)
+    def get_turn_latency_ms(self, call: Call) -> dict[str, int | None]:
+        return ledger.latency_summary(call.turn_latencies_ms or [])

@@ -35,6 +35,7 @@ from calls.api.serializers import (
     CallEndSerializer,
     CallStartSerializer,
     CallSummarySerializer,
+    StaffCallDetailSerializer,
 )
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
@@ -99,6 +100,25 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
             "completed": True,
         },
         "escalations": [],
+    },
+)
+
+STAFF_CALL_DETAIL_EXAMPLE = OpenApiExample(
+    "A completed call",
+    response_only=True,
+    value={
+        **CALL_DETAIL_EXAMPLE.value,
+        "usage": {
+            "input_text_tokens": 5200,
+            "input_audio_tokens": 1800,
+            "input_cached_tokens": 3100,
+            "output_text_tokens": 420,
+            "output_audio_tokens": 2600,
+            "transcription_tokens": 0,
+            "transcription_audio_ms": 61000,
+        },
+        "estimated_cost_usd": "0.261003",
+        "turn_latency_ms": {"p50": 820, "p95": 1430, "turns": 6},
     },
 )
 
@@ -298,7 +318,7 @@ class CallListView(generics.ListAPIView[Call]):
 class CallDetailView(generics.RetrieveAPIView[Call]):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
-    serializer_class = CallDetailSerializer
+    serializer_class = StaffCallDetailSerializer
 
     def get_object(self) -> Call:
         call = calls_with_detail(calls_for_user(self.request.user)).filter(pk=self.kwargs["call_id"]).first()
@@ -309,11 +329,16 @@ class CallDetailView(generics.RetrieveAPIView[Call]):
 
     @extend_schema(
         operation_id="calls_retrieve",
-        summary="One call with transcript, intake and escalations",
+        summary="One call with transcript, intake, escalations, usage and cost",
         description="Staff: another clinic's call answers 404.",
         tags=["Staff"],
-        responses={200: CallDetailSerializer, 401: STAFF_READ_ERRORS[401], 403: STAFF_READ_ERRORS[403], 404: ERROR_404},
-        examples=[CALL_DETAIL_EXAMPLE],
+        responses={
+            200: StaffCallDetailSerializer,
+            401: STAFF_READ_ERRORS[401],
+            403: STAFF_READ_ERRORS[403],
+            404: ERROR_404,
+        },
+        examples=[STAFF_CALL_DETAIL_EXAMPLE],
     )
     def get(self, request: Request, call_id: uuid.UUID) -> Response:
         return super().get(request, call_id=call_id)

@@ -41,6 +41,14 @@ log = logging.getLogger("fakes.openai")
 
 AUDIO_CHUNK_MS = 100
 ARGUMENT_CHUNK_CHARS = 24
+# Usage the fake bills (docs/fakes.md#usage; the rates are a guess, the shapes are the SDK's): caller audio 10
+# tokens a second, agent audio 20, text about 4 characters a token (8 for JSON items).
+CALLER_AUDIO_MS_PER_TOKEN = 100
+AGENT_AUDIO_MS_PER_TOKEN = 50
+# Transcription models billed by tokens (`usage.type == "tokens"`); the others report audio seconds ("duration").
+TOKEN_BILLED_TRANSCRIPTION = frozenset(
+    {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe-diarize"}
+)
 
 
 @dataclass
@@ -98,6 +106,10 @@ class _ResponseRun:
         self.cancel_reason: str | None = None
         self.cancelled = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.audio_ms = 0  # produced so far (a cancelled response is billed for what it produced)
+        self.text_chars = 0
+        self.audio_started = False  # output_audio_buffer.started sent (call sessions)
+        self.audio_cleared = False
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -150,6 +162,7 @@ class RealtimeSession:
         self._playback: asyncio.Task[None] | None = None
         self._started = False
         self.closed = False
+        self._cached_input = (0, 0)  # (text, audio) input tokens of the last response: the cacheable prefix
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -316,6 +329,8 @@ class RealtimeSession:
                 "output_audio_buffer.clear is only supported for WebRTC and SIP connections.", code="invalid_event"
             )
         response_id = self.active.response["id"] if self.active else None
+        if self.active is not None:
+            self.active.audio_cleared = True
         await self.send({"type": "output_audio_buffer.cleared", "response_id": response_id or ""})
 
     async def _on_conversation_item_create(self, event: dict) -> None:
@@ -523,7 +538,7 @@ class RealtimeSession:
                 "item_id": item_id,
                 "content_index": 0,
                 "transcript": transcript,
-                "usage": {"type": "duration", "seconds": round(audio.speech_ms(transcript) / 1000, 2)},
+                "usage": _transcription_usage(transcription.get("model"), transcript),
             }
             if transcription.get("model") == "gpt-transcribe":
                 language = (turn.language if turn else None) or (self.scenario.language if self.scenario else None)
@@ -582,8 +597,7 @@ class RealtimeSession:
     async def _run_response(self, run: _ResponseRun, reply: AgentReply, *, tools: list, tool_choice: Any) -> None:
         response = run.response
         calls: list[str] = []
-        text_chars = 0
-        audio_ms_total = 0
+        in_text, in_audio = self._context_tokens() if run.in_conversation else (40, 0)
         try:
             await self.send({"type": "response.created", "response": {**response, "output": []}})
             await self.send(
@@ -596,8 +610,7 @@ class RealtimeSession:
                 }
             )
             if reply.say:
-                text_chars += len(reply.say)
-                audio_ms_total += await self._speak(run, reply.say)
+                await self._speak(run, reply.say)
             tool_calls = [] if tool_choice == "none" else list(reply.tool_calls)
             declared = {t.get("name") for t in tools}
             for call in tool_calls:
@@ -620,19 +633,28 @@ class RealtimeSession:
                 "type": "failed",
                 "error": {"type": "server_error", "code": "internal_error"},
             }
-        output_text = sum(len(json.dumps(i)) for i in response["output"]) // 8
-        in_tokens = 40 + sum(len(json.dumps(i)) for i in self.items.values()) // 8
-        out_audio = audio_ms_total // 50
-        out_text = text_chars // 4 + output_text
+        # Function-call items bill their JSON as text; messages their words (text or audio transcript).
+        output_text = sum(len(json.dumps(i)) for i in response["output"] if i.get("type") != "message") // 8
+        out_audio = run.audio_ms // AGENT_AUDIO_MS_PER_TOKEN
+        out_text = run.text_chars // 4 + output_text
+        # Guess: the context the previous response read is served from the cache (a subset of the input counts).
+        cached_text, cached_audio = (min(a, b) for a, b in zip(self._cached_input, (in_text, in_audio), strict=True))
+        if run.in_conversation:
+            self._cached_input = (in_text, in_audio)
         response["usage"] = {
-            "total_tokens": in_tokens + out_audio + out_text,
-            "input_tokens": in_tokens,
+            "total_tokens": in_text + in_audio + out_audio + out_text,
+            "input_tokens": in_text + in_audio,
             "output_tokens": out_audio + out_text,
             "input_token_details": {
-                "text_tokens": in_tokens,
-                "audio_tokens": 0,
-                "cached_tokens": 0,
+                "text_tokens": in_text,
+                "audio_tokens": in_audio,
                 "image_tokens": 0,
+                "cached_tokens": cached_text + cached_audio if run.in_conversation else 0,
+                "cached_tokens_details": {
+                    "text_tokens": cached_text if run.in_conversation else 0,
+                    "audio_tokens": cached_audio if run.in_conversation else 0,
+                    "image_tokens": 0,
+                },
             },
             "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
         }
@@ -642,7 +664,25 @@ class RealtimeSession:
             self.awaiting_calls = calls
             self.follow_up = reply.then or AgentReply(say=self.scenario.tool_ack if self.scenario else DEFAULT_TOOL_ACK)
         await self.send({"type": "response.done", "response": response})
+        if run.audio_started and not run.audio_cleared:
+            # WebRTC/SIP: a barge-in drops the audio still buffered for the caller; otherwise it plays out.
+            kind = "cleared" if run.cancel_reason == "turn_detected" else "stopped"
+            await self.send({"type": f"output_audio_buffer.{kind}", "response_id": response["id"]})
         await self._notify()
+
+    def _context_tokens(self) -> tuple[int, int]:
+        """(text, audio) input tokens of the conversation a response reads (instructions count as 40 text)."""
+        text, audio_tokens = 40, 0
+        for item_id, item in self.items.items():
+            content = item.get("content") or []
+            if item.get("role") == "user" and any(part.get("type") == "input_audio" for part in content):
+                spoken = " ".join(part.get("transcript") or "" for part in content)
+                audio_tokens += audio.speech_ms(spoken) // CALLER_AUDIO_MS_PER_TOKEN
+            elif item_id in self.audio_ms:
+                audio_tokens += self.audio_ms[item_id] // AGENT_AUDIO_MS_PER_TOKEN
+            else:
+                text += len(json.dumps(item)) // 8
+        return text, audio_tokens
 
     async def _add_output_item(self, run: _ResponseRun, item: dict) -> int:
         response = run.response
@@ -685,6 +725,7 @@ class RealtimeSession:
                 await self._checkpoint(run)
                 delta = word if i == 0 else " " + word
                 item["content"][0]["text"] += delta
+                run.text_chars += len(delta)
                 await self.send({"type": "response.output_text.delta", **ids, "delta": delta})
             await self.send({"type": "response.output_text.done", **ids, "text": text})
             await self.send({"type": "response.content_part.done", **ids, "part": {"type": "text", "text": text}})
@@ -700,18 +741,24 @@ class RealtimeSession:
         item["content"] = [part]
         self.audio_ms[item["id"]] = 0
         await self.send({"type": "response.content_part.added", **ids, "part": {"type": "audio", "transcript": ""}})
+        if self.is_call and not run.audio_started:
+            # WebRTC/SIP only: "sent after an audio content part has been added to the response".
+            run.audio_started = True
+            await self.send({"type": "output_audio_buffer.started", "response_id": rid})
         self.voice_locked = True
         said = 0
         for n, data in enumerate(chunks, start=1):
             await self._checkpoint(run, self.pace * len(data) / per_ms / 1000)
             await self.send({"type": "response.output_audio.delta", **ids, "delta": base64.b64encode(data).decode()})
             self.audio_ms[item["id"]] += len(data) // per_ms
+            run.audio_ms += len(data) // per_ms
             self.log.audio_bytes_out += len(data)
             upto = round(len(words) * n / len(chunks))
             if upto > said:
                 delta = (" " if said else "") + " ".join(words[said:upto])
                 said = upto
                 part["transcript"] += delta
+                run.text_chars += len(delta)
                 await self.send({"type": "response.output_audio_transcript.delta", **ids, "delta": delta})
         await self.send({"type": "response.output_audio.done", **ids})
         await self.send({"type": "response.output_audio_transcript.done", **ids, "transcript": text})
@@ -748,6 +795,24 @@ class RealtimeSession:
         )
         await self._finish_output_item(run, index, item)
         return call_id
+
+
+def _transcription_usage(model: object, transcript: str) -> dict:
+    """`usage` of an input transcription: tokens for the gpt-4o transcribe family, audio seconds otherwise
+    (SDK `ConversationItemInputAudioTranscriptionCompletedEvent.Usage`: `UsageTranscriptTextUsageTokens` or
+    `UsageTranscriptTextUsageDuration`)."""
+    speech = audio.speech_ms(transcript)
+    if model in TOKEN_BILLED_TRANSCRIPTION:
+        audio_tokens = speech // CALLER_AUDIO_MS_PER_TOKEN
+        output = max(1, len(transcript) // 4) if transcript else 0
+        return {
+            "type": "tokens",
+            "input_tokens": audio_tokens,
+            "output_tokens": output,
+            "total_tokens": audio_tokens + output,
+            "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": 0},
+        }
+    return {"type": "duration", "seconds": round(speech / 1000, 2)}
 
 
 async def run_echo(ws: web.WebSocketResponse, log_: SessionLog, session: dict) -> None:

@@ -94,3 +94,41 @@ def test_malformed_values_fail_loudly_naming_the_variable(variable, value):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert variable in result.stderr
+
+
+PRICES_PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps({m: settings.REALTIME_PRICES[m] for m in ('gpt-realtime-2.1', 'gpt-realtime-whisper')}))"
+)
+
+
+def test_realtime_prices_json_replaces_the_named_models_prices():
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    override = {"gpt-realtime-2.1": {"audio_input": 30, "audio_output": "60.5"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="voiceagent.settings", SECRET_KEY="x" * 60, REALTIME_PRICES_JSON=json.dumps(override)
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", PRICES_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    prices = json.loads(result.stdout)
+    assert prices["gpt-realtime-2.1"] == {"audio_input": "30", "audio_output": "60.5"}
+    assert prices["gpt-realtime-whisper"] == {"per_minute": "0.017"}  # models it does not name keep their prices
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "{not json",
+        '["gpt-realtime-2.1"]',
+        '{"gpt-realtime-2.1": {"audio_inptu": 32}}',
+        '{"gpt-realtime-2.1": {"audio_input": -1}}',
+        '{"gpt-realtime-2.1": {"audio_input": "cheap"}}',
+        '{"gpt-realtime-2.1": {}}',
+    ],
+)
+def test_malformed_realtime_prices_refuse_to_start_naming_the_variable(value):
+    result = load_settings(REALTIME_PRICES_JSON=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "REALTIME_PRICES_JSON" in result.stderr
