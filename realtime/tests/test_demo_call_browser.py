@@ -117,9 +117,9 @@ def test_the_demo_page_places_a_call_against_the_fake_and_shows_its_transcript(
     page.click("#start")
     page.wait_for_selector("#transcript li.caller", timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "02-in-the-call.png"), full_page=True)
-    page.wait_for_function(
-        "document.getElementById('status').textContent === 'Call ended.'", timeout=60_000
-    )  # the agent ended it (end_call): the page stopped by itself
+    # The agent ended it (end_call): the page stopped by itself. (A selector wait: the page's CSP forbids the eval
+    # that wait_for_function would need.)
+    page.locator("#status", has_text="Call ended.").wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "03-call-ended.png"), full_page=True)
 
     shown = [(item.get_attribute("class"), item.text_content()) for item in page.locator("#transcript li").all()]
