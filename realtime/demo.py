@@ -18,7 +18,15 @@ def openai_origin() -> str:
     """The origin of OPENAI_BASE_URL (scheme://host[:port]), read when the page is served: `serve` points it at the
     built-in fake after settings were loaded."""
     parts = urlsplit(settings.OPENAI_BASE_URL)
-    return f"{parts.scheme}://{parts.netloc}"
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"  # never user:password@ from the URL into a response header
+
+
+def local_upstream() -> bool:
+    """No key, or OPENAI_BASE_URL on this machine: the built-in fake (`serve` starts it on a loopback port)."""
+    host = urlsplit(settings.OPENAI_BASE_URL).hostname or ""
+    return not settings.OPENAI_API_KEY or host in ("127.0.0.1", "localhost", "::1")
 
 
 @require_GET
@@ -27,7 +35,7 @@ def demo_call(request: HttpRequest) -> HttpResponse:
     organization = Organization.objects.order_by("name").first() if settings.DEBUG else None
     context = {
         "publishable_key": organization.publishable_key if organization else "",
-        "fake_upstream": not settings.OPENAI_API_KEY,
+        "fake_upstream": local_upstream(),
         # Escaped for a <script type="application/json"> block: no "</" can close it early.
         "config": json.dumps({"openaiBaseUrl": settings.OPENAI_BASE_URL}).replace("</", "<\\/"),
     }

@@ -16,8 +16,10 @@ from core.errors import error_response
 from core.middleware import SyncAsyncMiddleware
 
 # Caller-side endpoints (the clinic's website calls these cross-origin); trailing slash optional.
-CALLER_PATH_RE = re.compile(r"^/api/(call/start|call/end|realtime/session|calls/[0-9a-fA-F-]{36}/(realtime|events))/?$")
-CORS_ALLOW_METHODS = "POST, OPTIONS"
+CALLER_PATH_RE = re.compile(
+    r"^/api/(call/start|call/end|realtime/session|calls/[0-9a-fA-F-]{36}/(realtime|events|transcript))/?$"
+)
+CORS_ALLOW_METHODS = "GET, POST, OPTIONS"
 CORS_ALLOW_HEADERS = "Content-Type, X-Org-Key, X-Call-Token"
 CORS_EXPOSE_HEADERS = "Retry-After, X-Request-ID"
 CORS_MAX_AGE = "600"

@@ -11,6 +11,8 @@ from django.db.models.functions import Coalesce
 from calls.models import Call, Escalation, Intake, TranscriptSegment
 from organizations.access import scope_for_user
 
+CALLER_TRANSCRIPT_PAGE = 200  # lines per answer; the page asks again from the last seq
+
 
 def calls_with_summary(queryset: QuerySet[Call]) -> QuerySet[Call]:
     """Annotate what the summary shows: segment count and intake completion as subqueries (one row per call, no
@@ -52,3 +54,10 @@ def calls_for_user(user: User | AnonymousUser) -> QuerySet[Call]:
 def call_detail(call_id: uuid.UUID | str) -> Call:
     """One call with everything the detail shape shows (for callers already allowed to see it)."""
     return calls_with_detail(Call.objects.filter(pk=call_id)).get()
+
+
+def caller_transcript(call: Call, *, after: int) -> list[TranscriptSegment]:
+    """What the caller's own page shows: caller and agent lines after `after` (by seq), never the system notes
+    (triage and escalation reasons are for staff)."""
+    speakers = [TranscriptSegment.Speaker.CALLER, TranscriptSegment.Speaker.AGENT]
+    return list(call.segments.filter(seq__gt=after, speaker__in=speakers).order_by("seq")[:CALLER_TRANSCRIPT_PAGE])

@@ -17,4 +17,5 @@ urlpatterns = [
     *optional_slash("call/end", views.CallEndView.as_view(), "call-end"),
     *optional_slash("calls", views.CallListView.as_view(), "call-list"),
     *optional_slash("calls/<uuid:call_id>", views.CallDetailView.as_view(), "call-detail"),
+    *optional_slash("calls/<uuid:call_id>/transcript", views.CallerTranscriptView.as_view(), "call-transcript"),
 ]

@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from typing import cast
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -29,7 +36,13 @@ from calls.api.caller_auth import (
 )
 from calls.api.filters import CallFilterSet
 from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination, PagedRequest
-from calls.api.queries import call_detail, calls_for_user, calls_with_detail, calls_with_summary
+from calls.api.queries import (
+    call_detail,
+    caller_transcript,
+    calls_for_user,
+    calls_with_detail,
+    calls_with_summary,
+)
 from calls.api.serializers import (
     CallDetailSerializer,
     CallEndSerializer,
@@ -46,6 +59,7 @@ from core.api.schema import (
     CALLER_ERRORS,
     ERROR_404,
     STAFF_READ_ERRORS,
+    ErrorSerializer,
 )
 from core.api.throttling import CallerOrgThrottle
 from core.errors import ApiError, refuse_if_draining
@@ -266,6 +280,60 @@ class CallEndView(CallerAPIView):
                 }
                 raise ApiError(400, "validation_error", "The intake is not valid; see fields.", fields=fields) from None
         return Response(CallDetailSerializer(call_detail(call.pk)).data)
+
+
+class TranscriptQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=0, max_value=2**31 - 1, default=0, help_text="Only lines after this seq (the last one you have)."
+    )
+
+
+class CallerTranscriptView(CallerAPIView):
+    @extend_schema(
+        operation_id="call_transcript",
+        summary="The call's transcript so far, for the caller's own page",
+        description="Caller side (X-Org-Key + X-Call-Token). The caller and agent lines the server stored (what the "
+        "clinic will review), oldest first, after `after`; poll with the last seq you have. System notes are staff "
+        "only. Readable while the call lives and for 5 minutes after it ended (then 409 transcript_closed).",
+        tags=["Caller side"],
+        parameters=[TranscriptQuerySerializer],
+        responses={
+            200: inline_serializer(
+                "CallerTranscript",
+                {
+                    "call_status": serializers.ChoiceField(choices=Call.Status.choices),
+                    "segments": inline_serializer(
+                        "CallerTranscriptLine",
+                        {
+                            "seq": serializers.IntegerField(),
+                            # One speaker vocabulary in the schema; system notes are never sent here.
+                            "speaker": serializers.ChoiceField(choices=TranscriptSegment.Speaker.choices),
+                            "text": serializers.CharField(),
+                        },
+                        many=True,
+                    ),
+                },
+            ),
+            **{code: CALLER_ERRORS[code] for code in (400, 401, 403, 429)},
+            404: ERROR_404,
+            409: OpenApiResponse(response=ErrorSerializer, description="transcript_closed: ended over 5 min ago."),
+        },
+    )
+    def get(self, request: Request, call_id: uuid.UUID) -> Response:
+        query = TranscriptQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        call = caller_call(request, call_id)
+        if not call.transcript_open_to_caller(timezone.now()):
+            raise ApiError(409, "transcript_closed", "This call ended too long ago to read its transcript here.")
+        segments = caller_transcript(call, after=query.validated_data["after"])
+        if segments:  # audit hook (calls.audit), fail closed; a poll that returns no lines reads no patient data
+            audit_read(request, action="view", objects=[call], via="api", details={"part": "transcript"})
+        return Response(
+            {
+                "call_status": call.status,
+                "segments": [{"seq": s.seq, "speaker": s.speaker, "text": s.text} for s in segments],
+            }
+        )
 
 
 class CallListView(generics.ListAPIView[Call]):

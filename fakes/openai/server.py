@@ -16,6 +16,7 @@ import email.parser
 import email.policy
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -330,6 +331,15 @@ class FakeOpenAI:
         path = request.path
         if path.startswith("/_fake/"):
             return await self._control(request)
+        if request.method == "OPTIONS" and path.startswith("/v1/"):
+            return _preflight(request)  # a browser's CORS check, not an API request: not recorded
+        response = await self._dispatch_api(request)
+        if request.headers.get("Origin") and not response.prepared:
+            response.headers.update(_CORS_HEADERS)
+        return response
+
+    async def _dispatch_api(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
         recorded = await self._record(request)
         if path == "/v1/realtime" and request.method == "GET":
             return await self._websocket(request)
@@ -414,12 +424,7 @@ class FakeOpenAI:
         self.calls[call_id] = CallRecord(
             call_id=call_id, session=session, scenario=self.scenario, created_via=via, sdp_offer=offer
         )
-        answer = (
-            "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
-            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n"
-            "a=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
-            "c=IN IP4 0.0.0.0\r\na=mid:1\r\na=sctp-port:5000\r\n"
-        )
+        answer = sdp_answer(offer)
         return web.Response(
             status=201,
             text=answer,
@@ -706,6 +711,84 @@ def _beta_header_error() -> ProtocolError:
         code=BETA_CODE,
         param="OpenAI-Beta",
     )
+
+
+# Browsers POST the WebRTC offer straight to the API (developers.openai.com realtime-webrtc guide), so the API
+# answers CORS: a preflight for the Authorization and Content-Type headers, and `Location` readable by the page (the
+# realtime-server-controls guide has the browser read it). Which other headers the real preflight allows is a guess;
+# a header outside the list fails the preflight, as `originator` does on the real API (openclaw/openclaw #76457).
+_CORS_ALLOWED_HEADERS = "authorization, content-type, openai-beta, openai-organization, openai-project"
+_CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Location"}
+
+
+def _preflight(request: web.Request) -> web.Response:
+    asked = {h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")}
+    allowed = set(_CORS_ALLOWED_HEADERS.split(", "))
+    if not request.headers.get("Origin") or not (asked - {""}) <= allowed:
+        return web.Response(status=403)  # no CORS headers: the browser refuses the request it asked about
+    return web.Response(
+        status=204,
+        headers={
+            **_CORS_HEADERS,
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": _CORS_ALLOWED_HEADERS,
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+def _offer_sections(offer: str) -> list[tuple[str, str, str]]:
+    """(kind, mid, first line) of each m-section of an SDP offer; empty when a section has no mid."""
+    sections: list[tuple[str, str, str]] = []
+    for block in offer.replace("\r\n", "\n").split("\nm=")[1:]:
+        lines = block.split("\n")
+        mids = [line[6:].strip() for line in lines if line.startswith("a=mid:")]
+        if not mids:
+            return []
+        sections.append((lines[0].split(" ", 1)[0], mids[0], lines[0]))
+    return sections
+
+
+def sdp_answer(offer: str) -> str:
+    """An SDP answer a browser accepts for `offer`: one section per offered one, same mids and order, opus for
+    audio, SCTP for the data channel, with ICE credentials and a DTLS fingerprint. There is no media server
+    behind it and no ICE candidate in it, so the peer connection never connects: audio and the data channel are
+    not modelled (docs/fakes.md); the call itself lives on, driven through the sideband."""
+    ufrag, password = secrets.token_hex(4), secrets.token_hex(12)
+    fingerprint = ":".join(f"{byte:02X}" for byte in secrets.token_bytes(32))
+    # A browser's offer has an audio and a data-channel section; a bare test offer gets those two.
+    sections = _offer_sections(offer) or [("audio", "0", ""), ("application", "1", "")]
+    lines = [
+        "v=0",
+        f"o=- {secrets.randbelow(10**18)} 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE " + " ".join(mid for _kind, mid, _line in sections),
+        "a=msid-semantic: WMS",
+    ]
+    for kind, mid, first in sections:
+        if kind == "application":
+            lines += ["m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0"]
+        elif kind == "audio":
+            opus = re.search(r"a=rtpmap:(\d+) opus/48000/2", offer)
+            payload = opus.group(1) if opus else "111"
+            lines += [f"m=audio 9 UDP/TLS/RTP/SAVPF {payload}", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0"]
+        else:
+            lines += [first.replace(first.split(" ")[1], "0", 1), "c=IN IP4 0.0.0.0"]  # port 0: refused
+        lines += [
+            f"a=ice-ufrag:{ufrag}",
+            f"a=ice-pwd:{password}",
+            f"a=fingerprint:sha-256 {fingerprint}",
+            "a=setup:active",
+            f"a=mid:{mid}",
+        ]
+        if kind == "application":
+            lines += ["a=sctp-port:5000", "a=max-message-size:262144"]
+        elif kind == "audio":
+            lines += ["a=sendrecv", "a=rtcp-mux", f"a=rtpmap:{payload} opus/48000/2"]
+        else:
+            lines += ["a=inactive"]
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _drop(request: web.Request) -> None:

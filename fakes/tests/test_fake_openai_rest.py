@@ -290,3 +290,75 @@ def test_management_command_lists_the_shipped_scenarios(capsys):
     out = capsys.readouterr().out
     for name in ("routine_booking", "after_hours_message", "chest_pain_emergency", "request_human", "spanish_routine"):
         assert name in out
+
+
+# What Chromium 156 offers for the demo page (one microphone track, then the "oai-events" data channel), trimmed.
+BROWSER_OFFER = (
+    "v=0\r\no=- 46117 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9\r\nc=IN IP4 0.0.0.0\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef01234567\r\n"
+    "a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\na=mid:1\r\n"
+    "a=sctp-port:5000\r\n"
+)
+
+
+async def test_a_browser_may_post_its_offer_across_origins_and_read_the_location():
+    async with FakeOpenAI() as fake:
+        minted = (await post(fake, GOOD)).json()
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            preflight = await http.options(
+                f"{fake.base_url}/realtime/calls",
+                headers={
+                    "Origin": "http://127.0.0.1:8123",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization,content-type",
+                },
+            )
+            odd_header = await http.options(
+                f"{fake.base_url}/realtime/calls",
+                headers={
+                    "Origin": "http://127.0.0.1:8123",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization,originator",
+                },
+            )
+        answer = await post(
+            fake,
+            BROWSER_OFFER.encode(),
+            path="/realtime/calls",
+            headers={
+                "Authorization": f"Bearer {minted['value']}",
+                "Content-Type": "application/sdp",
+                "Origin": "http://127.0.0.1:8123",
+            },
+        )
+    assert preflight.status_code == 204
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-origin" not in odd_header.headers  # the browser refuses the request it asked about
+    assert [r.path for r in fake.requests] == ["/v1/realtime/client_secrets", "/v1/realtime/calls"]  # no preflight
+    assert answer.status_code == 201
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert answer.headers["access-control-expose-headers"] == "Location"
+    assert answer.headers["location"].startswith("/v1/realtime/calls/rtc_")
+
+
+async def test_the_sdp_answer_mirrors_the_browsers_offer_section_by_section():
+    async with FakeOpenAI() as fake:
+        minted = (await post(fake, GOOD)).json()
+        answer = await post(
+            fake,
+            BROWSER_OFFER.encode(),
+            path="/realtime/calls",
+            headers={"Authorization": f"Bearer {minted['value']}", "Content-Type": "application/sdp"},
+        )
+    sdp = answer.text
+    sections = sdp.split("\r\nm=")[1:]
+    assert [s.split(" ", 1)[0] for s in sections] == ["audio", "application"]
+    assert "a=group:BUNDLE 0 1" in sdp and "a=mid:0" in sections[0] and "a=mid:1" in sections[1]
+    assert sections[0].startswith("audio 9 UDP/TLS/RTP/SAVPF 111") and "a=rtcp-mux" in sections[0]
+    for section in sections:  # what a browser refuses an answer without
+        assert "a=ice-ufrag:" in section and "a=ice-pwd:" in section and "a=setup:active" in section
+        assert "a=fingerprint:sha-256 " in section
+    assert "a=candidate" not in sdp  # no media server behind it: the peer connection never connects

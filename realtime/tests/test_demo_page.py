@@ -60,3 +60,46 @@ def test_other_pages_keep_connecting_to_this_origin_only(db, settings):
     assert connect_src(Client().get("/admin/login/")) == ["'self'"]
     policy = Client().get("/demo/call/").headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy  # the rest unchanged
+
+
+def test_a_loopback_upstream_is_the_fake_even_with_the_key_serve_sets(db, settings):
+    # `serve` starts the fake on a loopback port and sets a key for it: the page still says it is the fake.
+    settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "sk-local-fake", "http://127.0.0.1:43117/v1"
+    assert 'id="fake-notice"' in Client().get("/demo/call/").content.decode()
+
+
+def test_credentials_in_the_openai_url_never_reach_the_policy_header(db, settings):
+    settings.OPENAI_BASE_URL = "https://user:s3cret@gateway.example:8443/v1"
+    response = Client().get("/demo/call/")
+    assert connect_src(response) == ["'self'", "https://gateway.example:8443"]
+    assert "s3cret" not in response.headers["Content-Security-Policy"]
+
+
+def test_make_run_on_another_port_lets_the_page_served_there_start_calls(fake_openai, settings):
+    """`make run PORT=8123` seeds with `--origin http://127.0.0.1:8123`: the page on that address (either loopback
+    name) may mint a session; a page on any other port may not."""
+    from django.core.management import call_command
+
+    from organizations.models import Organization
+
+    call_command("seed_demo", "--force", "--origin", "http://127.0.0.1:8123", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    clinic = Organization.objects.get(slug="riverside-family-medicine")
+
+    def mint(origin: str):
+        return Client().post(
+            "/api/realtime/session",
+            {},
+            content_type="application/json",
+            headers={"X-Org-Key": clinic.publishable_key, "Origin": origin},
+        )
+
+    for origin in ("http://127.0.0.1:8123", "http://localhost:8123"):
+        preflight = Client().options(
+            "/api/realtime/session", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
+        assert preflight.status_code == 204 and preflight["Access-Control-Allow-Origin"] == origin
+        response = mint(origin)
+        assert response.status_code == 201, response.content
+        assert response["Access-Control-Allow-Origin"] == origin
+    refused = mint("http://127.0.0.1:8124")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "origin_not_allowed"

@@ -2,7 +2,9 @@
 //  1. POST /api/realtime/session with the clinic's publishable key -> call id, call token, client secret
 //  2. WebRTC offer to OpenAI with the client secret -> SDP answer; the call id is in the Location header
 //  3. POST /api/calls/{id}/realtime with that id: our server attaches and runs tools, triage and persistence
-//  4. Hang up: close the peer connection and POST /api/call/end
+//  4. The transcript shown is the one our server stored (GET /api/calls/{id}/transcript, polled with the call
+//     token): what the clinic will review, the same whatever carries the audio
+//  5. Hang up: close the peer connection and POST /api/call/end
 (() => {
   "use strict";
   const config = JSON.parse(document.getElementById("demo-config").textContent);
@@ -21,10 +23,16 @@
     transcript.appendChild(item);
   };
 
-  async function api(path, orgKey, body, callToken) {
-    const headers = { "Content-Type": "application/json", "X-Org-Key": orgKey };
+  // Caller-side requests are throttled per address (30 a minute by default): one poll every 3 s leaves room.
+  const TRANSCRIPT_POLL_MS = 3000;
+
+  async function api(path, orgKey, body, callToken, method = "POST") {
+    const headers = { "X-Org-Key": orgKey };
+    if (method === "POST") headers["Content-Type"] = "application/json";
     if (callToken) headers["X-Call-Token"] = callToken;
-    const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body || {}) });
+    const init = { method, headers };
+    if (method === "POST") init.body = JSON.stringify(body || {});
+    const response = await fetch(path, init);
     const data = await response.json().catch(() => ({}));
     if (!response.ok) {
       const error = data.error || {};
@@ -48,12 +56,13 @@
     pc.ontrack = (event) => { speaker.srcObject = event.streams[0]; };
     stream.getTracks().forEach((track) => pc.addTrack(track, stream));
 
-    // The data channel shows the transcript here; the server sees the same events through its sideband.
+    // OpenAI's events for this call also arrive here; the server sees the same ones through its sideband and
+    // stores the transcript, which is what the page shows (step 4). Here they only tell who is speaking.
     const events = pc.createDataChannel("oai-events");
     events.onmessage = (message) => {
       const event = JSON.parse(message.data);
-      if (event.type === "conversation.item.input_audio_transcription.completed") line("caller", event.transcript);
-      if (event.type === "response.output_audio_transcript.done") line("agent", event.transcript);
+      if (event.type === "input_audio_buffer.speech_started") say("Listening…");
+      if (event.type === "response.created") say("The receptionist is answering…");
     };
 
     say("Connecting to the voice model…");
@@ -70,16 +79,51 @@
     await api(`/api/calls/${call.id}/realtime`, orgKey, { openai_call_id: openaiCallId }, call.token);
     say("Connected: speak now.");
     hangupButton.disabled = false;
+    follow(call);
+  }
+
+  // The stored transcript, new lines only, until the call ends (by the agent, the clinic's limit or a hang-up).
+  async function follow(current) {
+    let after = 0;
+    while (call === current) {
+      let delay = TRANSCRIPT_POLL_MS;
+      try {
+        const path = `/api/calls/${current.id}/transcript?after=${after}`;
+        const data = await api(path, current.orgKey, null, current.token, "GET");
+        if (call !== current) return;
+        for (const segment of data.segments) {
+          line(segment.speaker, segment.text);
+          after = segment.seq;
+        }
+        if (data.call_status !== "in_progress") {
+          ended(current);
+          return;
+        }
+      } catch (error) {
+        delay = TRANSCRIPT_POLL_MS * 3; // throttled or offline: the next poll picks up where this one stopped
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  function release(ending) {
+    hangupButton.disabled = true;
+    startButton.disabled = false;
+    if (ending.pc) ending.pc.close();
+    if (ending.stream) ending.stream.getTracks().forEach((track) => track.stop());
+  }
+
+  function ended(ending) {
+    call = null;
+    release(ending);
+    say("Call ended.");
   }
 
   async function hangup(reason) {
     if (!call) return;
     const ending = call;
     call = null;
-    hangupButton.disabled = true;
-    startButton.disabled = false;
-    if (ending.pc) ending.pc.close();
-    if (ending.stream) ending.stream.getTracks().forEach((track) => track.stop());
+    release(ending);
     try {
       await api("/api/call/end", ending.orgKey, { call_id: ending.id, reason }, ending.token);
       say("Call ended.");

@@ -157,6 +157,7 @@ CALLER_ATTACKS = [
         },
         covers=("path:call_id",),
     ),
+    Attack("call_transcript", "GET", lambda a, b: f"/api/calls/{a.call.pk}/transcript", covers=("path:call_id",)),
 ]
 
 # Console pages with an object id: {model: (A's object id)}; each gets change, delete, history, the bare id and
@@ -650,6 +651,8 @@ def _route_is_covered(route: str) -> bool:
         "api/escalations/<uuid:escalation_id>/resolve": "escalation_resolve",
         "api/org/config/<uuid:org_id>": "org_config_retrieve",
     }
+    if route.rstrip("/") == "api/calls/<uuid:call_id>/transcript":
+        return "call_transcript" in {attack.operation for attack in CALLER_ATTACKS}
     if route.rstrip("/") in api_paths:
         return api_paths[route.rstrip("/")] in {attack.operation for attack in STAFF_ATTACKS}
     caller = re.match(r"^api/\^calls/\(\?P<call_id>.*\)/(realtime|events)/\?\$$", route)

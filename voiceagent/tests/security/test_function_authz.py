@@ -23,7 +23,14 @@ from voiceagent.tests.security.conftest import Clinic, token_header
 
 ALLOW = "allow"
 ROLES = ("anonymous", "caller", "staff", "admin")
-PUBLIC_CALLER_OPERATIONS = {"call_start", "call_end", "realtime_session", "realtime_attach", "call_events"}
+PUBLIC_CALLER_OPERATIONS = {
+    "call_start",
+    "call_end",
+    "realtime_session",
+    "realtime_attach",
+    "call_events",
+    "call_transcript",
+}
 
 #                                anonymous  caller  staff  admin
 POLICY: dict[str, tuple] = {
@@ -32,6 +39,7 @@ POLICY: dict[str, tuple] = {
     "realtime_session":          (401,      ALLOW,  401,   401),
     "realtime_attach":           (401,      ALLOW,  401,   401),
     "call_events":               (401,      ALLOW,  401,   401),
+    "call_transcript":           (401,      ALLOW,  401,   401),
     "calls_list":                (401,      401,    ALLOW, ALLOW),
     "calls_retrieve":            (401,      401,    ALLOW, ALLOW),
     "call_escalate":             (401,      401,    ALLOW, ALLOW),
@@ -73,6 +81,7 @@ def _requests(a: Clinic) -> dict[str, Callable[[], Request]]:
         "call_events": with_call(
             lambda c, t: ("POST", f"/api/calls/{c.pk}/events", {"events": []}, {"X-Call-Token": t})
         ),
+        "call_transcript": with_call(lambda c, t: ("GET", f"/api/calls/{c.pk}/transcript", None, {"X-Call-Token": t})),
         "calls_list": lambda: ("GET", "/api/calls", None, {}),
         "calls_retrieve": lambda: ("GET", f"/api/calls/{a.call.pk}", None, {}),
         "call_escalate": lambda: ("POST", f"/api/calls/{a.call.pk}/escalate", {"level": "human"}, {}),

@@ -35,7 +35,7 @@ from voiceagent.tests.security.conftest import OPENAI_KEY, TWILIO_TOKEN, Clinic,
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
 TIME_BUDGET_SECONDS = float(os.environ.get("FUZZ_TIME_BUDGET_SECONDS", "120"))
-CALLER_OPERATIONS = {"call_start", "call_end", "realtime_session", "realtime_attach", "call_events"}
+CALLER_OPERATIONS = {"call_start", "call_end", "realtime_session", "realtime_attach", "call_events", "call_transcript"}
 ROLES = ("anonymous", "staff", "admin")
 ALWAYS_FORBIDDEN = ("Traceback", "psycopg", "django.db", "sk-")
 
