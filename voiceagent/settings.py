@@ -332,6 +332,8 @@ REST_FRAMEWORK = {
     # Bounded in size and nesting: answers 413/400 where DRF's JSONParser would read unbounded or crash.
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.LimitedJSONParser"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    # OPTIONS describes a body only for views with a serializer_class (the action views have none).
+    "DEFAULT_METADATA_CLASS": "core.api.metadata.ApiMetadata",
     # 0: daphne is hit directly unless an operator sets it; otherwise a rotating X-Forwarded-For evades throttles.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=10),
 }

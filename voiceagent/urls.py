@@ -24,7 +24,12 @@ urlpatterns = [
     path("", include("realtime.urls")),
     # OpenAPI schema and Swagger UI (assets from drf-spectacular-sidecar, served by this process).
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The page has no body to describe: OPTIONS answers 405 (DRF's metadata would need an HTML template).
+    re_path(
+        r"^api/docs/?$",
+        SpectacularSwaggerView.as_view(url_name="api-schema", metadata_class=None),
+        name="api-docs",
+    ),
     path("api/", include("organizations.auth_urls")),  # token revocation
     # Last: any other /api/ path answers 404 in the API's error shape, not Django's HTML page.
     re_path(r"^api/", api_not_found),
