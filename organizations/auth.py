@@ -3,7 +3,7 @@
 - login lockout: after LOGIN_LOCKOUT_FAILURES failed logins for one username (or LOGIN_LOCKOUT_IP_FAILURES from
   one address) within LOGIN_LOCKOUT_WINDOW_SECONDS, every attempt is refused for LOGIN_LOCKOUT_SECONDS, even with
   the right password. The answer is the ordinary "wrong username or password" one, for known and unknown usernames
-  alike, so the lockout reveals nothing about which accounts exist.
+  alike, so the lockout reveals nothing about which accounts exist. Attempts during a lockout do not extend it.
 - console sessions: idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST; `SessionLifetimeMiddleware`
   ends a session SESSION_ABSOLUTE_LIFETIME_SECONDS after login however active it was.
 - API tokens (`Authorization: Token <key>`) expire API_TOKEN_TTL_HOURS after they were issued (401 `token_expired`)
@@ -59,6 +59,10 @@ def _ip_of(request: HttpRequest | None) -> str | None:
 
 
 def _count_failure(key: str, limit: int) -> None:
+    # Attempts during a lockout are neither counted nor re-arm it: a lockout ends at the time it was set for, and a
+    # user who kept retrying gets a fresh set of tries then.
+    if cache.get(f"{key}:locked"):
+        return
     window = settings.LOGIN_LOCKOUT_WINDOW_SECONDS
     cache.add(f"{key}:n", 0, timeout=window)
     try:
@@ -67,7 +71,9 @@ def _count_failure(key: str, limit: int) -> None:
         cache.set(f"{key}:n", 1, timeout=window)
         failures = 1
     if failures >= limit:
-        cache.set(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        # add, not set: a failure racing this one cannot push the end of the lockout back.
+        cache.add(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        cache.delete(f"{key}:n")
 
 
 def login_locked(username: str | None, request: HttpRequest | None) -> bool:
