@@ -149,6 +149,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.observability.RequestIdMiddleware",
+    # `Server: voiceagent` instead of the ASGI server's name.
+    "core.middleware.ServerHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy from SECURE_CSP (off when the dict is empty, e.g. in development).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -404,6 +406,11 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# A failed CSRF check under /api/ answers in the API's error shape (csrf_failed), elsewhere Django's page.
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+# X-Request-ID from the request is used (and written into audit rows) only when a proxy in front sets it itself;
+# otherwise every request gets our own id, so a client cannot choose what the audit trail correlates.
+TRUST_REQUEST_ID_HEADER = env_bool("TRUST_REQUEST_ID_HEADER", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024, maximum=50_000_000)
