@@ -356,6 +356,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "AI voice receptionist for outpatient clinics.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema and /api/docs: public only with PUBLIC_API_DOCS (default: in DEBUG), otherwise console staff only.
+    "SERVE_PERMISSIONS": ["core.api.schema.ApiDocsVisible"],
     "SWAGGER_UI_DIST": "SIDECAR",  # assets served by this server: clinics and these machines are offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -411,6 +413,10 @@ CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 # X-Request-ID from the request is used (and written into audit rows) only when a proxy in front sets it itself;
 # otherwise every request gets our own id, so a client cannot choose what the audit trail correlates.
 TRUST_REQUEST_ID_HEADER = env_bool("TRUST_REQUEST_ID_HEADER", False)
+# The OpenAPI schema and Swagger UI (/api/schema, /api/docs) and the demo call page (/demo/call/): open to anyone
+# in development, console staff only in production unless switched on.
+PUBLIC_API_DOCS = env_bool("PUBLIC_API_DOCS", DEBUG)
+PUBLIC_DEMO_PAGE = env_bool("PUBLIC_DEMO_PAGE", DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024, maximum=50_000_000)
