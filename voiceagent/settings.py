@@ -434,6 +434,9 @@ SESSION_ABSOLUTE_LIFETIME_SECONDS = env_int(
 )
 if SESSION_ABSOLUTE_LIFETIME_SECONDS < SESSION_COOKIE_AGE:
     raise ImproperlyConfigured("SESSION_ABSOLUTE_LIFETIME_SECONDS: must not be shorter than the idle timeout")
+# Open board sockets re-check their session, user and memberships this often (and before every push and refresh):
+# a logout, deactivation or removal from the clinic closes them within this time.
+BOARD_RECHECK_SECONDS = env_float("BOARD_RECHECK_SECONDS", 5.0, minimum=0.1, maximum=60)
 # API tokens (Authorization: Token <key>) stop working this long after they were issued.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12, minimum=1, maximum=24 * 30)
 
