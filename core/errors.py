@@ -241,6 +241,11 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     return error_response(404, "not_found", "There is no API endpoint at this path.")
 
 
+def not_found_page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """A route that answers the same 404 whatever it is asked for (it tells nothing about what exists)."""
+    raise Http404
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: under /api/ the error shape (code `csrf_failed`), elsewhere Django's own page. (DRF views
     check CSRF themselves and answer 403 permission_denied; this covers the plain Django views under /api/.)"""
