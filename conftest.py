@@ -34,6 +34,10 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # DEBUG off would make the API docs and the demo page staff-only; the tests of those pages read them openly
+    # (core/tests/test_production_exposure.py checks the production default).
+    settings.PUBLIC_API_DOCS = True
+    settings.PUBLIC_DEMO_PAGE = True
 
 
 def make_org(slug: str, **config) -> Organization:

@@ -4,29 +4,60 @@ Authenticated in connect() before accept(): an anonymous, inactive or outside us
 only its clinics' groups; channel-layer messages carry ids only and every push is re-read from the database, scoped
 to those clinics. On connect (and on {"type": "refresh"}) it sends a snapshot from the database, so a browser that
 reconnects after a Redis outage catches up on what it missed.
+
+The right to listen is re-checked before every push and refresh and every BOARD_RECHECK_SECONDS: the console session
+must still exist (logout, idle timeout and absolute lifetime end it, and so does a password change), the user must
+still be active, and only the clinics the user still belongs to are heard. A socket that lost all of that is closed
+with 4401 (signed out) or 4403 (no clinic left); the page then asks for a new login.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
+from django.conf import settings
 
 from calls.audit import board_push_audited
 from calls.models import Escalation
 from calls.notifications import board_escalations, board_group, board_item
 from organizations.access import organizations_for_user
+from organizations.auth import session_user
 
 logger = logging.getLogger(__name__)
 
+CLOSE_SIGNED_OUT = 4401
+CLOSE_NO_CLINIC = 4403
+INVALID_MESSAGE = 'Send a JSON object such as {"type": "refresh"}.'
+
 
 class EscalationBoardConsumer(JsonWebsocketConsumer):
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # The periodic re-check runs beside the consumer's own loop and ends with it.
+        ticker = asyncio.create_task(self._recheck_periodically())
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            ticker.cancel()
+
+    async def _recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(settings.BOARD_RECHECK_SECONDS)
+            if getattr(self, "listening", False):
+                try:
+                    await self.dispatch({"type": "board.recheck"})
+                except Exception as exc:  # the next tick, a push or a refresh checks again
+                    logger.warning("board socket re-check failed (%s)", type(exc).__name__)
+
     def connect(self) -> None:
         user = self.scope.get("user")
         self.organization_ids: set = set()
         self.joined: list[str] = []
+        self.listening = False
         if user is None or not user.is_authenticated or not user.is_active:
             self.close()
             return
@@ -46,19 +77,40 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
             return
         self.organization_ids = organization_ids
         self.accept()
+        self.listening = True
         self._send_snapshot()
 
     def disconnect(self, code: int) -> None:
+        self.listening = False
         self._leave_groups()
 
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # A frame that is not JSON text gets an error frame; the socket stays open (it used to close with 1011).
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            self.send_json(
+                {"type": "error", "code": "invalid_message", "message": 'Send JSON such as {"type": "refresh"}.'}
+            )
+            return
+        self.receive_json(content, **kwargs)
+
     def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "refresh":
+        if isinstance(content, dict) and content.get("type") == "refresh" and self._still_allowed():
             self._send_snapshot()
+
+    def board_recheck(self, event: dict[str, str]) -> None:
+        """The periodic timer's message (sent to this consumer only, never through the channel layer)."""
+        self._still_allowed()
 
     def escalation_changed(self, event: dict[str, str]) -> None:
         """Group message {"type": "escalation.changed", "escalation_id", "call_id", "event"}: re-read and push."""
         escalation_id = event.get("escalation_id")
         if escalation_id is None:  # names no escalation: nothing to re-read
+            return
+        if not self._still_allowed():
             return
         escalation = (
             Escalation.objects.filter(pk=escalation_id, organization_id__in=self.organization_ids)
@@ -69,6 +121,34 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
             item = board_item(escalation)
             if board_push_audited(self.scope, [item], event=event.get("event", "")):  # audit hook, fail closed
                 self.send_json({"type": "escalation", "event": event.get("event", ""), "escalation": item})
+
+    def _still_allowed(self) -> bool:
+        """Re-read the session, the user and the memberships; close the socket when nothing is left to hear."""
+        if not self.listening:
+            return False
+        session = self.scope.get("session")
+        user = session_user(getattr(session, "session_key", None), self.scope["user"].pk)
+        if user is None:
+            return self._end(CLOSE_SIGNED_OUT)
+        organization_ids = set(organizations_for_user(user).values_list("id", flat=True)) & self.organization_ids
+        if not organization_ids:
+            return self._end(CLOSE_NO_CLINIC)
+        for organization_id in self.organization_ids - organization_ids:  # a clinic the user left: stop hearing it
+            group = board_group(organization_id)
+            try:
+                async_to_sync(self.channel_layer.group_discard)(group, self.channel_name)
+            except Exception as exc:  # the scoped re-read above already keeps that clinic out of every push
+                logger.info("board socket could not leave a group (%s)", type(exc).__name__)
+            self.joined = [name for name in self.joined if name != group]
+        self.organization_ids = organization_ids
+        self.scope["user"] = user  # audit rows name the user as they are now
+        return True
+
+    def _end(self, code: int) -> bool:
+        self.listening = False
+        self._leave_groups()
+        self.close(code=code)
+        return False
 
     def _send_snapshot(self) -> None:
         items = board_escalations(self.organization_ids)

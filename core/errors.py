@@ -13,7 +13,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -233,6 +235,20 @@ def refuse_if_draining() -> None:
         raise ApiError(503, "draining", "This server is restarting; retry in a moment.", retry_after=1)
 
 
+@csrf_exempt  # it changes nothing; a POST with a session cookie gets the 404, not the CSRF page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown routes under /api/ answer 404 in the error shape instead of Django's HTML page."""
     return error_response(404, "not_found", "There is no API endpoint at this path.")
+
+
+def not_found_page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """A route that answers the same 404 whatever it is asked for (it tells nothing about what exists)."""
+    raise Http404
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: under /api/ the error shape (code `csrf_failed`), elsewhere Django's own page. (DRF views
+    check CSRF themselves and answer 403 permission_denied; this covers the plain Django views under /api/.)"""
+    if request.path.startswith("/api/"):
+        return error_response(403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header with the session.")
+    return django_csrf_failure(request, reason)

@@ -1,5 +1,5 @@
-"""Platform middleware: one base for middleware that runs natively under both WSGI and ASGI, the API body limit
-and no-store caching.
+"""Platform middleware: one base for middleware that runs natively under both WSGI and ASGI, the API body limit,
+no-store caching and the Server header.
 
 Django awaits a middleware that is marked as a coroutine function. Marking it only when the next handler is async
 keeps the sync path (WSGI, the test client) free of event loops and the async path (daphne) free of the thread hop
@@ -19,6 +19,8 @@ from django.utils.cache import add_never_cache_headers
 
 from core.api.parsers import max_body_bytes
 from core.errors import error_response
+
+SERVER_HEADER = "voiceagent"
 
 # The next handler: it returns an HttpResponse under WSGI and an awaitable of one under ASGI. Which of the two is
 # known only at run time (`async_mode`), so its result is Any to the type checker: `handle` uses it as a response,
@@ -92,4 +94,23 @@ class NoStoreMiddleware(SyncAsyncMiddleware):
     def _mark(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if not request.path.startswith(self.static_prefix):
             add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private, max-age=0
+        return response
+
+
+# --- Server header -------------------------------------------------------------------------------------------------
+
+
+class ServerHeaderMiddleware(SyncAsyncMiddleware):
+    """`Server: voiceagent` on every response Django makes: daphne adds `Server: daphne` only to responses that
+    carry no Server header, and the server's name and make tell a visitor nothing they need."""
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self._mark(self.get_response(request))
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        return self._mark(await self.get_response(request))
+
+    @staticmethod
+    def _mark(response: HttpResponse) -> HttpResponse:
+        response["Server"] = SERVER_HEADER
         return response

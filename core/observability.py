@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from typing import cast
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core.middleware import SyncAsyncMiddleware
@@ -23,7 +24,7 @@ from core.middleware import SyncAsyncMiddleware
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 call_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("call_id", default="-")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
 request_logger = logging.getLogger("voiceagent.request")
 
 
@@ -45,8 +46,10 @@ def call_context(call_id: object) -> Iterator[None]:
 
 
 def new_request_id(incoming: str | None) -> str:
-    # Accept a proxy's id only when it looks like one, so a header cannot inject text into log lines.
-    if incoming and _REQUEST_ID_RE.match(incoming):
+    """Our own id, unless TRUST_REQUEST_ID_HEADER says a proxy in front sets X-Request-ID (clients cannot): the id
+    is written into audit rows, so a client must not pick it (e.g. another request's id). Even a trusted header is
+    taken only when it looks like an id, so it cannot inject text into log lines."""
+    if settings.TRUST_REQUEST_ID_HEADER and incoming and _REQUEST_ID_RE.fullmatch(incoming):
         return incoming
     return uuid.uuid4().hex
 

@@ -16,6 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
+from organizations.forms import ConsolePasswordChangeForm, OperatorSetPasswordForm
+
 
 class OperatorOnlyObjectPages[M: Model](admin.ModelAdmin[M]):
     """Mixed in before the model's own ModelAdmin (which the super() calls reach)."""
@@ -44,6 +46,8 @@ class OperatorOnlyObjectPages[M: Model](admin.ModelAdmin[M]):
 
 
 class OperatorUserAdmin(OperatorOnlyObjectPages[User], UserAdmin[User]):
+    change_password_form = OperatorSetPasswordForm  # also revokes the user's API tokens
+
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         self._operator_only(request)
         return super().user_change_password(request, id, form_url)
@@ -63,6 +67,8 @@ def _register_for_operators[M: Model](model: type[M], model_admin: type[admin.Mo
     admin.site.register(model, model_admin)
 
 
+# Changing one's own password in the console goes through the same service (tokens revoked, other sessions end).
+admin.site.password_change_form = ConsolePasswordChangeForm
 _register_for_operators(User, OperatorUserAdmin)
 _register_for_operators(Group, OperatorGroupAdmin)
 _register_for_operators(TokenProxy, OperatorTokenAdmin)

@@ -3,7 +3,7 @@
 - login lockout: after LOGIN_LOCKOUT_FAILURES failed logins for one username (or LOGIN_LOCKOUT_IP_FAILURES from
   one address) within LOGIN_LOCKOUT_WINDOW_SECONDS, every attempt is refused for LOGIN_LOCKOUT_SECONDS, even with
   the right password. The answer is the ordinary "wrong username or password" one, for known and unknown usernames
-  alike, so the lockout reveals nothing about which accounts exist.
+  alike, so the lockout reveals nothing about which accounts exist. Attempts during a lockout do not extend it.
 - console sessions: idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST; `SessionLifetimeMiddleware`
   ends a session SESSION_ABSOLUTE_LIFETIME_SECONDS after login however active it was.
 - API tokens (`Authorization: Token <key>`) expire API_TOKEN_TTL_HOURS after they were issued (401 `token_expired`)
@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -59,6 +61,10 @@ def _ip_of(request: HttpRequest | None) -> str | None:
 
 
 def _count_failure(key: str, limit: int) -> None:
+    # Attempts during a lockout are neither counted nor re-arm it: a lockout ends at the time it was set for, and a
+    # user who kept retrying gets a fresh set of tries then.
+    if cache.get(f"{key}:locked"):
+        return
     window = settings.LOGIN_LOCKOUT_WINDOW_SECONDS
     cache.add(f"{key}:n", 0, timeout=window)
     try:
@@ -67,7 +73,9 @@ def _count_failure(key: str, limit: int) -> None:
         cache.set(f"{key}:n", 1, timeout=window)
         failures = 1
     if failures >= limit:
-        cache.set(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        # add, not set: a failure racing this one cannot push the end of the lockout back.
+        cache.add(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        cache.delete(f"{key}:n")
 
 
 def login_locked(username: str | None, request: HttpRequest | None) -> bool:
@@ -119,6 +127,29 @@ class LockoutModelBackend(ModelBackend):
 # --- Console sessions ----------------------------------------------------------------------------------------------
 
 
+def session_outlived(login_at: object, now: int) -> bool:
+    """True once a session is SESSION_ABSOLUTE_LIFETIME_SECONDS past its login (sessions without a login time,
+    from before this safeguard, are not)."""
+    return isinstance(login_at, int) and now - login_at >= settings.SESSION_ABSOLUTE_LIFETIME_SECONDS
+
+
+def session_user(session_key: str | None, user_id: int | str) -> Any:
+    """For long-lived sockets: the user the console session `session_key` still signs in, read afresh, or None when
+    that session has ended (logout, idle timeout, absolute lifetime), names another user, was signed before a
+    password change, or the user was deactivated or deleted."""
+    if not session_key:
+        return None
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load()  # {} once it ended
+    if str(data.get(SESSION_KEY)) != str(user_id) or session_outlived(data.get(SESSION_LOGIN_AT_KEY), int(time.time())):
+        return None
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None or not constant_time_compare(str(data.get(HASH_SESSION_KEY, "")), user.get_session_auth_hash()):
+        return None
+    return user
+
+
 class SessionLifetimeMiddleware:
     """Ends a console session SESSION_ABSOLUTE_LIFETIME_SECONDS after login, however active it stayed
     (the idle timeout is the session's own expiry, renewed on every request). Sits after AuthenticationMiddleware."""
@@ -136,7 +167,7 @@ class SessionLifetimeMiddleware:
             now = int(time.time())
             if not isinstance(login_at, int):
                 session[SESSION_LOGIN_AT_KEY] = now  # sessions from before this safeguard start their clock now
-            elif now - login_at >= settings.SESSION_ABSOLUTE_LIFETIME_SECONDS:
+            elif session_outlived(login_at, now):
                 logout(request)  # flushes the session; the console then asks for a new login
         return self.get_response(request)
 

@@ -7,8 +7,11 @@ rejects exactly what the database and the API reject, with the message next to t
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 from django.forms.formsets import DELETION_FIELD_NAME
 
@@ -25,6 +28,7 @@ from organizations.models import (
     validate_provider_list,
     validate_service_list,
 )
+from organizations.services import user_password_set
 
 
 class LinesListField(forms.Field):
@@ -154,3 +158,27 @@ class BusinessHoursFormSet(forms.BaseInlineFormSet):
                 continue
             intervals.append(BusinessHours(weekday=data["weekday"], opens=data["opens"], closes=data["closes"]))
         validate_hours_do_not_overlap(intervals)
+
+
+# --- Password changes ----------------------------------------------------------------------------------------------
+# Django's forms set the password themselves; these route the change through user_password_set, which also revokes
+# the user's API tokens (a changed password must end what the old one opened).
+
+
+class ConsolePasswordChangeForm(AdminPasswordChangeForm):
+    """The console's "Change password" page for one's own password (old password asked)."""
+
+    def save(self, commit: bool = True) -> Any:
+        if not commit:
+            return super().save(commit=False)
+        return user_password_set(user=self.user, password=self.cleaned_data["new_password1"])
+
+
+class OperatorSetPasswordForm(auth_forms.AdminPasswordChangeForm):
+    """The operator's "Set password" page for any user (the password may also be disabled)."""
+
+    def save(self, commit: bool = True) -> Any:
+        if not commit:
+            return super().save(commit=False)
+        usable = self.cleaned_data.get("set_usable_password", True)
+        return user_password_set(user=self.user, password=self.cleaned_data["password1"] if usable else None)

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Model
+from rest_framework.authtoken.models import Token
 
 from organizations.models import (
     CLINIC_SETTINGS,
@@ -123,6 +124,23 @@ def user_sync_console_access(*, user: User) -> None:
     if user.is_staff != is_staff:
         user.is_staff = is_staff
         user.save(update_fields=["is_staff"])
+
+
+def user_password_set(*, user: User, password: str | None) -> User:
+    """Set the user's password (None: no usable password) and end what the old one opened: every API token of the
+    user is deleted (401 from now on), and every console session signed with the old password ends, because Django
+    and the board socket refuse a session whose stored password hash no longer matches. A user changing their own
+    password in the console stays signed in there: the view re-stamps that one session (update_session_auth_hash);
+    they just proved the old password and typed the new one. Their tokens go too: a script holding one signs in again.
+    Every path that changes a password calls this (console forms for oneself and for operators)."""
+    with transaction.atomic():
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        user.save(update_fields=["password"])
+        Token.objects.filter(user=user).delete()
+    return user
 
 
 def membership_set(*, user: User, organization: Organization, role: str) -> Membership:

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -31,6 +31,9 @@ def local_upstream() -> bool:
 
 @require_GET
 def demo_call(request: HttpRequest) -> HttpResponse:
+    # A development page: in production (PUBLIC_DEMO_PAGE off) only console staff see it, anyone else a plain 404.
+    if not settings.PUBLIC_DEMO_PAGE and not (request.user.is_active and request.user.is_staff):
+        raise Http404
     # Publishable keys are public by design (they sit in every clinic web page); prefill only in development.
     organization = Organization.objects.order_by("name").first() if settings.DEBUG else None
     context = {

@@ -150,6 +150,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.observability.RequestIdMiddleware",
+    # `Server: voiceagent` instead of the ASGI server's name.
+    "core.middleware.ServerHeaderMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy from SECURE_CSP (off when the dict is empty, e.g. in development).
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -423,6 +425,8 @@ REST_FRAMEWORK = {
     # Bounded in size and nesting: answers 413/400 where DRF's JSONParser would read unbounded or crash.
     "DEFAULT_PARSER_CLASSES": ["core.api.parsers.LimitedJSONParser"],
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    # OPTIONS describes a body only for views with a serializer_class (the action views have none).
+    "DEFAULT_METADATA_CLASS": "core.api.metadata.ApiMetadata",
     # 0: daphne is hit directly unless an operator sets it; otherwise a rotating X-Forwarded-For evades throttles.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=10),
 }
@@ -443,6 +447,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "AI voice receptionist for outpatient clinics.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema and /api/docs: public only with PUBLIC_API_DOCS (default: in DEBUG), otherwise console staff only.
+    "SERVE_PERMISSIONS": ["core.api.schema.ApiDocsVisible"],
     "SWAGGER_UI_DIST": "SIDECAR",  # assets served by this server: clinics and these machines are offline
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -493,6 +499,15 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# A failed CSRF check under /api/ answers in the API's error shape (csrf_failed), elsewhere Django's page.
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+# X-Request-ID from the request is used (and written into audit rows) only when a proxy in front sets it itself;
+# otherwise every request gets our own id, so a client cannot choose what the audit trail correlates.
+TRUST_REQUEST_ID_HEADER = env_bool("TRUST_REQUEST_ID_HEADER", False)
+# The OpenAPI schema and Swagger UI (/api/schema, /api/docs) and the demo call page (/demo/call/): open to anyone
+# in development, console staff only in production unless switched on.
+PUBLIC_API_DOCS = env_bool("PUBLIC_API_DOCS", DEBUG)
+PUBLIC_DEMO_PAGE = env_bool("PUBLIC_DEMO_PAGE", DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1_048_576, minimum=1024, maximum=50_000_000)
@@ -510,6 +525,9 @@ SESSION_ABSOLUTE_LIFETIME_SECONDS = env_int(
 )
 if SESSION_ABSOLUTE_LIFETIME_SECONDS < SESSION_COOKIE_AGE:
     raise ImproperlyConfigured("SESSION_ABSOLUTE_LIFETIME_SECONDS: must not be shorter than the idle timeout")
+# Open board sockets re-check their session, user and memberships this often (and before every push and refresh):
+# a logout, deactivation or removal from the clinic closes them within this time.
+BOARD_RECHECK_SECONDS = env_float("BOARD_RECHECK_SECONDS", 5.0, minimum=0.1, maximum=60)
 # API tokens (Authorization: Token <key>) stop working this long after they were issued.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12, minimum=1, maximum=24 * 30)
 

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.errors import api_not_found
+from core.errors import api_not_found, not_found_page
 
 admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
@@ -15,6 +15,9 @@ handler500 = "core.resilience.server_error"
 
 urlpatterns = [
     path("", include("core.urls")),  # /healthz and /readyz for load balancers
+    # The admin's "view on site" shortcut: no model here has a public page, and in DEBUG its two different 404s
+    # told another clinic's existing object apart from a missing one.
+    re_path(r"^admin/r/", not_found_page),
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),
@@ -24,7 +27,12 @@ urlpatterns = [
     path("", include("realtime.urls")),
     # OpenAPI schema and Swagger UI (assets from drf-spectacular-sidecar, served by this process).
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The page has no body to describe: OPTIONS answers 405 (DRF's metadata would need an HTML template).
+    re_path(
+        r"^api/docs/?$",
+        SpectacularSwaggerView.as_view(url_name="api-schema", metadata_class=None),
+        name="api-docs",
+    ),
     path("api/", include("organizations.auth_urls")),  # token revocation
     # Last: any other /api/ path answers 404 in the API's error shape, not Django's HTML page.
     re_path(r"^api/", api_not_found),

@@ -56,7 +56,8 @@ def failing_audit(monkeypatch):
 # --- Reads through the API ------------------------------------------------------------------------------------------
 
 
-def test_reading_a_call_records_who_what_when_where_and_the_request_id(call_a, staff_a):
+def test_reading_a_call_records_who_what_when_where_and_the_request_id(call_a, staff_a, settings):
+    settings.TRUST_REQUEST_ID_HEADER = True  # the id a proxy in front assigned (clients' own are replaced)
     response = api(staff_a, **{"X-Request-ID": "req-audit-0001"}).get(
         f"/api/calls/{call_a.pk}", REMOTE_ADDR="203.0.113.9"
     )

@@ -3,10 +3,16 @@ schemes, and the hook that lists each path once although it is routed with and w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -84,3 +90,14 @@ def drop_trailing_slash_duplicates(endpoints: list[tuple], **kwargs: Any) -> lis
     """PREPROCESSING_HOOK: each route exists as `/x` and `/x/`; document `/x` only (one operation id each)."""
     paths = {endpoint[0] for endpoint in endpoints}
     return [endpoint for endpoint in endpoints if not (endpoint[0].endswith("/") and endpoint[0].rstrip("/") in paths)]
+
+
+class ApiDocsVisible(BasePermission):
+    """Who may read the schema and the Swagger UI: anyone with PUBLIC_API_DOCS (read per request), otherwise console
+    staff only (a production deployment need not publish its API map)."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if settings.PUBLIC_API_DOCS:
+            return True
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)

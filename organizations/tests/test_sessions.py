@@ -212,3 +212,18 @@ def test_responses_with_patient_data_are_never_stored_by_caches(org_a, staff_a, 
 
 def test_errors_carry_no_store_too(db):
     assert "no-store" in Client().get("/api/calls")["Cache-Control"]
+
+
+def test_retrying_during_a_lockout_does_not_extend_it(staff_a, settings):
+    # A user who keeps retrying must get in once the lockout's time is up (each attempt used to re-arm it).
+    settings.LOGIN_LOCKOUT_SECONDS = 2
+    settings.LOGIN_LOCKOUT_WINDOW_SECONDS = 60
+    for _ in range(5):
+        attempt("sam", "wrong-password")
+    time.sleep(1)
+    assert attempt("sam", PASSWORD)[2] is False  # still locked, and this attempt must not re-arm the lock
+    assert attempt("sam", "wrong-password")[2] is False
+
+    time.sleep(1.2)
+
+    assert attempt("sam", PASSWORD)[2] is True

@@ -239,8 +239,13 @@
         render();
       }
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
       socket = null;
+      // The server ended this board's right to listen (4401 signed out, 4403 no clinic left): retrying cannot help.
+      if (event.code === 4401 || event.code === 4403) {
+        setStatus(event.code === 4401 ? "Signed out: reload the page to sign in again." : "You no longer belong to this clinic.", "down");
+        return;
+      }
       // 1 s, 2 s, 4 s … up to 30 s, with jitter so a restarted server is not stormed.
       const delay = Math.min(30000, 1000 * Math.pow(2, retry)) * (0.75 + Math.random() * 0.5);
       retry += 1;
