@@ -73,8 +73,22 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
         "intake_completed": True,
         "reviewed": False,
         "transcript": [
-            {"seq": 1, "speaker": "agent", "text": "Clinic A, how can I help?", "occurred_at": "2026-03-02T14:05:10Z"},
-            {"seq": 2, "speaker": "caller", "text": "A checkup, please.", "occurred_at": "2026-03-02T14:05:15Z"},
+            {
+                "seq": 1,
+                "speaker": "agent",
+                "text": "Clinic A, how can I help you today?",
+                "occurred_at": "2026-03-02T14:05:10Z",
+                "interrupted": True,
+                "heard_ms": 900,
+            },
+            {
+                "seq": 2,
+                "speaker": "caller",
+                "text": "A checkup, please.",
+                "occurred_at": "2026-03-02T14:05:15Z",
+                "interrupted": False,
+                "heard_ms": None,
+            },
         ],
         "intake": {
             "data": {
