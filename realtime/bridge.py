@@ -278,11 +278,14 @@ class MediaBridge:
         assert self.pipeline is not None
         handle = database_sync_to_async(self.pipeline.handle)
         while True:
-            event = await self._events.get()
+            try:  # a steer waiting for response.done goes out when its bounded wait is over (pipeline.wake_in)
+                event = await asyncio.wait_for(self._events.get(), self.pipeline.wake_in())
+            except TimeoutError:
+                event = {}
             if event is None:
                 return
             try:
-                result = await handle(event)
+                result = await handle(event) if event else self.pipeline.poll()
             except Exception:  # one bad event must not end the caller's call
                 logger.exception("pipeline failed on %s", event.get("type"))
                 continue

@@ -74,9 +74,13 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
     handle = sync_to_async(pipeline.handle)
     audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband
     while True:
+        wake_in = pipeline.wake_in()  # a steer waiting for response.done goes out when its bounded wait is over
         try:
-            raw = await asyncio.wait_for(upstream.recv(), timeout=DEADLINE_CHECK_SECONDS)
+            raw = await asyncio.wait_for(upstream.recv(), timeout=min(DEADLINE_CHECK_SECONDS, wake_in or 1e9))
         except TimeoutError:
+            if wake_in is not None:
+                for client_event in pipeline.poll().client_events:
+                    await upstream.send(json.dumps(client_event))
             # Quiet line: end at the clinic's max call length, or when the call was ended elsewhere
             # (POST /api/call/end, staff).
             if await sync_to_async(pipeline.check_deadline)():
