@@ -337,6 +337,7 @@ class CallEventPipeline:
             # running response to finish, then retry, keeping any steering instructions of the refused create.
             self.state.response_pending = True
             self.state.pending_instructions = self.state.pending_instructions or self.state.inflight_instructions
+            self.state.inflight_instructions = ""  # the next response.created is not the refused steer
             if not self.state.active_responses:
                 self.state.active_responses.append("unknown")
 

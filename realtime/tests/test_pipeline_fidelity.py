@@ -237,3 +237,13 @@ class TestEmergencySteering:
         create = pipeline.handle(finished("resp_1", "cancelled")).client_events[0]
         instructions = create["response"]["instructions"]
         assert "911" in instructions and "Spanish" in instructions
+
+
+def test_a_response_created_after_a_refused_steer_is_not_taken_for_the_steer(pipeline):
+    pipeline.handle(transcript("item_1", EMERGENCY))  # nothing known to be running: the steer goes out at once
+    refused = {"type": "error", "error": {"code": "conversation_already_has_active_response", "message": "x"}}
+    pipeline.handle(refused)
+    pipeline.handle(created("resp_auto"))
+    assert pipeline.state.steering_response != "resp_auto"
+    retry = pipeline.handle(finished("resp_auto"))
+    assert types(retry) == ["response.create"] and "911" in retry.client_events[0]["response"]["instructions"]
