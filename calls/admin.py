@@ -63,6 +63,16 @@ def clinic_time(moment: dt.datetime | None, organization: Organization) -> str:
     return moment.astimezone(organization.tz).strftime("%a %d %b %Y, %H:%M %Z")
 
 
+def _interrupted_note(segment: TranscriptSegment) -> str:
+    """For an agent line the caller spoke over: the text is what was generated, not all of it was heard."""
+    if not segment.interrupted:
+        return ""
+    heard = f" after {segment.heard_ms / 1000:.1f} s" if segment.heard_ms is not None else ""
+    return format_html(
+        '<br><em class="segment-interrupted">Interrupted by the caller{}: the rest was not heard.</em>', heard
+    )
+
+
 def _pretty_json(value: object) -> str:
     if not value:
         return EMPTY
@@ -279,7 +289,12 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
 
     @admin.display(description="Transcript")
     def transcript_table(self, obj: Call) -> str:
-        segments = list(obj.segments.order_by("seq").only("seq", "speaker", "text", "occurred_at"))
+        # Conversation order: a caller's words transcribed after the agent's reply still come before it.
+        segments = list(
+            obj.segments.order_by("position", "seq").only(
+                "seq", "position", "speaker", "text", "occurred_at", "interrupted", "heard_ms"
+            )
+        )
         if not segments:
             return "No transcript."
         tz = obj.organization.tz
@@ -288,10 +303,17 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
             "<tbody>{}</tbody></table>",
             format_html_join(
                 "",
-                '<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td style="white-space: pre-wrap">{}</td></tr>',
+                "<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td>"
+                '<td style="white-space: pre-wrap">{}{}</td></tr>',
                 (
-                    (seg.seq, seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"), seg.get_speaker_display(), seg.text)
-                    for seg in segments
+                    (
+                        number,
+                        seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"),
+                        seg.get_speaker_display(),
+                        seg.text,
+                        _interrupted_note(seg),
+                    )
+                    for number, seg in enumerate(segments, start=1)
                 ),
             ),
         )

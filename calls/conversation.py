@@ -148,12 +148,14 @@ def caller_utterance_handle(
     occurred_at: dt.datetime | None = None,
     extra_phrases: Mapping[str, Iterable[str]] | None = None,
     steer: bool = True,
+    position: int | None = None,
 ) -> Decision:
     """Store one caller utterance, triage it and decide what happens next (see the module docstring).
 
     `extra_phrases` is the clinic's phrase mapping when the transport caches it (`extra_phrases_for`); None reads
     it. `steer=False` when the agent was already steered to 911/988 on this call: the escalation is still joined,
-    the agent is not interrupted a second time.
+    the agent is not interrupted a second time. `position` is the utterance's place in the conversation when the
+    transport knows it (a transcript that arrives after the agent's reply is still shown before it).
 
     Words that arrive after the call ended (a caller speaking over the goodbye: OpenAI's transcript comes after
     the response) are stored and triaged too; an escalation they raise is marked `after_call` (the caller needs a
@@ -163,7 +165,12 @@ def caller_utterance_handle(
         return NOTHING
     with transaction.atomic():
         segment = transcript_segment_append(
-            call=call, speaker=TranscriptSegment.Speaker.CALLER, text=text, item_id=item_id, occurred_at=occurred_at
+            call=call,
+            speaker=TranscriptSegment.Speaker.CALLER,
+            text=text,
+            item_id=item_id,
+            occurred_at=occurred_at,
+            position=position,
         )
         if segment is None:  # a redelivered transcript is not triaged twice
             return NOTHING
@@ -205,6 +212,7 @@ def caller_utterance_handle(
             text=f"{note} Said after the call ended: call the caller back now."
             if after_call
             else f"{note} Policy: {guidance}",
+            position=segment.position,  # right after the words that raised it
         )
     if after_call:
         return Decision(stored=True, escalation=escalation, created=True)
@@ -255,7 +263,7 @@ def call_end_with_transcript(
         return call_end(call=locked, reason=reason, intake=intake, ended_at=ended_at)
 
 
-def caller_turn_lost(*, call: Call, item_id: str = "") -> bool:
+def caller_turn_lost(*, call: Call, item_id: str = "", position: int | None = None) -> bool:
     """OpenAI could not transcribe a caller's turn: leave a visible placeholder so staff see a turn was lost (no
     triage is possible). Idempotent per item; a transcript that still arrives for the item is stored beside it."""
     segment = transcript_segment_append(
@@ -264,19 +272,34 @@ def caller_turn_lost(*, call: Call, item_id: str = "") -> bool:
         text=LOST_TURN_TEXT,
         item_id=f"{item_id[:120]}:lost" if item_id else "",
         metadata={"transcription_failed": True},
+        position=position,
     )
     return segment is not None
 
 
-def agent_utterance_handle(*, call: Call, text: str, item_id: str = "", flag_uncertain: bool = True) -> Decision:
+def agent_utterance_handle(
+    *,
+    call: Call,
+    text: str,
+    item_id: str = "",
+    flag_uncertain: bool = True,
+    position: int | None = None,
+    heard_ms: int | None = None,
+) -> Decision:
     """Store one of the agent's utterances; when it hedges ("I'm not sure", "no estoy seguro") and `flag_uncertain`
-    (the transport flags at most one per call), raise an `uncertain` escalation for staff."""
+    (the transport flags at most one per call), raise an `uncertain` escalation for staff. `heard_ms`: the caller
+    interrupted the line after that many milliseconds (the text is what was generated, not all of it was heard)."""
     text = text.strip()
     if not text:
         return NOTHING
     with transaction.atomic():
         segment = transcript_segment_append(
-            call=call, speaker=TranscriptSegment.Speaker.AGENT, text=text, item_id=item_id
+            call=call,
+            speaker=TranscriptSegment.Speaker.AGENT,
+            text=text,
+            item_id=item_id,
+            position=position,
+            heard_ms=heard_ms,
         )
         if segment is None or not flag_uncertain or call.is_ended:
             return Decision(stored=segment is not None)

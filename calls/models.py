@@ -168,11 +168,29 @@ class TranscriptSegment(models.Model):
     text = models.TextField()
     occurred_at = models.DateTimeField()
     item_id = models.CharField(max_length=128, blank=True, help_text="Upstream conversation item id, when known.")
+    # Transcripts arrive asynchronously (a caller's words may come after the agent's reply to them): `seq` is the
+    # arrival order, `position` the place in the conversation; the transcript is shown by (position, seq).
+    position = models.PositiveIntegerField(
+        default=0, help_text="Place in the conversation (from the upstream item chain); ties keep arrival order."
+    )
+    interrupted = models.BooleanField(
+        default=False, help_text="The caller spoke over this agent line: they did not hear all of it."
+    )
+    heard_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Milliseconds of an interrupted agent line the caller heard."
+    )
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        indexes = [
+            # The call detail and the console read a call's transcript in conversation order.
+            models.Index(fields=["call", "position", "seq"], name="segment_conversation_order"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["call", "seq"], name="segment_unique_seq"),
+            models.CheckConstraint(
+                condition=Q(heard_ms__isnull=True) | Q(interrupted=True), name="segment_heard_ms_when_interrupted"
+            ),
             # A redelivered upstream event is stored once.
             models.UniqueConstraint(fields=["call", "item_id"], condition=~Q(item_id=""), name="segment_unique_item"),
             models.CheckConstraint(

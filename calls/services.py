@@ -43,6 +43,8 @@ class SegmentInput:
     occurred_at: dt.datetime | None = None
     item_id: str = ""
     metadata: dict | None = None
+    position: int | None = None  # place in the conversation; None: after everything stored (arrival order)
+    heard_ms: int | None = None  # an agent line the caller interrupted after this many milliseconds
 
 
 def call_start(
@@ -95,7 +97,9 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
         if item_ids
         else set()
     )
-    next_seq = (TranscriptSegment.objects.filter(call=call).aggregate(top=Max("seq"))["top"] or 0) + 1
+    tops = TranscriptSegment.objects.filter(call=call).aggregate(seq=Max("seq"), position=Max("position"))
+    next_seq = (tops["seq"] or 0) + 1
+    last_position = tops["position"] or 0  # a segment of unknown place goes after everything stored
     created = []
     now = timezone.now()
     for segment in incoming:
@@ -103,14 +107,19 @@ def _append_locked(call: Call, segments: Iterable[SegmentInput]) -> list[Transcr
             continue
         if segment.item_id:
             known.add(segment.item_id)
+        position = last_position if segment.position is None else segment.position
+        last_position = max(last_position, position)
         created.append(
             TranscriptSegment(
                 call=call,
                 seq=next_seq,
+                position=position,
                 speaker=segment.speaker,
                 text=segment.text,
                 occurred_at=segment.occurred_at or now,
                 item_id=segment.item_id,
+                interrupted=segment.heard_ms is not None,
+                heard_ms=segment.heard_ms,
                 metadata=segment.metadata or {},
             )
         )
@@ -137,15 +146,64 @@ def transcript_segment_append(
     item_id: str = "",
     occurred_at: dt.datetime | None = None,
     metadata: dict | None = None,
+    position: int | None = None,
+    heard_ms: int | None = None,
 ) -> TranscriptSegment | None:
     """Store one segment; None when its item id was already stored (a redelivered event)."""
-    stored = transcript_segments_append(
-        call=call,
-        segments=[
-            SegmentInput(speaker=speaker, text=text, item_id=item_id, occurred_at=occurred_at, metadata=metadata)
-        ],
+    segment = SegmentInput(
+        speaker=speaker,
+        text=text,
+        item_id=item_id,
+        occurred_at=occurred_at,
+        metadata=metadata,
+        position=position,
+        heard_ms=heard_ms,
     )
+    stored = transcript_segments_append(call=call, segments=[segment])
     return stored[0] if stored else None
+
+
+def transcript_segment_interrupt(*, call: Call, item_id: str, heard_ms: int) -> bool:
+    """The caller spoke over an agent line and heard only its first `heard_ms` milliseconds (the upstream item
+    was truncated): mark the stored segment. False when no segment of that item is stored yet."""
+    with transaction.atomic():
+        segment = (
+            TranscriptSegment.objects.select_for_update()
+            .filter(call=call, item_id=item_id, speaker=TranscriptSegment.Speaker.AGENT)
+            .first()
+            if item_id
+            else None
+        )
+        if segment is None:
+            return False
+        segment.call = call  # the audit row names the call's clinic
+        if segment.interrupted and segment.heard_ms is not None and segment.heard_ms <= heard_ms:
+            return True  # a redelivered truncation
+        segment.interrupted, segment.heard_ms = True, max(0, heard_ms)
+        _save(segment, ["interrupted", "heard_ms"])
+    return True
+
+
+def transcript_position_top(*, call: Call) -> int:
+    """The highest conversation position stored for the call (0: none): where a restarted pipeline goes on."""
+    return TranscriptSegment.objects.filter(call=call).aggregate(top=Max("position"))["top"] or 0
+
+
+RESPONSE_FAILURES_KEY = "response_failures"
+
+
+def call_response_failure_record(*, call: Call, status: str, code: str) -> Call:
+    """Count one upstream response that ended `failed` or `incomplete` on the call (bounded: a count per status and
+    the last code, in `metadata["response_failures"]`), so staff and operators see that the agent went silent."""
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().only("id", "organization_id", "metadata").get(pk=call.pk)
+        failures = dict((locked.metadata or {}).get(RESPONSE_FAILURES_KEY) or {})
+        failures[status] = int(failures.get(status) or 0) + 1
+        failures["last_code"] = code[:64]
+        locked.metadata = {**(locked.metadata or {}), RESPONSE_FAILURES_KEY: failures}
+        _save(locked, ["metadata"])
+    call.metadata = locked.metadata
+    return call
 
 
 def intake_store(*, call: Call, data: dict) -> Intake:

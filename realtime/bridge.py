@@ -298,12 +298,15 @@ class MediaBridge:
         assert self.pipeline is not None
         handle = database_sync_to_async(self.pipeline.handle)
         while True:
-            queued = await self._events.get()
+            try:  # a steer waiting for response.done goes out when its bounded wait is over (pipeline.wake_in)
+                queued = await asyncio.wait_for(self._events.get(), self.pipeline.wake_in())
+            except TimeoutError:
+                queued = ({}, None)
             if queued is None:
                 return
             event, latency = queued
             try:
-                result = await handle(event, turn_latency_ms=latency)
+                result = await handle(event, turn_latency_ms=latency) if event else self.pipeline.poll()
             except Exception:  # one bad event must not end the caller's call
                 logger.exception("pipeline failed on %s", event.get("type"))
                 continue

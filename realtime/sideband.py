@@ -77,9 +77,13 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
     clock = TurnClock()  # the agent's first audio of a turn is output_audio_buffer.started here
     loop = asyncio.get_running_loop()
     while True:
+        wake_in = pipeline.wake_in()  # a steer waiting for response.done goes out when its bounded wait is over
         try:
-            raw = await asyncio.wait_for(upstream.recv(), timeout=DEADLINE_CHECK_SECONDS)
+            raw = await asyncio.wait_for(upstream.recv(), timeout=min(DEADLINE_CHECK_SECONDS, wake_in or 1e9))
         except TimeoutError:
+            if wake_in is not None:
+                for client_event in pipeline.poll().client_events:
+                    await upstream.send(json.dumps(client_event))
             # Quiet line: end at the clinic's max call length, or when the call was ended elsewhere
             # (POST /api/call/end, staff).
             if await sync_to_async(pipeline.check_deadline)():

@@ -32,12 +32,15 @@ def calls_with_summary(queryset: QuerySet[Call]) -> QuerySet[Call]:
 
 
 def calls_with_detail(queryset: QuerySet[Call]) -> QuerySet[Call]:
-    """Summary plus transcript (by seq), intake and escalations (oldest first, with who acknowledged them)."""
+    """Summary plus transcript (in conversation order), intake and escalations (oldest first, with who
+    acknowledged them)."""
     return (
         calls_with_summary(queryset)
         .select_related("intake")
         .prefetch_related(
-            Prefetch("segments", queryset=TranscriptSegment.objects.order_by("seq"), to_attr="ordered_segments"),
+            Prefetch(
+                "segments", queryset=TranscriptSegment.objects.order_by("position", "seq"), to_attr="ordered_segments"
+            ),
             Prefetch(
                 "escalations",
                 queryset=Escalation.objects.select_related("acknowledged_by").order_by("created_at", "id"),

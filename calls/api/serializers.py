@@ -146,9 +146,17 @@ class CallSummarySerializer(serializers.ModelSerializer):
 
 
 class TranscriptSegmentSerializer(serializers.ModelSerializer):
+    seq = serializers.IntegerField(read_only=True, help_text="Arrival order. The list is in conversation order.")
+    interrupted = serializers.BooleanField(
+        read_only=True, help_text="An agent line the caller spoke over: `text` is more than the caller heard."
+    )
+    heard_ms = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Milliseconds of an interrupted line the caller heard, or null."
+    )
+
     class Meta:
         model = TranscriptSegment
-        fields = ["seq", "speaker", "text", "occurred_at"]
+        fields = ["seq", "speaker", "text", "occurred_at", "interrupted", "heard_ms"]
         read_only_fields = fields
 
 

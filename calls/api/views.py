@@ -92,14 +92,18 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
             {
                 "seq": 1,
                 "speaker": TranscriptSegment.Speaker.AGENT.value,
-                "text": "Clinic A, how can I help?",
+                "text": "Clinic A, how can I help you today?",
                 "occurred_at": "2026-03-02T14:05:10Z",
+                "interrupted": True,
+                "heard_ms": 900,
             },
             {
                 "seq": 2,
                 "speaker": TranscriptSegment.Speaker.CALLER.value,
                 "text": "A checkup, please.",
                 "occurred_at": "2026-03-02T14:05:15Z",
+                "interrupted": False,
+                "heard_ms": None,
             },
         ],
         "intake": {

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0008_escalation_triage_explanation_after_call"),
+        ("calls", "0009_transcript_segment_interrupted"),
     ]
 
     operations = [

@@ -47,6 +47,9 @@ class Turn:
     # Input transcription is asynchronous ("may come before or after the Response events", openai SDK docstring of
     # conversation.item.input_audio_transcription.completed): send it this many seconds after the turn was committed.
     transcript_delay: float = 0.0
+    # conversation.item.input_audio_transcription.failed instead of .completed for this turn (the error's type and
+    # code are a guess: the SDK types them as free strings).
+    transcription_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Scenario:
     start_after: float = 1.0  # playback starts at the first session.update, or this many real seconds after connect
     hangup_after: float | None = 1.0  # after the last reply, the caller hangs up (sideband calls); null = never
     expect: Expectations = field(default_factory=Expectations)
+    # The Nth response the client requests (response.create) goes wrong as given: {status: failed, code: ...} or
+    # {status: incomplete, reason: max_output_tokens | content_filter}; null entries succeed.
+    response_failures: tuple[dict | None, ...] = ()
     source: str = ""
 
     def tool_calls(self) -> list[ToolCall]:
@@ -128,6 +134,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
         "hangup_after",
         "expect",
         "turns",
+        "response_failures",
     }
     unknown = set(data) - known
     if unknown:
@@ -140,7 +147,15 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
         where = f"turns[{i}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("caller"), str):
             raise _fail(source, where, "each turn needs 'caller' text")
-        unknown = set(entry) - {"caller", "agent", "delay", "language", "interrupt", "transcript_delay"}
+        unknown = set(entry) - {
+            "caller",
+            "agent",
+            "delay",
+            "language",
+            "interrupt",
+            "transcript_delay",
+            "transcription_failed",
+        }
         if unknown:
             raise _fail(source, where, f"unknown keys {sorted(unknown)}")
         delay = entry.get("delay", 0.5)
@@ -157,12 +172,19 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
                 language=entry.get("language"),
                 interrupt=bool(entry.get("interrupt", False)),
                 transcript_delay=float(transcript_delay),
+                transcription_failed=bool(entry.get("transcription_failed", False)),
             )
         )
     expect = data.get("expect") or {}
     if not isinstance(expect, dict) or set(expect) - {"tools_declared"}:
         raise _fail(source, "expect", "only 'tools_declared' is supported")
     hangup_after = data.get("hangup_after", 1.0)
+    failures = data.get("response_failures") or []
+    if not isinstance(failures, list):
+        raise _fail(source, "response_failures", "expected a list")
+    for i, spec in enumerate(failures):
+        if spec is not None and (not isinstance(spec, dict) or spec.get("status") not in ("failed", "incomplete")):
+            raise _fail(source, f"response_failures[{i}]", "expected null or {status: failed | incomplete, ...}")
     return Scenario(
         name=str(data.get("name") or Path(source).stem),
         description=str(data.get("description", "")).strip(),
@@ -174,6 +196,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
         start_after=float(data.get("start_after", 1.0)),
         hangup_after=None if hangup_after is None else float(hangup_after),
         expect=Expectations(tools_declared=tuple(expect.get("tools_declared", ()))),
+        response_failures=tuple(failures),
         source=source,
     )
 

@@ -49,6 +49,7 @@ AGENT_AUDIO_MS_PER_TOKEN = 50
 TOKEN_BILLED_TRANSCRIPTION = frozenset(
     {"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe-diarize"}
 )
+ARGUMENT_CHUNK_SECONDS = 0.1  # arguments stream like tokens (times pace and time_scale): a barge-in can cut them
 
 
 @dataclass
@@ -100,9 +101,12 @@ class SessionLog:
 
 
 class _ResponseRun:
-    def __init__(self, response: dict, *, in_conversation: bool) -> None:
+    def __init__(self, response: dict, *, in_conversation: bool, failure: dict | None = None) -> None:
         self.response = response
         self.in_conversation = in_conversation
+        self.failure = failure  # {"status": "failed"|"incomplete", ...}: how this response goes wrong
+        self.playing: str | None = None  # the assistant audio item being produced (a call truncates it on barge-in)
+        self.generated: dict[str, str] = {}  # item id -> transcript generated so far (truncation does not change it)
         self.cancel_reason: str | None = None
         self.cancelled = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -119,6 +123,14 @@ class _ResponseRun:
 
 class _Cancelled(Exception):
     pass
+
+
+class _Failed(Exception):
+    """The scenario makes this response fail or stop incomplete (`response_failures`)."""
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__(spec.get("status", "failed"))
+        self.spec = spec
 
 
 class RealtimeSession:
@@ -147,6 +159,7 @@ class RealtimeSession:
         self._changed = asyncio.Condition()
         self.items: dict[str, dict] = {}  # conversation, in order
         self.audio_ms: dict[str, int] = {}  # assistant item id -> ms of audio produced
+        self.playback_started: dict[str, float] = {}  # assistant item id -> loop time its first audio was sent
         self.function_calls: dict[str, dict] = {}  # call_id -> {name, item_id, answered}
         self.active: _ResponseRun | None = None
         self.awaiting_calls: list[str] = []  # call ids of the last response, answered before its follow-up
@@ -157,6 +170,7 @@ class RealtimeSession:
         self.input_buffer = 0  # bytes appended since the last commit/clear
         self.input_ms = 0  # the session's input audio clock (appended audio plus scripted speech)
         self.turn_index = 0
+        self.client_responses = 0  # in-conversation responses the client asked for (response.create)
         self.conversation_id = new_id("conv")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._playback: asyncio.Task[None] | None = None
@@ -389,6 +403,13 @@ class RealtimeSession:
                 code="invalid_value",
                 param="audio_end_ms",
             )
+        await self._truncate(item_id, end_ms)
+
+    async def _truncate(self, item_id: str, end_ms: int) -> None:
+        """Cut an assistant audio item at `end_ms`: the server deletes the unheard part of its transcript (SDK
+        `ConversationItemTruncateEvent` docstring) and confirms with `conversation.item.truncated`."""
+        item = self.items[item_id]
+        produced = self.audio_ms[item_id]
         part = item["content"][0] if item.get("content") else None
         if part and part.get("transcript"):
             words = part["transcript"].split()
@@ -438,7 +459,11 @@ class RealtimeSession:
         else:
             reply = AgentReply(say=self._default_reply())
         self.greeted = True
-        self._start_response(reply, params, in_conversation=True)
+        # The scenario's `response_failures`: the Nth client-requested response fails (or stops incomplete).
+        failures = self.scenario.response_failures if self.scenario else ()
+        failure = failures[self.client_responses] if self.client_responses < len(failures) else None
+        self.client_responses += 1
+        self._start_response(reply, params, in_conversation=True, failure=failure)
 
     async def _on_response_cancel(self, event: dict) -> None:
         response_id = event.get("response_id")
@@ -499,7 +524,16 @@ class RealtimeSession:
         start_ms = self.input_ms
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
         if self.active is not None and self.active.in_conversation and td.get("interrupt_response", True):
-            self.active.cancel("turn_detected")
+            run = self.active
+            run.cancel("turn_detected")
+            if self.is_call and run.playing in self.items:
+                # WebRTC/SIP: the server knows what was played and truncates the item itself (the phone bridge
+                # over WebSocket sends conversation.item.truncate instead).
+                elapsed = asyncio.get_running_loop().time() - self.playback_started[run.playing]
+                produced = self.audio_ms[run.playing]
+                played = min(produced, int(elapsed * 1000 / self.time_scale)) if self.time_scale else produced
+                if played < produced:
+                    await self._truncate(run.playing, played)
         speech = audio.speech_ms(turn.caller)
         await self._sleep(speech / 1000)
         self.input_ms = max(self.input_ms, start_ms + speech)
@@ -531,7 +565,18 @@ class RealtimeSession:
         await self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         await self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
         transcription = self.session["audio"]["input"]["transcription"]
-        if transcription is not None:
+        if transcription is not None and turn is not None and turn.transcription_failed:
+            failed = {
+                "type": "conversation.item.input_audio_transcription.failed",
+                "item_id": item_id,
+                "content_index": 0,
+                "error": {"type": "server_error", "code": "transcription_failed", "message": "Transcription failed."},
+            }
+            if turn.transcript_delay > 0:
+                self._spawn(self._send_later(failed, turn.transcript_delay))
+            else:
+                await self.send(failed)
+        elif transcription is not None:
             item["content"][0]["transcript"] = transcript
             event = {
                 "type": "conversation.item.input_audio_transcription.completed",
@@ -555,7 +600,9 @@ class RealtimeSession:
 
     # --- the scripted model ---------------------------------------------------------------------------------------
 
-    def _start_response(self, reply: AgentReply, params: dict, *, in_conversation: bool) -> None:
+    def _start_response(
+        self, reply: AgentReply, params: dict, *, in_conversation: bool, failure: dict | None = None
+    ) -> None:
         session = self.session
         output = session["audio"]["output"]
         audio_out = params.get("audio", {}).get("output", {})
@@ -579,7 +626,7 @@ class RealtimeSession:
         }
         tools = params.get("tools", session.get("tools") or [])
         tool_choice = params.get("tool_choice", session.get("tool_choice", "auto"))
-        run = _ResponseRun(response, in_conversation=in_conversation)
+        run = _ResponseRun(response, in_conversation=in_conversation, failure=failure)
         if in_conversation:
             self.active = run
         run.task = self._spawn(self._run_response(run, reply, tools=tools, tool_choice=tool_choice))
@@ -609,6 +656,12 @@ class RealtimeSession:
                     ],
                 }
             )
+            if run.failure is not None and run.failure.get("status") == "failed":
+                raise _Failed(run.failure)
+            if run.failure is not None:  # incomplete: the output stops half-way (max_output_tokens, content_filter)
+                words = (reply.say or self._default_reply()).split(" ")
+                await self._speak(run, " ".join(words[: max(1, len(words) // 2)]), finish=False)
+                raise _Failed(run.failure)
             if reply.say:
                 await self._speak(run, reply.say)
             tool_calls = [] if tool_choice == "none" else list(reply.tool_calls)
@@ -621,9 +674,21 @@ class RealtimeSession:
         except _Cancelled:
             response["status"] = "cancelled"
             response["status_details"] = {"type": "cancelled", "reason": run.cancel_reason}
-            for item in response["output"]:
-                if item.get("status") == "in_progress":
-                    item["status"] = "incomplete"
+            await self._close_unfinished_items(run)
+        except _Failed as failed:
+            status = failed.spec.get("status", "failed")
+            response["status"] = status
+            if status == "failed":
+                error = {
+                    "type": failed.spec.get("type", "server_error"),
+                    "code": failed.spec.get("code", "server_error"),
+                }
+                error["message"] = "The server had an error while processing your request."
+                response["status_details"] = {"type": "failed", "error": error}
+            else:
+                reason = failed.spec.get("reason", "max_output_tokens")
+                response["status_details"] = {"type": "incomplete", "reason": reason}
+            await self._close_unfinished_items(run)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in the fake must not hang the client: fail the response like the API would
@@ -697,6 +762,50 @@ class RealtimeSession:
             await self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
         return index
 
+    async def _close_unfinished_items(self, run: _ResponseRun) -> None:
+        """A response cut short (cancelled, incomplete, failed) still closes what it had started: the real API
+        emits `function_call_arguments.done`, the transcript/text `done` events and `output_item.done` "when a
+        Response is interrupted, incomplete, or cancelled" (openai SDK docstrings), the items `incomplete`."""
+        rid = run.response["id"]
+        for index, item in enumerate(run.response["output"]):
+            if item.get("status") != "in_progress":
+                continue
+            ids = {"response_id": rid, "item_id": item["id"], "output_index": index}
+            if item["type"] == "function_call":
+                call_id = item["call_id"]
+                self.function_calls.setdefault(
+                    call_id, {"name": item["name"], "item_id": item["id"], "answered": False}
+                )
+                await self.send(
+                    {
+                        "type": "response.function_call_arguments.done",
+                        **ids,
+                        "call_id": call_id,
+                        "name": item["name"],
+                        "arguments": item["arguments"],
+                    }
+                )
+            elif item.get("content"):
+                part = item["content"][0]
+                ids["content_index"] = 0
+                if part["type"] == "output_audio":
+                    said = run.generated.get(item["id"], part.get("transcript") or "")
+                    await self.send({"type": "response.output_audio.done", **ids})
+                    await self.send({"type": "response.output_audio_transcript.done", **ids, "transcript": said})
+                    await self.send(
+                        {"type": "response.content_part.done", **ids, "part": {"type": "audio", "transcript": said}}
+                    )
+                else:
+                    said = part.get("text") or ""
+                    await self.send({"type": "response.output_text.done", **ids, "text": said})
+                    await self.send(
+                        {"type": "response.content_part.done", **ids, "part": {"type": "text", "text": said}}
+                    )
+            item["status"] = "incomplete"
+            await self.send({"type": "response.output_item.done", **ids, "item": item})
+            if run.in_conversation:
+                await self.send({"type": "conversation.item.done", "item": item})
+
     async def _finish_output_item(self, run: _ResponseRun, index: int, item: dict) -> None:
         item["status"] = "completed"
         rid = run.response["id"]
@@ -704,7 +813,7 @@ class RealtimeSession:
         if run.in_conversation:
             await self.send({"type": "conversation.item.done", "item": item})
 
-    async def _speak(self, run: _ResponseRun, text: str) -> int:
+    async def _speak(self, run: _ResponseRun, text: str, *, finish: bool = True) -> int:
         rid = run.response["id"]
         modality = run.response["output_modalities"][0]
         item: dict[str, Any] = {
@@ -746,6 +855,8 @@ class RealtimeSession:
             run.audio_started = True
             await self.send({"type": "output_audio_buffer.started", "response_id": rid})
         self.voice_locked = True
+        run.playing = item["id"]
+        self.playback_started[item["id"]] = asyncio.get_running_loop().time()
         said = 0
         for n, data in enumerate(chunks, start=1):
             await self._checkpoint(run, self.pace * len(data) / per_ms / 1000)
@@ -759,7 +870,10 @@ class RealtimeSession:
                 said = upto
                 part["transcript"] += delta
                 run.text_chars += len(delta)
+                run.generated[item["id"]] = " ".join(words[:said])
                 await self.send({"type": "response.output_audio_transcript.delta", **ids, "delta": delta})
+        if not finish:
+            return total_ms // 2
         await self.send({"type": "response.output_audio.done", **ids})
         await self.send({"type": "response.output_audio_transcript.done", **ids, "transcript": text})
         await self.send({"type": "response.content_part.done", **ids, "part": {"type": "audio", "transcript": text}})
@@ -782,7 +896,7 @@ class RealtimeSession:
         index = await self._add_output_item(run, item)
         ids = {"response_id": rid, "item_id": item["id"], "output_index": index, "call_id": call_id}
         for start in range(0, len(arguments), ARGUMENT_CHUNK_CHARS):
-            await self._checkpoint(run)
+            await self._checkpoint(run, self.pace * ARGUMENT_CHUNK_SECONDS)
             delta = arguments[start : start + ARGUMENT_CHUNK_CHARS]
             item["arguments"] += delta
             await self.send({"type": "response.function_call_arguments.delta", **ids, "delta": delta})

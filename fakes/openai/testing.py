@@ -115,8 +115,12 @@ async def drive_session(
                     break
                 event = json.loads(raw)
                 events.append(event)
-                if event["type"] == "response.function_call_arguments.done":
-                    calls.append(event)
+                # A call is run once its item is finished and completed: arguments.done also comes for cancelled
+                # responses (openai SDK docstring), with arguments that may be cut off.
+                item = event.get("item") or {}
+                if event["type"] == "response.output_item.done" and item.get("type") == "function_call":
+                    if item.get("status") == "completed":
+                        calls.append(item)
                 elif event["type"] == "response.done" and calls:
                     for call in calls:
                         output = answer(call["name"], json.loads(call["arguments"]))

@@ -50,7 +50,29 @@ def done(response_id, **usage):
     }
 
 
-def tool_call(call_id, name, arguments, response_id="resp_1"):
+def function_call_item(call_id, name, arguments, status="completed"):
+    return {
+        "id": "fc_" + call_id,
+        "object": "realtime.item",
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+    }
+
+
+def tool_call(call_id, name, arguments, response_id="resp_1", status="completed"):
+    """The finished function_call item (the event a tool runs on)."""
+    return {
+        "type": "response.output_item.done",
+        "response_id": response_id,
+        "output_index": 0,
+        "item": function_call_item(call_id, name, arguments, status),
+    }
+
+
+def arguments_done(call_id, name, arguments, response_id="resp_1"):
     return {
         "type": "response.function_call_arguments.done",
         "response_id": response_id,

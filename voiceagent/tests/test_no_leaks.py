@@ -115,13 +115,17 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
         },
         {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}},
         {
-            "type": "response.function_call_arguments.done",
+            "type": "response.output_item.done",
             "response_id": "resp_1",
-            "item_id": "fc_1",
             "output_index": 0,
-            "call_id": "tool_1",
-            "name": "complete_intake",
-            "arguments": json.dumps(intake),
+            "item": {
+                "id": "fc_1",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": "tool_1",
+                "name": "complete_intake",
+                "arguments": json.dumps(intake),
+            },
         },
     ]
     assert send("post", f"/api/calls/{call_id}/events", {"events": events}, **caller_headers).status_code == 200
