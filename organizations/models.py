@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -27,6 +27,17 @@ e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 forma
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 FIELD_NAME_REGEX = r"^[a-z][a-z0-9_]{0,49}$"
 MAX_RETENTION_DAYS = 36_500  # 100 years: anything longer is a typo, and "keep forever" is an empty field
+# Clinic-written text goes into the agent's prompt (realtime/prompt.py): bounded at input (the API's serializer
+# says the same), and the prompt truncates again defensively.
+CLINIC_TEXT_LIMITS = {
+    "name": 200,
+    "list_items": 100,  # services, providers
+    "list_item": 200,
+    "greeting": 1000,
+    "after_hours_message": 2000,
+    "extra_instructions": 4000,
+    "intake_description": 300,
+}
 
 # A clinic's scalar settings (Organization field names), defined once: the console form and page, the config
 # service and the config API derive from these. The API nests the agent settings under "agent".
@@ -113,6 +124,14 @@ def validate_string_list(
         raise ValidationError(f"Expected a list of non-empty texts (one {what} each).")
     if len(set(value)) != len(value):
         raise ValidationError(f"Each {what} may appear only once.")
+    if len(value) > CLINIC_TEXT_LIMITS["list_items"]:
+        raise ValidationError(f"At most {CLINIC_TEXT_LIMITS['list_items']} entries.")
+    limit = CLINIC_TEXT_LIMITS["list_item"]
+    for item in value:
+        if len(item) > limit:
+            raise ValidationError(f"Each {what} may have at most {limit} characters.")
+        if any(char in item for char in "\r\n\v\f\x85\u2028\u2029"):
+            raise ValidationError(f"Each {what} must be one line.")
     if item_validator:
         for item in value:
             item_validator(item)
@@ -214,7 +233,9 @@ class Organization(models.Model):
         max_length=20, choices=AfterHoursPolicy.choices, default=AfterHoursPolicy.TAKE_MESSAGE
     )
     after_hours_message = models.TextField(
-        blank=True, help_text="Optional: what the agent says after hours instead of the default for the policy."
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["after_hours_message"])],
+        help_text="Optional: what the agent says after hours instead of the default for the policy.",
     )
     services = models.JSONField(
         default=list, blank=True, validators=[validate_service_list], help_text="Services the clinic offers."
@@ -243,8 +264,16 @@ class Organization(models.Model):
     # Agent settings.
     agent_voice = models.CharField(max_length=16, choices=Voice.choices, default=Voice.MARIN)
     agent_languages = models.JSONField(default=default_agent_languages, validators=[validate_language_list])
-    agent_greeting = models.TextField(blank=True, help_text="The agent's opening line.")
-    agent_extra_instructions = models.TextField(blank=True, help_text="Clinic-specific rules for the agent.")
+    agent_greeting = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["greeting"])],
+        help_text="The agent's opening line.",
+    )
+    agent_extra_instructions = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["extra_instructions"])],
+        help_text="Clinic-specific rules for the agent, one per line. They never override the agent's safety rules.",
+    )
     max_call_minutes = models.PositiveSmallIntegerField(
         default=15, validators=[MinValueValidator(1), MaxValueValidator(60)]
     )

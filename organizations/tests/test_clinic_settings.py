@@ -35,3 +35,14 @@ def test_the_config_api_changes_and_shows_every_setting_and_list():
     assert set(AgentSerializer().fields) == set(AGENT_FIELDS)
     assert {*TOP_LEVEL_SETTINGS, "agent", *CONFIG_LISTS} <= set(output)
     assert {*TOP_LEVEL_SETTINGS, *AGENT_FIELDS.values()} == set(CLINIC_SETTINGS)
+
+
+def test_clinic_text_for_the_prompt_is_bounded_at_input_for_the_console_too(db):
+    import pytest
+    from django.core.exceptions import ValidationError
+
+    org = Organization(name="Bounded", slug="bounded", agent_extra_instructions="x" * 4001, services=["a\nb"])
+    with pytest.raises(ValidationError) as error:
+        org.full_clean()
+    assert {"agent_extra_instructions", "services"} <= set(error.value.message_dict)
+    assert "one line" in " ".join(error.value.message_dict["services"])
