@@ -145,6 +145,26 @@ def test_a_redelivered_dial_result_files_one_escalation(clinic):
     assert call.escalations.count() == 1
 
 
+def test_a_replayed_dial_result_with_a_fresh_idempotency_token_does_not_reopen_a_resolved_escalation(clinic):
+    call = start_phone_call()
+    dial_result(call, "no-answer", idempotency_token=new_idempotency_token())
+    Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
+    for _ in range(40):  # more than the remembered tokens: the stored outcome still recognises the replay
+        root = dial_result(call, "no-answer", idempotency_token=new_idempotency_token())
+        assert root.find("Say") is not None
+    assert list(call.escalations.values_list("reason", "status")) == [("transfer_unanswered", "resolved")]
+
+
+def test_a_replayed_recording_status_with_a_fresh_idempotency_token_queues_one_callback(clinic):
+    call = start_phone_call()
+    params = {"CallSid": call_sid(call), "RecordingSid": "RE" + "2" * 32, "RecordingStatus": "completed"}
+    for _ in range(3):
+        response = twilio_post(Client(), "/twilio/recording-status", params, idempotency_token=new_idempotency_token())
+        assert response.status_code == 204
+        Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
+    assert list(call.escalations.values_list("reason", "status")) == [("voicemail_left", "resolved")]
+
+
 def test_an_unanswered_on_call_forward_offers_voicemail(clinic):
     clinic.after_hours_policy = "forward_on_call"
     clinic.on_call_phone = "+14155550177"
