@@ -20,6 +20,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.db.models import Q
 
+from organizations.dialing import DEFAULT_DIAL_COUNTRIES, dial_refusal, is_country_code
 from organizations.vocabulary import PHRASE_LEVEL_CHOICES, PHRASE_LEVELS, EscalationLevel, Urgency
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
@@ -68,6 +69,9 @@ CLINIC_SETTINGS = (
     *AGENT_SETTINGS,
 )
 RETENTION_SETTINGS = ("transcript_retention_days", "intake_retention_days", "call_retention_days")  # console only
+# Console only, and operators only: which countries a clinic's calls may be sent to is a toll-fraud guard, so a
+# clinic admin's account (taken over or not) cannot widen it.
+OPERATOR_SETTINGS = ("dial_countries",)
 # The lists of child rows of a clinic's configuration (each replaced wholesale): config name -> Organization relation.
 CONFIG_LISTS = {
     "business_hours": "hours",
@@ -165,6 +169,17 @@ def validate_webhook_url(value: str) -> None:
         raise ValidationError("The webhook must be a public address, not a private, loopback or link-local one.")
 
 
+def default_dial_countries() -> list[str]:
+    return list(DEFAULT_DIAL_COUNTRIES)
+
+
+def validate_dial_countries(value: object) -> None:
+    validate_string_list(value, what="country")
+    unknown = [code for code in cast(list[str], value) if not is_country_code(code)]
+    if unknown:
+        raise ValidationError("Not a country code such as US or CA: %(codes)s.", params={"codes": ", ".join(unknown)})
+
+
 def validate_origin_list(value: object) -> None:
     validate_string_list(value, item_validator=validate_origin, what="origin")
 
@@ -252,6 +267,12 @@ class Organization(models.Model):
     )
     on_call_phone = models.CharField(
         max_length=16, blank=True, validators=[e164_validator], help_text="After-hours on-call phone (E.164)."
+    )
+    dial_countries = models.JSONField(
+        default=default_dial_countries,
+        validators=[validate_dial_countries],
+        help_text="Countries (ISO codes such as US, CA) whose numbers calls may be sent to; premium-rate and "
+        "shared-cost numbers never are. Set by operators.",
     )
     publishable_key = models.CharField(max_length=64, unique=True, default=generate_publishable_key, editable=False)
     allowed_origins = models.JSONField(
@@ -410,10 +431,21 @@ class Organization(models.Model):
             raise ValidationError({"webhook_url": "Use an https:// URL."})
         if self.after_hours_policy == self.AfterHoursPolicy.FORWARD_ON_CALL and not self.on_call_phone:
             raise ValidationError({"on_call_phone": "Required when after-hours calls are forwarded to on-call."})
+        for field in ("escalation_phone", "on_call_phone"):
+            number = getattr(self, field)
+            refusal = (
+                dial_refusal(number, self.dial_countries) if number and isinstance(self.dial_countries, list) else None
+            )
+            if refusal:
+                raise ValidationError({field: refusal})
         if self.idle_timeout_ms is not None and self.turn_detection != self.TurnDetection.SERVER_VAD:
             raise ValidationError(
                 {"idle_timeout_ms": "The idle timeout works with voice-activity turn detection only; leave it empty."}
             )
+
+    def may_dial(self, number: str) -> bool:
+        """Checked again when a call is sent to a number (the stored one may predate the rules or the countries)."""
+        return bool(number) and dial_refusal(number, self.dial_countries) is None
 
     def regenerate_publishable_key(self) -> None:
         self.publishable_key = generate_publishable_key()

@@ -198,7 +198,8 @@ def _answer_new(call: Call, mode: str) -> str:
     organization = call.organization
     if mode in STREAMED_MODES:
         return _stream_twiml(call, stream_token_issue(call))
-    if organization.on_call_phone:  # forward_on_call (the database guarantees the phone for that policy)
+    # forward_on_call (the database guarantees the phone for that policy), to a number the clinic may dial
+    if organization.may_dial(organization.on_call_phone):
         return twiml.dial(
             message=organization.after_hours_message or twiml.FORWARD_DEFAULT,
             to_number=organization.on_call_phone,
@@ -238,7 +239,7 @@ def _voicemail_twiml() -> str:
 def fallback_twiml(call: Call, now: dt.datetime) -> str:
     """What a caller hears when the agent is gone: staff during hours, voicemail otherwise. Writes nothing."""
     organization = call.organization
-    if organization.escalation_phone and organization.is_open(now):
+    if organization.may_dial(organization.escalation_phone) and organization.is_open(now):
         return twiml.dial(
             message=twiml.FALLBACK_APOLOGY,
             to_number=organization.escalation_phone,

@@ -60,6 +60,17 @@ def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
     assert call.metadata["twilio"]["fallback"] == "dial"
 
 
+def test_a_premium_number_stored_as_the_escalation_phone_is_never_dialled_the_caller_gets_voicemail(clinic):
+    from organizations.models import Organization
+
+    # Written around the validators (an old row, a shell): the dial-time check still refuses it.
+    Organization.objects.filter(pk=clinic.pk).update(escalation_phone="+882355000000")
+    call = start_phone_call()
+    root = stream_ended(call)
+    assert root.find("Dial") is None and "+882355000000" not in ET.tostring(root, encoding="unicode")
+    assert root.find("Record") is not None
+
+
 def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
     call = start_phone_call()
     BusinessHours.objects.filter(organization=clinic).delete()  # the clinic closed while the call was running
