@@ -343,6 +343,8 @@ REST_FRAMEWORK = {
 CALLER_THROTTLE_RATES = {
     "caller_ip": env_str("THROTTLE_CALLER_IP_RATE", "30/min"),
     "caller_org": env_str("THROTTLE_CALLER_ORG_RATE", "300/min"),
+    # New calls per source address and clinic: a share of caller_org, so a small botnet cannot exhaust it (F5).
+    "caller_org_ip": env_str("THROTTLE_CALLER_ORG_IP_RATE", "10/min"),
 }
 for _scope, _rate in CALLER_THROTTLE_RATES.items():
     if not re.match(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", _rate):
