@@ -94,6 +94,42 @@ class ReviewedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ConnectedFilter(admin.SimpleListFilter):
+    """By default the list hides web calls that never connected: started with the publishable key, then nothing
+    (no sideband, no event, no heartbeat) until the reaper ended them. A flood of /api/call/start leaves only
+    those, and they would bury the real calls (F5)."""
+
+    title = "connection"
+    parameter_name = "connected"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [("all", "All calls"), ("never", "Never connected (hidden by default)")]
+
+    def choices(self, changelist: Any) -> Any:
+        # Django's own first link ("All") means "no parameter", which is our default (hidden): say so.
+        for index, choice in enumerate(super().choices(changelist)):
+            if index == 0:
+                choice["display"] = "Connected calls"
+            yield choice
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Call]) -> QuerySet[Call]:
+        if self.value() == "all":
+            return queryset
+        if self.value() == "never":
+            return queryset.filter(NEVER_CONNECTED)
+        return queryset.exclude(NEVER_CONNECTED)
+
+
+# A web call the reaper ended without it ever showing any activity, and that no sideband attached to.
+NEVER_CONNECTED = Q(
+    channel=Call.Channel.WEB,
+    status=Call.Status.ABANDONED,
+    end_reason=Call.EndReason.INTERRUPTED,
+    last_activity_at__isnull=True,
+    openai_call_id__isnull=True,
+)
+
+
 _INLINE_ESCALATION_COLUMNS = ("created_at", "level", "source", "status", "reason", "acknowledged_by", "resolved_by")
 
 
@@ -145,6 +181,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         "channel",
         "urgency",
         ReviewedFilter,
+        ConnectedFilter,
         ("organization", admin.RelatedOnlyFieldListFilter),
     ]
     date_hierarchy = "started_at"

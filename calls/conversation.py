@@ -120,9 +120,9 @@ def escalation_guidance(organization: Organization, level: str, *, now: dt.datet
 def transfer_target(call: Call, level: str, *, now: dt.datetime | None = None) -> str:
     """The number to transfer a phone caller to for a new escalation of `level`, or "" to keep them with the agent:
     only phone calls, only urgent/human, never once the call is an emergency (the caller was told to dial 911),
-    only while the clinic is open and has an escalation phone."""
+    only while the clinic is open and has an escalation phone it may dial (organizations.dialing)."""
     organization = call.organization
-    if call.channel != Call.Channel.PHONE or not organization.escalation_phone:
+    if call.channel != Call.Channel.PHONE or not organization.may_dial(organization.escalation_phone):
         return ""
     if level not in TRANSFER_LEVELS or call.escalation_level == EscalationLevel.EMERGENCY:
         return ""

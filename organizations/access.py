@@ -51,6 +51,12 @@ def can_administer(user: User | AnonymousUser, organization: Organization) -> bo
     return role_in(user, organization) == Membership.Role.ADMIN
 
 
+def can_route_numbers(user: User | AnonymousUser) -> bool:
+    """Twilio numbers route callers between clinics: operators (superusers) assign them, in the console
+    (TwilioNumberInline) and the API alike; clinic admins only see theirs."""
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+
+
 def signed_in(user: User | AnonymousUser) -> User:
     """The user of a request that only signed-in users reach (the console's admin_view, the staff API's
     IsAuthenticated), as the User the workflows record. An anonymous user here means a view lost its guard: refused."""

@@ -284,7 +284,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
     fieldsets = [
         (None, {"fields": ["name", "slug", "timezone"]}),
         ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
-        ("Phones", {"fields": ["escalation_phone", "on_call_phone"]}),
+        ("Phones", {"fields": ["escalation_phone", "on_call_phone", "dial_countries"]}),
         ("Services and providers", {"fields": ["services", "providers"]}),
         ("Website widget", {"fields": ["publishable_key", "allowed_origins"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
@@ -300,16 +300,26 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         "providers": "providers_display",
         "allowed_origins": "allowed_origins_display",
         "agent_languages": "agent_languages_display",
+        "dial_countries": "dial_countries_display",
     }
 
     def get_fieldsets(self, request: HttpRequest, obj: Organization | None = None) -> _FieldsetSpec:
         fieldsets = super().get_fieldsets(request, obj)  # self.fieldsets
-        if obj is None or self.has_change_permission(request, obj):
+        if request.user.is_superuser:
             return fieldsets
+        if obj is None or self.has_change_permission(request, obj):
+            # Clinic admins see the dial countries but cannot change them (operators set the toll-fraud guard).
+            return [
+                (title, {**options, "fields": [self._operator_only_name(name) for name in options["fields"]]})
+                for title, options in fieldsets
+            ]
         return [
             (title, {**options, "fields": [self._read_only_name(name) for name in options["fields"]]})
             for title, options in fieldsets
         ]
+
+    def _operator_only_name(self, name: str | list[str] | tuple[str, ...]) -> str | list[str] | tuple[str, ...]:
+        return "dial_countries_display" if name == "dial_countries" else name
 
     def _read_only_name(self, name: str | list[str] | tuple[str, ...]) -> str | list[str] | tuple[str, ...]:
         return self.READ_ONLY_DISPLAY.get(name, name) if isinstance(name, str) else name
@@ -325,6 +335,10 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
     @admin.display(description="Allowed origins")
     def allowed_origins_display(self, obj: Organization) -> str:
         return format_html_join(mark_safe("<br>"), "{}", ((item,) for item in obj.allowed_origins)) or "—"
+
+    @admin.display(description="Dial countries")
+    def dial_countries_display(self, obj: Organization) -> str:
+        return ", ".join(obj.dial_countries) or "—"
 
     @admin.display(description="Agent languages")
     def agent_languages_display(self, obj: Organization) -> str:

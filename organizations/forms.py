@@ -18,10 +18,12 @@ from django.forms.formsets import DELETION_FIELD_NAME
 from organizations.models import (
     AGENT_LANGUAGES,
     CLINIC_SETTINGS,
+    OPERATOR_SETTINGS,
     RETENTION_SETTINGS,
     BusinessHours,
     IntakeField,
     Organization,
+    validate_dial_countries,
     validate_hours_do_not_overlap,
     validate_language_list,
     validate_origin_list,
@@ -105,6 +107,13 @@ class OrganizationForm(forms.ModelForm):
         help_text="Web origins allowed to start calls with the publishable key, one per line, "
         "e.g. https://clinic.example (scheme and host only, no path).",
     )
+    dial_countries = CommaSeparatedListField(
+        required=False,
+        validators=[validate_dial_countries],
+        label="Dial countries",
+        help_text="Country codes whose numbers calls may be sent to, separated by commas (e.g. US, CA). "
+        "Premium-rate and shared-cost numbers are never dialled.",
+    )
     agent_languages = forms.MultipleChoiceField(
         choices=list(AGENT_LANGUAGES.items()),
         widget=forms.CheckboxSelectMultiple,
@@ -115,7 +124,7 @@ class OrganizationForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = ["slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS]  # retention: purge_expired
+        fields = ["slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS, *OPERATOR_SETTINGS]  # retention: purge_expired
         labels = {
             "on_call_phone": "On-call phone",
             "max_call_minutes": "Maximum call length (minutes)",

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from organizations.dialing import DEFAULT_DIAL_COUNTRIES, dial_refusal, is_country_code
 from organizations.vocabulary import PHRASE_LEVEL_CHOICES, PHRASE_LEVELS, EscalationLevel, Urgency
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
@@ -27,6 +28,17 @@ e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 forma
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 FIELD_NAME_REGEX = r"^[a-z][a-z0-9_]{0,49}$"
 MAX_RETENTION_DAYS = 36_500  # 100 years: anything longer is a typo, and "keep forever" is an empty field
+# Clinic-written text goes into the agent's prompt (realtime/prompt.py): bounded at input (the API's serializer
+# says the same), and the prompt truncates again defensively.
+CLINIC_TEXT_LIMITS = {
+    "name": 200,
+    "list_items": 100,  # services, providers
+    "list_item": 200,
+    "greeting": 1000,
+    "after_hours_message": 2000,
+    "extra_instructions": 4000,
+    "intake_description": 300,
+}
 
 # A clinic's scalar settings (Organization field names), defined once: the console form and page, the config
 # service and the config API derive from these. The API nests the agent settings under "agent".
@@ -57,6 +69,9 @@ CLINIC_SETTINGS = (
     *AGENT_SETTINGS,
 )
 RETENTION_SETTINGS = ("transcript_retention_days", "intake_retention_days", "call_retention_days")  # console only
+# Console only, and operators only: which countries a clinic's calls may be sent to is a toll-fraud guard, so a
+# clinic admin's account (taken over or not) cannot widen it.
+OPERATOR_SETTINGS = ("dial_countries",)
 # The lists of child rows of a clinic's configuration (each replaced wholesale): config name -> Organization relation.
 CONFIG_LISTS = {
     "business_hours": "hours",
@@ -113,6 +128,14 @@ def validate_string_list(
         raise ValidationError(f"Expected a list of non-empty texts (one {what} each).")
     if len(set(value)) != len(value):
         raise ValidationError(f"Each {what} may appear only once.")
+    if len(value) > CLINIC_TEXT_LIMITS["list_items"]:
+        raise ValidationError(f"At most {CLINIC_TEXT_LIMITS['list_items']} entries.")
+    limit = CLINIC_TEXT_LIMITS["list_item"]
+    for item in value:
+        if len(item) > limit:
+            raise ValidationError(f"Each {what} may have at most {limit} characters.")
+        if any(char in item for char in "\r\n\v\f\x85\u2028\u2029"):
+            raise ValidationError(f"Each {what} must be one line.")
     if item_validator:
         for item in value:
             item_validator(item)
@@ -144,6 +167,17 @@ def validate_webhook_url(value: str) -> None:
         address = address.ipv4_mapped
     if not address.is_global:
         raise ValidationError("The webhook must be a public address, not a private, loopback or link-local one.")
+
+
+def default_dial_countries() -> list[str]:
+    return list(DEFAULT_DIAL_COUNTRIES)
+
+
+def validate_dial_countries(value: object) -> None:
+    validate_string_list(value, what="country")
+    unknown = [code for code in cast(list[str], value) if not is_country_code(code)]
+    if unknown:
+        raise ValidationError("Not a country code such as US or CA: %(codes)s.", params={"codes": ", ".join(unknown)})
 
 
 def validate_origin_list(value: object) -> None:
@@ -214,7 +248,9 @@ class Organization(models.Model):
         max_length=20, choices=AfterHoursPolicy.choices, default=AfterHoursPolicy.TAKE_MESSAGE
     )
     after_hours_message = models.TextField(
-        blank=True, help_text="Optional: what the agent says after hours instead of the default for the policy."
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["after_hours_message"])],
+        help_text="Optional: what the agent says after hours instead of the default for the policy.",
     )
     services = models.JSONField(
         default=list, blank=True, validators=[validate_service_list], help_text="Services the clinic offers."
@@ -232,6 +268,12 @@ class Organization(models.Model):
     on_call_phone = models.CharField(
         max_length=16, blank=True, validators=[e164_validator], help_text="After-hours on-call phone (E.164)."
     )
+    dial_countries = models.JSONField(
+        default=default_dial_countries,
+        validators=[validate_dial_countries],
+        help_text="Countries (ISO codes such as US, CA) whose numbers calls may be sent to; premium-rate and "
+        "shared-cost numbers never are. Set by operators.",
+    )
     publishable_key = models.CharField(max_length=64, unique=True, default=generate_publishable_key, editable=False)
     allowed_origins = models.JSONField(
         default=list,
@@ -243,8 +285,16 @@ class Organization(models.Model):
     # Agent settings.
     agent_voice = models.CharField(max_length=16, choices=Voice.choices, default=Voice.MARIN)
     agent_languages = models.JSONField(default=default_agent_languages, validators=[validate_language_list])
-    agent_greeting = models.TextField(blank=True, help_text="The agent's opening line.")
-    agent_extra_instructions = models.TextField(blank=True, help_text="Clinic-specific rules for the agent.")
+    agent_greeting = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["greeting"])],
+        help_text="The agent's opening line.",
+    )
+    agent_extra_instructions = models.TextField(
+        blank=True,
+        validators=[MaxLengthValidator(CLINIC_TEXT_LIMITS["extra_instructions"])],
+        help_text="Clinic-specific rules for the agent, one per line. They never override the agent's safety rules.",
+    )
     max_call_minutes = models.PositiveSmallIntegerField(
         default=15, validators=[MinValueValidator(1), MaxValueValidator(60)]
     )
@@ -381,10 +431,21 @@ class Organization(models.Model):
             raise ValidationError({"webhook_url": "Use an https:// URL."})
         if self.after_hours_policy == self.AfterHoursPolicy.FORWARD_ON_CALL and not self.on_call_phone:
             raise ValidationError({"on_call_phone": "Required when after-hours calls are forwarded to on-call."})
+        for field in ("escalation_phone", "on_call_phone"):
+            number = getattr(self, field)
+            refusal = (
+                dial_refusal(number, self.dial_countries) if number and isinstance(self.dial_countries, list) else None
+            )
+            if refusal:
+                raise ValidationError({field: refusal})
         if self.idle_timeout_ms is not None and self.turn_detection != self.TurnDetection.SERVER_VAD:
             raise ValidationError(
                 {"idle_timeout_ms": "The idle timeout works with voice-activity turn detection only; leave it empty."}
             )
+
+    def may_dial(self, number: str) -> bool:
+        """Checked again when a call is sent to a number (the stored one may predate the rules or the countries)."""
+        return bool(number) and dial_refusal(number, self.dial_countries) is None
 
     def regenerate_publishable_key(self) -> None:
         self.publishable_key = generate_publishable_key()

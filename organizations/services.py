@@ -6,8 +6,8 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Model
 from rest_framework.authtoken.models import Token
 
@@ -185,8 +185,27 @@ def _duplicates[R: Model](
         seen.add(value)
 
 
-def organization_config_update(*, organization: Organization, data: dict[str, Any]) -> Organization:
+# One answer for every number that cannot be routed to the clinic (taken by another clinic, lost a race), so the
+# refusal does not tell which numbers other clinics have.
+NUMBER_REFUSED = "This number cannot be routed to this clinic."
+
+
+class NumberRoutingDenied(PermissionDenied):
+    """Only operators route Twilio numbers: a number decides which clinic receives a caller (and their data)."""
+
+
+def _twilio_rows_unchanged(organization: Organization, rows: Sequence[dict[str, Any]]) -> bool:
+    current = sorted(organization.twilio_numbers.values_list("number", "label"))
+    return current == sorted((row.get("number", ""), row.get("label", "")) for row in rows)
+
+
+def organization_config_update(
+    *, organization: Organization, data: dict[str, Any], may_route_numbers: bool = False
+) -> Organization:
     """Change a clinic's configuration: only the keys in `data` change, all or nothing.
+
+    `twilio_numbers` may change only with `may_route_numbers` (operators, organizations.access.can_route_numbers);
+    anyone else may send the clinic's list back unchanged (it is ignored) and gets NumberRoutingDenied otherwise.
 
     `data` holds model field names (CLINIC_SETTINGS) and lists of plain dicts for the child rows
     (CONFIG_LISTS), each list replacing the clinic's rows. Everything is validated as the console validates
@@ -196,6 +215,10 @@ def organization_config_update(*, organization: Organization, data: dict[str, An
     errors: dict[str, list[str]] = {}
     with transaction.atomic():
         locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        if "twilio_numbers" in data and not may_route_numbers:
+            if not _twilio_rows_unchanged(locked, data["twilio_numbers"]):
+                raise NumberRoutingDenied
+            data = {key: value for key, value in data.items() if key != "twilio_numbers"}
         for name in set(CLINIC_SETTINGS) & data.keys():
             setattr(locked, name, data[name])
         try:
@@ -245,9 +268,7 @@ def organization_config_update(*, organization: Organization, data: dict[str, An
             )
             for index, row in enumerate(numbers):
                 if row.number in taken:
-                    errors.setdefault(f"twilio_numbers.{index}.number", []).append(
-                        "This number is already routed to another clinic."
-                    )
+                    errors.setdefault(f"twilio_numbers.{index}.number", []).append(NUMBER_REFUSED)
             children[TwilioNumber] = numbers
 
         if errors:
@@ -255,5 +276,11 @@ def organization_config_update(*, organization: Organization, data: dict[str, An
         locked.save()
         for model, rows in children.items():
             model._default_manager.filter(organization=locked).delete()
-            model._default_manager.bulk_create(rows)
+            try:
+                with transaction.atomic():  # a savepoint: a number claimed concurrently is a 400, not a 500
+                    model._default_manager.bulk_create(rows)
+            except IntegrityError:
+                if model is not TwilioNumber:
+                    raise
+                raise ValidationError({"twilio_numbers": [NUMBER_REFUSED]}) from None
     return locked

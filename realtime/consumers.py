@@ -11,12 +11,14 @@ Two deliberate departures from a stock AsyncWebsocketConsumer, both for the per-
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from calls.audit import audit_actor_for_task
 from core import drain
@@ -53,19 +55,37 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.bridge: MediaBridge | None = None
         self._live_key: int | None = None
+        self._start_deadline: float | None = None  # set at accept; None once started, closed or refused
         try:
             while True:
-                await self.dispatch(await receive())
+                await self.dispatch(await self._next_message(receive))
         except StopConsumer:
             pass
         finally:
             drain.call_closed(self._live_key)  # counted until the socket is gone (deploy drain, heartbeat)
+
+    async def _next_message(self, receive: Receive) -> Message:
+        """The next ASGI message; until a valid `start`, within TWILIO_MEDIA_START_TIMEOUT_SECONDS of the accept."""
+        if self._start_deadline is None:
+            return await receive()
+        remaining = self._start_deadline - asyncio.get_running_loop().time()
+        try:
+            return await asyncio.wait_for(receive(), timeout=max(remaining, 0.0))
+        except TimeoutError:
+            logger.warning("media stream closed: no valid start in time")
+            await self._close_twilio()
+            return await receive()  # the disconnect that answers the close
 
     async def dispatch(self, message: Message) -> None:
         if message["type"] == "websocket.receive":
             text = message.get("text")
             if text is not None and self.bridge is not None:
                 await self.bridge.on_twilio_text(text)
+                if self._start_deadline is not None and self.bridge.call is not None:
+                    # A valid start: from now on this socket holds a call (drain waits for it, heartbeat keeps it).
+                    self._start_deadline = None
+                    call_id = self.bridge.call.pk
+                    self._live_key = drain.call_opened(call_id)
             return  # Twilio sends text only (binary would be its warning 31950): ignore anything else
         await super().dispatch(message)
 
@@ -81,10 +101,14 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             logger.warning("media stream refused: this process is draining")
             await self.close()
             return
-        self.bridge = MediaBridge(send_twilio=self._send_text, close_twilio=self.close)
-        bridge = self.bridge
-        self._live_key = drain.call_opened(lambda: bridge.call.pk if bridge.call is not None else None)
+        self.bridge = MediaBridge(send_twilio=self._send_text, close_twilio=self._close_twilio)
         await self.accept()
+        # Not a live call yet: a socket without a valid start neither holds a drain nor stays open (F14).
+        self._start_deadline = asyncio.get_running_loop().time() + settings.TWILIO_MEDIA_START_TIMEOUT_SECONDS
+
+    async def _close_twilio(self) -> None:
+        self._start_deadline = None  # closed once: the bridge's own close and the start timer never both send one
+        await self.close()
 
     async def _send_text(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
 from calls.models import Call
 from core.api.schema import CALLER_ERRORS, ERROR_404
+from core.api.throttling import CallAdmissionThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
 from realtime import services
@@ -63,6 +64,8 @@ def _upstream_error(exc: UpstreamError) -> ApiError:
 
 
 class RealtimeSessionView(AsyncAPIView, CallerAPIView):
+    throttle_classes = [CallAdmissionThrottle]  # may start a call: the clinic's admission budget, fair per address
+
     @extend_schema(
         operation_id="realtime_session",
         summary="Mint a browser Realtime session",

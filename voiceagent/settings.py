@@ -381,6 +381,9 @@ TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https"))
 if TWILIO_ACCOUNT_SID and not re.match(r"^AC[0-9a-fA-F]{32}$", TWILIO_ACCOUNT_SID):
     raise ImproperlyConfigured("TWILIO_ACCOUNT_SID: expected AC followed by 32 hex digits")
+# A media socket that has not sent a valid `start` (with its stream token) by then is closed: Twilio sends
+# `connected` and `start` at once, so only a stray or hostile socket waits longer.
+TWILIO_MEDIA_START_TIMEOUT_SECONDS = env_float("TWILIO_MEDIA_START_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60)
 # Clinic webhooks go only to public https addresses (SSRF guard); true allows http and private/loopback targets,
 # for local development and the test suite's receiver only.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
@@ -435,6 +438,8 @@ REST_FRAMEWORK = {
 CALLER_THROTTLE_RATES = {
     "caller_ip": env_str("THROTTLE_CALLER_IP_RATE", "30/min"),
     "caller_org": env_str("THROTTLE_CALLER_ORG_RATE", "300/min"),
+    # New calls per source address and clinic: a share of caller_org, so a small botnet cannot exhaust it (F5).
+    "caller_org_ip": env_str("THROTTLE_CALLER_ORG_IP_RATE", "10/min"),
 }
 for _scope, _rate in CALLER_THROTTLE_RATES.items():
     if not re.match(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", _rate):

@@ -61,7 +61,7 @@ from core.api.schema import (
     STAFF_READ_ERRORS,
     ErrorSerializer,
 )
-from core.api.throttling import CallerOrgThrottle
+from core.api.throttling import CallAdmissionThrottle, CallerOrgThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
 from organizations.auth import STAFF_AUTHENTICATION
@@ -142,6 +142,8 @@ STAFF_CALL_DETAIL_EXAMPLE = OpenApiExample(
 
 
 class CallStartView(CallerAPIView):
+    throttle_classes = [CallAdmissionThrottle]  # a new call: the clinic's admission budget, fair per address
+
     @extend_schema(
         operation_id="call_start",
         summary="Start a web call",

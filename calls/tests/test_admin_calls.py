@@ -233,3 +233,25 @@ def test_malformed_ids_in_console_urls_answer_not_found_never_500(admin_a):
     assert client.post("/admin/calls/call/not-a-uuid/do/mark-reviewed/").status_code == 404
     assert client.get("/admin/calls/escalation/not-a-uuid/change/").status_code == 404
     assert client.get(reverse("admin:calls_escalation_changelist"), {"call": "not-a-uuid"}).status_code == 302
+
+
+def test_web_calls_that_never_connected_drop_out_of_the_default_call_list_once_reaped(call_a, org_a, admin_a):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from calls.reaper import calls_reap
+    from calls.services import call_start
+
+    junk = [call_start(organization=org_a, channel=Call.Channel.WEB)[0] for _ in range(3)]  # a flood's leftovers
+    client = logged_in(admin_a)
+    listed = client.get(reverse(CHANGELIST)).context["cl"].result_list
+    assert {call.pk for call in junk} <= {call.pk for call in listed}  # still live: shown
+
+    calls_reap(idle_seconds=60, now=timezone.now() + dt.timedelta(minutes=5))
+    listed = {call.pk for call in client.get(reverse(CHANGELIST)).context["cl"].result_list}
+    assert call_a.pk in listed and not listed & {call.pk for call in junk}
+    everything = {call.pk for call in client.get(reverse(CHANGELIST), {"connected": "all"}).context["cl"].result_list}
+    assert {call.pk for call in junk} | {call_a.pk} <= everything
+    never = {call.pk for call in client.get(reverse(CHANGELIST), {"connected": "never"}).context["cl"].result_list}
+    assert never == {call.pk for call in junk}

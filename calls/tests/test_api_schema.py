@@ -89,7 +89,11 @@ def _keep_test_connection():
 @pytest.mark.slow
 @pytest.mark.usefixtures("_keep_test_connection")
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(org_a, admin_a, settings, capsys):
-    settings.CALLER_THROTTLE_RATES = {"caller_ip": "1000000/min", "caller_org": "1000000/min"}
+    settings.CALLER_THROTTLE_RATES = {
+        "caller_ip": "1000000/min",
+        "caller_org": "1000000/min",
+        "caller_org_ip": "1000000/min",
+    }
     cache.clear()
     schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application()).include(operation_id=OPERATIONS)
     reviewed, _ = call_start(organization=org_a, channel=Call.Channel.WEB)

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RATES = {"caller_ip": "30/min", "caller_org": "300/min"}
+DEFAULT_RATES = {"caller_ip": "30/min", "caller_org": "300/min", "caller_org_ip": "10/min"}
 _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -120,3 +120,27 @@ class CallerOrgThrottle(FixedWindowThrottle):
     def ident(self, request: Request, view: APIView) -> str | None:
         organization = getattr(request.auth, "organization", None)
         return str(organization.pk) if organization is not None else None
+
+
+class CallAdmissionThrottle(CallerOrgThrottle):
+    """New calls (call start, session minting) per clinic, fair between source addresses.
+
+    The clinic's budget (`caller_org`) is its own counter, apart from the requests of calls already admitted, and
+    each address may take at most `caller_org_ip` of it per window: a request over that share is refused before it
+    touches the clinic's counter. So a few dozen flooding addresses (30 x 10 = the whole 300/min by default) cannot
+    exhaust it, while a genuine caller, one call from one address, is admitted. Both counts are atomic (`hit`).
+    """
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        organization = self.ident(request, view)
+        if organization is None:
+            return True
+        address = (self.get_ident(request) or "unknown")[:100]
+        rates = {**DEFAULT_RATES, **getattr(settings, "CALLER_THROTTLE_RATES", {})}
+        share, share_period = parse_rate(rates["caller_org_ip"])
+        allowed, wait = hit(f"caller_org_ip:{organization}:{address}", share, share_period)
+        if allowed:
+            limit, period = self.rate()
+            allowed, wait = hit(f"caller_admission:{organization}", limit, period)
+        self._wait = None if allowed else wait
+        return allowed

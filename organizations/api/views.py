@@ -17,11 +17,11 @@ from rest_framework.views import APIView
 
 from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
 from core.errors import ApiError
-from organizations.access import can_administer, organizations_for_user
+from organizations.access import can_administer, can_route_numbers, organizations_for_user
 from organizations.api.serializers import MODEL_TO_API, OrganizationConfigSerializer, OrganizationConfigUpdateSerializer
 from organizations.auth import STAFF_AUTHENTICATION
 from organizations.models import CONFIG_LISTS, Organization
-from organizations.services import organization_config_update
+from organizations.services import NumberRoutingDenied, organization_config_update
 
 CONFIG_EXAMPLE = {
     "id": "0b6d4c1e-2f3a-4b5c-8d9e-a1b2c3d4e5f6",
@@ -74,7 +74,8 @@ UPDATE_SCHEMA = extend_schema(
     tags=["Staff"],
     description="Clinic admins only (staff members get 403; other clinics' users 404). Partial update: only the "
     "fields sent change; a list (business_hours, closures, intake_fields, escalation_phrases, twilio_numbers) "
-    "replaces the clinic's list. Everything is validated as in the console; errors name dotted paths such as "
+    "replaces the clinic's list. twilio_numbers may change for operators only (others may send it back "
+    "unchanged). Everything is validated as in the console; errors name dotted paths such as "
     "business_hours.1.closes or agent.voice. Answers the new configuration.",
     examples=[
         OpenApiExample(
@@ -141,7 +142,14 @@ class OrganizationConfigView(APIView):
         serializer = OrganizationConfigUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            organization_config_update(organization=organization, data=serializer.service_data())
+            organization_config_update(
+                organization=organization,
+                data=serializer.service_data(),
+                may_route_numbers=can_route_numbers(request.user),
+            )
+        except NumberRoutingDenied:
+            # The same answer whichever number was sent: no hint of which numbers other clinics have.
+            raise ApiError(403, "permission_denied", "Only operators assign phone numbers to clinics.") from None
         except DjangoValidationError as error:
             fields = {MODEL_TO_API.get(key, key): messages for key, messages in error.message_dict.items()}
             message = "The configuration is not valid; see fields."

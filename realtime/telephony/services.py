@@ -5,8 +5,10 @@ Twilio webhooks carry no timestamp, so replay safety is ours (docs/facts.md#twil
 - the I-Twilio-Idempotency-Token of each processed webhook is remembered on the call (metadata, last few only), so a
   redelivery changes nothing: it is answered with the same kind of TwiML (Twilio retries must still get a response
   a caller can hear) but writes nothing;
-- /twilio/voice is idempotent by CallSid; a retry before the stream started replaces the stream token (one usable
-  token at any time), a retry after it started gets the fallback TwiML, never a second stream.
+- the token is not signed, so a replay may carry a fresh one: the dial and recording callbacks are also deduplicated
+  on their natural keys (DialCallSid + status, RecordingSid + status), and a replay never files an escalation again;
+- /twilio/voice is idempotent by CallSid: only the first answer carries a stream token; any later one (a retry or a
+  replay of the signed request) gets the fallback TwiML, never a token, and the first token keeps working.
 
 What we keep in call.metadata (ids and outcomes only, never patient data):
   metadata["twilio"] = {"number": clinic's dialled number, "mode": open|take_message|emergency_only|forward_on_call,
@@ -86,16 +88,19 @@ def _twilio_meta(call: Call) -> dict:
     return call.metadata.setdefault("twilio", {})
 
 
-def _already_seen(call: Call, idempotency_token: str) -> bool:
-    """True if this webhook delivery was processed before; otherwise remember it (caller saves metadata)."""
-    if not idempotency_token:
+def _already_seen(call: Call, idempotency_token: str, *natural_keys: str) -> bool:
+    """True if this webhook delivery was processed before; otherwise remember it (caller saves metadata).
+
+    `natural_keys` name the event itself (e.g. "dial:<DialCallSid>:<status>"): the idempotency token is not covered
+    by Twilio's signature, so a replay with a new token is still recognised by them."""
+    keys = [key[:128] for key in (idempotency_token, *natural_keys) if key]
+    if not keys:
         return False
-    token = idempotency_token[:128]
     meta = _twilio_meta(call)
     seen = meta.get("seen", [])
-    if token in seen:
+    if any(key in seen for key in keys):
         return True
-    meta["seen"] = [*seen, token][-SEEN_TOKENS_KEPT:]
+    meta["seen"] = [*seen, *keys][-SEEN_TOKENS_KEPT:]
     return False
 
 
@@ -193,7 +198,8 @@ def _answer_new(call: Call, mode: str) -> str:
     organization = call.organization
     if mode in STREAMED_MODES:
         return _stream_twiml(call, stream_token_issue(call))
-    if organization.on_call_phone:  # forward_on_call (the database guarantees the phone for that policy)
+    # forward_on_call (the database guarantees the phone for that policy), to a number the clinic may dial
+    if organization.may_dial(organization.on_call_phone):
         return twiml.dial(
             message=organization.after_hours_message or twiml.FORWARD_DEFAULT,
             to_number=organization.on_call_phone,
@@ -203,15 +209,13 @@ def _answer_new(call: Call, mode: str) -> str:
 
 
 def _answer_again(call: Call, now: dt.datetime) -> str:
-    """A retried (or replayed) incoming-call webhook: never a second live stream."""
+    """A retried (or replayed) incoming-call webhook: never a second stream token. Twilio's signature has no
+    timestamp, so a replay of the signed request is indistinguishable from a retry; handing it a token would let
+    whoever captured the request open the call's stream (and would void the token Twilio holds). A genuine retry,
+    whose first answer was lost, reaches staff or voicemail instead of the agent."""
     mode = call.metadata.get("twilio", {}).get("mode", MODE_OPEN)
     if mode not in STREAMED_MODES:
         return _answer_new(call, mode)  # the same forward; writes nothing
-    if call.stream_started_at is None and not call.is_ended:
-        try:
-            return _stream_twiml(call, stream_token_issue(call))  # replaces the unused token
-        except StreamTokenRefused:
-            pass
     return fallback_twiml(call, now)
 
 
@@ -235,7 +239,7 @@ def _voicemail_twiml() -> str:
 def fallback_twiml(call: Call, now: dt.datetime) -> str:
     """What a caller hears when the agent is gone: staff during hours, voicemail otherwise. Writes nothing."""
     organization = call.organization
-    if organization.escalation_phone and organization.is_open(now):
+    if organization.may_dial(organization.escalation_phone) and organization.is_open(now):
         return twiml.dial(
             message=twiml.FALLBACK_APOLOGY,
             to_number=organization.escalation_phone,
@@ -400,7 +404,14 @@ def dial_result_answer(
         call = _locked_by_sid(call_sid)
         if call is None:
             return twiml.say_and_hangup(twiml.UNAVAILABLE)
-        replay = _already_seen(call, idempotency_token)
+        recorded = call.metadata.get("transfer", {})
+        # The stored outcome is the durable key (the seen list is short and other callbacks push keys out of it).
+        same = (recorded.get("leg"), recorded.get("dial_call_sid"), recorded.get("outcome")) == (
+            leg,
+            dial_call_sid[:64],
+            outcome,
+        )
+        replay = _already_seen(call, idempotency_token, f"dial:{leg}:{dial_call_sid[:64]}:{outcome}") or same
         if not replay:
             call.metadata["transfer"] = {
                 "leg": leg,
@@ -448,7 +459,12 @@ def recording_status_update(
     """recordingStatusCallback: a finished voicemail becomes a callback request in the staff queue."""
     with transaction.atomic():
         call = _locked_by_sid(call_sid)
-        if call is None or _already_seen(call, idempotency_token):
+        if call is None:
+            return None
+        stored = call.metadata.get("voicemail", {})
+        same = (stored.get("recording_sid"), stored.get("status")) == (recording_sid[:64], recording_status[:20])
+        natural_key = f"recording:{recording_sid[:64]}:{recording_status[:20]}"
+        if _already_seen(call, idempotency_token, natural_key) or same:
             return call
         voicemail = call.metadata.setdefault("voicemail", {})
         voicemail.update({"recording_sid": recording_sid[:64], "status": recording_status[:20], "duration": duration})

@@ -241,3 +241,50 @@ def _wait(predicate, timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+# --- sockets that never start ---------------------------------------------------------------------------------------
+
+
+def test_sockets_that_never_send_a_valid_start_are_closed_and_never_count_as_live_calls(phone, fake, org, settings):
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from core import drain
+    from fakes.twilio.webhooks import sign
+
+    settings.TWILIO_MEDIA_START_TIMEOUT_SECONDS = 0.5
+    _sid, params = incoming_call(phone)
+    seen_live: list[int] = []
+
+    async def idle_socket() -> float:
+        headers = {"X-Twilio-Signature": sign(TEST_AUTH_TOKEN, PUBLIC_WSS)}
+        async with connect(ws_url(phone), additional_headers=headers) as socket:
+            opened = time.monotonic()
+            await socket.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')  # ... and no start
+            seen_live.append(drain.live_call_count())
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(socket.recv(), timeout=10)
+            return time.monotonic() - opened
+
+    async def idle_sockets() -> list[float]:
+        return list(await asyncio.gather(*(idle_socket() for _ in range(20))))
+
+    with LoopThread() as loop:
+        lifetimes = loop.run(idle_sockets())
+    assert len(lifetimes) == 20 and all(lifetime < 10 for lifetime in lifetimes)  # closed by the server, not the wait
+    assert seen_live and max(seen_live) == 0  # a drain would not wait for them
+    assert fake.sessions == []
+
+    # A real stream after them still starts, and counts as a live call while it runs.
+    import threading
+
+    results = []
+    runner = threading.Thread(target=lambda: results.append(stream(phone, params, audio=tone(2.0), fast_marks=True)))
+    runner.start()
+    _wait(lambda: drain.live_call_count() == 1)
+    runner.join(timeout=30)
+    assert results and results[0].received_media_messages > 0
+    _wait(lambda: drain.live_call_count() == 0)

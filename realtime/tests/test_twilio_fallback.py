@@ -60,6 +60,17 @@ def test_a_dropped_stream_during_hours_apologises_and_dials_the_clinic(clinic):
     assert call.metadata["twilio"]["fallback"] == "dial"
 
 
+def test_a_premium_number_stored_as_the_escalation_phone_is_never_dialled_the_caller_gets_voicemail(clinic):
+    from organizations.models import Organization
+
+    # Written around the validators (an old row, a shell): the dial-time check still refuses it.
+    Organization.objects.filter(pk=clinic.pk).update(escalation_phone="+882355000000")
+    call = start_phone_call()
+    root = stream_ended(call)
+    assert root.find("Dial") is None and "+882355000000" not in ET.tostring(root, encoding="unicode")
+    assert root.find("Record") is not None
+
+
 def test_a_dropped_stream_after_hours_offers_voicemail(clinic):
     call = start_phone_call()
     BusinessHours.objects.filter(organization=clinic).delete()  # the clinic closed while the call was running
@@ -143,6 +154,26 @@ def test_a_redelivered_dial_result_files_one_escalation(clinic):
     root = dial_result(call, "no-answer", idempotency_token=token)
     assert root.find("Say") is not None  # Twilio's retry still gets something to say
     assert call.escalations.count() == 1
+
+
+def test_a_replayed_dial_result_with_a_fresh_idempotency_token_does_not_reopen_a_resolved_escalation(clinic):
+    call = start_phone_call()
+    dial_result(call, "no-answer", idempotency_token=new_idempotency_token())
+    Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
+    for _ in range(40):  # more than the remembered tokens: the stored outcome still recognises the replay
+        root = dial_result(call, "no-answer", idempotency_token=new_idempotency_token())
+        assert root.find("Say") is not None
+    assert list(call.escalations.values_list("reason", "status")) == [("transfer_unanswered", "resolved")]
+
+
+def test_a_replayed_recording_status_with_a_fresh_idempotency_token_queues_one_callback(clinic):
+    call = start_phone_call()
+    params = {"CallSid": call_sid(call), "RecordingSid": "RE" + "2" * 32, "RecordingStatus": "completed"}
+    for _ in range(3):
+        response = twilio_post(Client(), "/twilio/recording-status", params, idempotency_token=new_idempotency_token())
+        assert response.status_code == 204
+        Escalation.objects.filter(call=call).update(status="resolved", resolved_at=call.started_at)
+    assert list(call.escalations.values_list("reason", "status")) == [("voicemail_left", "resolved")]
 
 
 def test_an_unanswered_on_call_forward_offers_voicemail(clinic):

@@ -251,7 +251,11 @@ def _strip_echo(text: str, url: str, body: dict | None) -> str:
 
 def test_clinic_b_staff_and_admins_get_404_for_every_id_of_clinic_a_and_change_nothing(world, settings):
     a, b = world
-    settings.CALLER_THROTTLE_RATES = {"caller_ip": "1000000/min", "caller_org": "1000000/min"}
+    settings.CALLER_THROTTLE_RATES = {
+        "caller_ip": "1000000/min",
+        "caller_org": "1000000/min",
+        "caller_org_ip": "1000000/min",
+    }
     before = _snapshot(a.org)
     failures = []
     tried = 0

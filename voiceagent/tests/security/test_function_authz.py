@@ -122,7 +122,11 @@ def test_the_public_set_is_exactly_the_caller_side_operations():
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_answers_each_role_as_the_table_says(world, fake, settings, role):
     a, _b = world
-    settings.CALLER_THROTTLE_RATES = {"caller_ip": "1000000/min", "caller_org": "1000000/min"}
+    settings.CALLER_THROTTLE_RATES = {
+        "caller_ip": "1000000/min",
+        "caller_org": "1000000/min",
+        "caller_org_ip": "1000000/min",
+    }
     requests = _requests(a)
     differences = []
     for operation, row in POLICY.items():

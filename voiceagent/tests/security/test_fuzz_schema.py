@@ -80,7 +80,11 @@ def _is_uuid(value: object) -> bool:
 @pytest.mark.parametrize("role", ROLES)
 def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, settings, capsys, role):
     a, b = world
-    settings.CALLER_THROTTLE_RATES = {"caller_ip": "1000000/min", "caller_org": "1000000/min"}
+    settings.CALLER_THROTTLE_RATES = {
+        "caller_ip": "1000000/min",
+        "caller_org": "1000000/min",
+        "caller_org_ip": "1000000/min",
+    }
     cache.clear()
     schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
     foreign = _foreign_values(role, a, b)
