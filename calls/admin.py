@@ -20,7 +20,7 @@ from django.utils.http import urlencode
 
 from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, Escalation, Intake, TranscriptSegment
 from calls.services import (
     call_delete,
     call_escalate_by_staff,
@@ -268,7 +268,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
 
     @admin.display(description="Transcript")
     def transcript_table(self, obj: Call) -> str:
-        segments = list(obj.segments.order_by("seq").only("seq", "speaker", "text", "occurred_at"))
+        segments = list(obj.segments.order_by("seq").only("seq", "speaker", "text", "occurred_at", "metadata"))
         if not segments:
             return "No transcript."
         tz = obj.organization.tz
@@ -279,7 +279,15 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
                 "",
                 '<tr><td>{}</td><td>{}</td><td><strong>{}</strong></td><td style="white-space: pre-wrap">{}</td></tr>',
                 (
-                    (seg.seq, seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"), seg.get_speaker_display(), seg.text)
+                    (
+                        seg.seq,
+                        seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"),
+                        # Lines the browser reported, not the server's own connection, say so.
+                        f"{seg.get_speaker_display()} (forwarded)"
+                        if (seg.metadata or {}).get(SEGMENT_SOURCE_KEY) == SOURCE_FORWARDED
+                        else seg.get_speaker_display(),
+                        seg.text,
+                    )
                     for seg in segments
                 ),
             ),

@@ -148,6 +148,7 @@ def caller_utterance_handle(
     occurred_at: dt.datetime | None = None,
     extra_phrases: Mapping[str, Iterable[str]] | None = None,
     steer: bool = True,
+    metadata: dict | None = None,
 ) -> Decision:
     """Store one caller utterance, triage it and decide what happens next (see the module docstring).
 
@@ -163,7 +164,12 @@ def caller_utterance_handle(
         return NOTHING
     with transaction.atomic():
         segment = transcript_segment_append(
-            call=call, speaker=TranscriptSegment.Speaker.CALLER, text=text, item_id=item_id, occurred_at=occurred_at
+            call=call,
+            speaker=TranscriptSegment.Speaker.CALLER,
+            text=text,
+            item_id=item_id,
+            occurred_at=occurred_at,
+            metadata=metadata,  # e.g. the line's source (reported by the browser)
         )
         if segment is None:  # a redelivered transcript is not triaged twice
             return NOTHING
@@ -249,6 +255,7 @@ def call_end_with_transcript(
                     item_id=segment.item_id,
                     occurred_at=segment.occurred_at,
                     extra_phrases=phrases,
+                    metadata=segment.metadata,
                 )
             else:
                 transcript_segments_append(call=locked, segments=[segment])

@@ -51,10 +51,22 @@ def wants(event_type: str) -> bool:
     return event_type in PIPELINE_EVENT_TYPES
 
 
+# Bounds of what the pipeline remembers (forwarded events come from an untrusted browser, and the forwarding
+# endpoint rewrites the whole state on every batch): lists keep their newest entries only, ids are capped.
+MAX_TRACKED_RESPONSES = 32
+MAX_HANDLED_TOOL_CALLS = 64
+MAX_ID_CHARS = 128
+MAX_INSTRUCTIONS_CHARS = 8000
+
+
+def _remember(items: list[str], value: str, limit: int) -> list[str]:
+    return [*items[-(limit - 1) :], value[:MAX_ID_CHARS]]
+
+
 @dataclass
 class PipelineState:
     """What the pipeline must remember between events. Kept in memory by long-lived transports and in
-    `call.metadata["pipeline"]` by the stateless event-forwarding endpoint."""
+    `call.metadata["_pipeline"]` by the stateless event-forwarding endpoint. Bounded (MAX_* above)."""
 
     active_responses: list[str] = field(default_factory=list)
     finished_responses: list[str] = field(default_factory=list)  # bounded; guards against done-before-created
@@ -66,9 +78,26 @@ class PipelineState:
     emergency_steered: bool = False
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> PipelineState:
-        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_dict(cls, data: object) -> PipelineState:
+        """Rebuild a saved state; anything of the wrong type or over a bound is dropped, never trusted."""
+        data = data if isinstance(data, dict) else {}
+        state = cls()
+        limits = {
+            "active_responses": MAX_TRACKED_RESPONSES,
+            "finished_responses": MAX_TRACKED_RESPONSES,
+            "handled_tool_calls": MAX_HANDLED_TOOL_CALLS,
+        }
+        for name, limit in limits.items():
+            items = data.get(name)
+            if isinstance(items, list):
+                setattr(state, name, [i for i in items if isinstance(i, str) and len(i) <= MAX_ID_CHARS][-limit:])
+        for name in ("response_pending", "uncertain_escalated", "emergency_steered"):
+            if isinstance(data.get(name), bool):
+                setattr(state, name, data[name])
+        for name in ("pending_instructions", "inflight_instructions"):
+            if isinstance(data.get(name), str):
+                setattr(state, name, data[name][:MAX_INSTRUCTIONS_CHARS])
+        return state
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -182,7 +211,7 @@ class CallEventPipeline:
         response_id = str((event.get("response") or {}).get("id") or "")
         known = self.state.finished_responses + self.state.active_responses
         if response_id and response_id not in known:
-            self.state.active_responses.append(response_id)
+            self.state.active_responses = _remember(self.state.active_responses, response_id, MAX_TRACKED_RESPONSES)
         self.state.inflight_instructions = ""
 
     def _on_response_done(self, event: dict, result: PipelineResult) -> None:
@@ -193,7 +222,7 @@ class CallEventPipeline:
         if not response_id or "unknown" in self.state.active_responses:
             # A response we learnt about only from an error (or an id-less event) is over now.
             self.state.active_responses = [r for r in self.state.active_responses if r not in ("unknown", "")]
-        self.state.finished_responses = [*self.state.finished_responses[-31:], response_id]
+        self.state.finished_responses = _remember(self.state.finished_responses, response_id, MAX_TRACKED_RESPONSES)
         usage = response.get("usage")
         if isinstance(usage, dict):
             self._record_usage(usage)
@@ -203,7 +232,7 @@ class CallEventPipeline:
         tool_call_id = str(event.get("call_id") or "")
         if not tool_call_id or tool_call_id in self.state.handled_tool_calls or self.call.is_ended:
             return
-        self.state.handled_tool_calls.append(tool_call_id)
+        self.state.handled_tool_calls = _remember(self.state.handled_tool_calls, tool_call_id, MAX_HANDLED_TOOL_CALLS)
         name = str(event.get("name") or "")
         outcome = execute_tool(self.call, name, event.get("arguments") or "")
         logger.info("tool executed name=%s ok=%s", name, outcome.output.get("ok"))

@@ -11,7 +11,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calls.intake import normalize_phone
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import (
+    FORWARDED_KEY,
+    SEGMENT_SOURCE_KEY,
+    SOURCE_FORWARDED,
+    Call,
+    Escalation,
+    Intake,
+    TranscriptSegment,
+)
 
 MAX_METADATA_BYTES = 4096
 MAX_JSON_DEPTH = 8
@@ -145,10 +153,19 @@ class CallSummarySerializer(serializers.ModelSerializer):
 
 
 class TranscriptSegmentSerializer(serializers.ModelSerializer):
+    # Declared fields leave the class body (DRF's metaclass), so this does not shadow Field.source at run time.
+    source = serializers.SerializerMethodField(  # type: ignore[assignment]
+        help_text="server: seen by the server's own connection to the call; forwarded: reported by the browser."
+    )
+
     class Meta:
         model = TranscriptSegment
-        fields = ["seq", "speaker", "text", "occurred_at"]
+        fields = ["seq", "speaker", "text", "occurred_at", "source"]
         read_only_fields = fields
+
+    def get_source(self, segment: TranscriptSegment) -> str:
+        forwarded = (segment.metadata or {}).get(SEGMENT_SOURCE_KEY) == SOURCE_FORWARDED
+        return SOURCE_FORWARDED if forwarded else "server"
 
 
 class IntakeSerializer(serializers.ModelSerializer):
@@ -185,10 +202,17 @@ class CallDetailSerializer(CallSummarySerializer):
     transcript = TranscriptSegmentSerializer(many=True, read_only=True, source="ordered_segments")
     intake = serializers.SerializerMethodField()
     escalations = EscalationSerializer(many=True, read_only=True, source="ordered_escalations")
+    events_forwarded = serializers.SerializerMethodField(
+        help_text="True when the browser forwarded events of this call (the clinic's event-forwarding "
+        "integration): its agent lines, intake and tool effects may come from the browser, not the server."
+    )
 
     class Meta(CallSummarySerializer.Meta):
-        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations"]
+        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations", "events_forwarded"]
         read_only_fields = fields
+
+    def get_events_forwarded(self, call: Call) -> bool:
+        return bool((call.metadata or {}).get(FORWARDED_KEY))
 
     @extend_schema_field(IntakeSerializer(allow_null=True))
     def get_intake(self, call: Call) -> dict | None:
