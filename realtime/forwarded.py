@@ -16,6 +16,10 @@ MAX_TEXT_CHARS = 20_000  # one transcript line (as calls.api.serializers.MAX_SEG
 MAX_ARGUMENTS_CHARS = 16_000  # one tool call's JSON arguments
 MAX_NAME_CHARS = 64
 MAX_TOKENS = 10_000_000  # one response's token count; more is not a real response
+# Tool calls in one batch: a response proposes a few at most, and each runs server-side work (a batch of 200 was
+# the costliest request an anonymous caller could make).
+MAX_TOOL_CALLS_PER_BATCH = 16
+TOOL_CALL_EVENT = "response.function_call_arguments.done"
 
 # Caller lines: what any caller may forward (the caller's own words, triaged like every other caller line).
 CALLER_EVENT_TYPES = frozenset(
@@ -73,6 +77,15 @@ def event_problems(event: Any) -> dict[str, str]:
         if arguments is not None and not (isinstance(arguments, str) and len(arguments) <= MAX_ARGUMENTS_CHARS):
             problems["arguments"] = f"Expected a JSON string of at most {MAX_ARGUMENTS_CHARS} characters."
     return problems
+
+
+def batch_problems(events: list[Any]) -> dict[str, str]:
+    """What is wrong with a batch as a whole ({} when nothing; the error names the list itself)."""
+    tool_calls = sum(1 for event in events if isinstance(event, dict) and event.get("type") == TOOL_CALL_EVENT)
+    if tool_calls > MAX_TOOL_CALLS_PER_BATCH:
+        message = f"At most {MAX_TOOL_CALLS_PER_BATCH} tool calls per batch; send the rest in the next one."
+        return {"non_field_errors": message}
+    return {}
 
 
 def _response_problems(response: Any) -> dict[str, str]:

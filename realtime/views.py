@@ -59,6 +59,7 @@ class EventBatchSerializer(serializers.Serializer):
             for index, event in enumerate(events)
             for name, message in forwarded.event_problems(event).items()
         }
+        problems.update({name: [message] for name, message in forwarded.batch_problems(events).items()})
         if problems:
             raise serializers.ValidationError(problems)
         return events
@@ -214,7 +215,7 @@ class CallEventsView(AsyncAPIView, CallerAPIView):
         description=(
             "Caller side (X-Org-Key + X-Call-Token). Send the GA server events your data channel received (in "
             "order; resending is harmless). The answer lists the client events you must send back to OpenAI "
-            "(tool outputs, response.create), in order. At most 200 events per batch. A batch is all or nothing: "
+            "(tool outputs, response.create), in order. At most 200 events per batch, 16 of them tool calls. A batch is all or nothing: "
             "when one event the pipeline acts on has a shape it cannot read (ids over 128 characters, a response "
             "or error that is not an object, oversized text or arguments, token counts that are not whole "
             "numbers) the whole batch answers 400 validation_error with the event's index in the field path and "

@@ -5,6 +5,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -42,14 +43,24 @@ def detail(call_id, admin):
 @pytest.mark.django_db
 def test_the_calls_saved_state_stays_small_however_many_tool_calls_are_forwarded(client, forwarding_org):
     call_id, token = start_call(client, forwarding_org)
-    for batch in range(6):
+    for batch in range(40):
+        cache.clear()  # the caller throttles (30 a minute) are not what is under test here
         events = [
-            {**tool_call(f"{batch}-{n}-".ljust(128, "x"), "nope", {}), "item_id": f"fc_{batch}_{n}"} for n in range(200)
+            {**tool_call(f"{batch}-{n}-".ljust(128, "x"), "nope", {}), "item_id": f"fc_{batch}_{n}"} for n in range(16)
         ]
         assert forward(client, forwarding_org, call_id, token, events).status_code == 200
     metadata = Call.objects.get(pk=call_id).metadata
     assert len(metadata["_pipeline"]["handled_tool_calls"]) <= 64
-    assert len(json.dumps(metadata)) < 20_000  # was 1,200 ids and 160 KB, rewritten on every batch
+    assert len(json.dumps(metadata)) < 20_000  # was 640 ids and 85 KB, rewritten on every batch
+
+
+@pytest.mark.django_db
+def test_a_batch_of_more_than_16_tool_calls_is_refused_before_any_runs(client, forwarding_org):
+    call_id, token = start_call(client, forwarding_org)
+    events = [tool_call(f"call_{n}", "escalate_call", {"level": "human", "reason": "x"}) for n in range(17)]
+    response = forward(client, forwarding_org, call_id, token, events)
+    assert response.status_code == 400 and "events" in response.json()["error"]["fields"]
+    assert not Escalation.objects.filter(call_id=call_id).exists()
 
 
 @pytest.mark.django_db
