@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -53,8 +54,9 @@ def setup(database_url: str) -> tuple[str, str, str]:
 
     # (The field is absent before issue 13, where every clinic took forwarded tool calls: runs against old commits.)
     forwarding = {"event_forwarding": True} if hasattr(Organization, "event_forwarding") else {}
-    org = make_org("bench-flood", **forwarding)
-    user = make_user("bench-flood-staff", org, Membership.Role.STAFF)
+    run_id = uuid.uuid4().hex[:8]  # a database kept from an earlier run is fine
+    org = make_org(f"bench-flood-{run_id}", **forwarding)
+    user = make_user(f"bench-flood-{run_id}", org, Membership.Role.STAFF)
     for index in range(20):
         call, _ = call_start(organization=org, channel=Call.Channel.PHONE, caller_phone=f"+1415555{index:04d}")
         escalation_create(call=call, level="urgent", source="keyword", reason="bleeding")
