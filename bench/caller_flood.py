@@ -123,6 +123,7 @@ def _patient(server_class: type) -> type:
                     return self
                 except httpx.TransportError:
                     time.sleep(0.5)
+            self.__exit__()  # never leave the server running when the bench gives up on it
             raise RuntimeError("daphne did not answer within 180 s")
 
     return PatientServer
