@@ -40,6 +40,24 @@ def _test_settings(settings):
     settings.PUBLIC_DEMO_PAGE = True
 
 
+@pytest.fixture(autouse=True)
+def _worker_threads_share_the_test_connection():
+    """Caller-side views run their ORM work on worker threads (core.threads); a test's data lives in its one
+    uncommitted connection, so those threads use it, as Django's live test server does."""
+    from django.db import connections
+
+    from core import threads
+
+    shared = {alias: connections[alias] for alias in connections}
+    for connection in shared.values():
+        connection.inc_thread_sharing()
+    threads.connections_override.update(shared)
+    yield
+    threads.connections_override.clear()
+    for connection in shared.values():
+        connection.dec_thread_sharing()
+
+
 def make_org(slug: str, **config) -> Organization:
     config.setdefault("timezone", "America/New_York")
     config.setdefault("escalation_phone", "+14155550100")

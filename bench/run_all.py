@@ -137,6 +137,22 @@ def triage_rows(data: dict) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def caller_flood_rows(data: dict) -> list[tuple[str, str, str, str]]:
+    hostile = dict(data["hostile_answers"])
+    per_batch = hostile.pop("tool_calls_per_batch", "?")
+    answers = ", ".join(f"{count} x {status}" for status, count in sorted(hostile.items()))
+    return [
+        (
+            "Caller flood",
+            "staff GET /api/escalations p50 / p99: idle, one caller flooding /events (p50 ratio)",
+            f"{data['idle_p50_ms']:.1f} / {data['idle_p99_ms']:.1f} ms, {data['flood_p50_ms']:.1f} / "
+            f"{data['flood_p99_ms']:.1f} ms ({data['ratio_p50']:.2f}x)",
+            f"one daphne process, {data['database']}; the caller sent {per_batch} forwarded tool calls per batch "
+            f"({answers}); goal within 1.5x",
+        )
+    ]
+
+
 BRIDGE_ROW = re.compile(
     r"^\|\s*(?P<server>\w+)\s*\|\s*(?P<n>\d+)\s*\|\s*[\d.]+\s*/\s*[\d.]+\s*\|\s*[\d.]+\s*/\s*[\d.]+\s*\|"
     r"\s*(?P<added_p50>-?[\d.]+)\s*\|\s*(?P<added_p99>-?[\d.]+)\s*\|\s*(?P<lost>\d+)\s*/\s*(?P<frames>\d+)\s*\|"
@@ -281,7 +297,9 @@ def postgres_version(database_url: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs (not for quoting)")
-    parser.add_argument("--only", default="", help="comma list of names to run: triage,api,realtime,bridge")
+    parser.add_argument(
+        "--only", default="", help="comma list of names to run: triage,api,realtime,caller_flood,bridge"
+    )
     parser.add_argument("--output", default=str(BENCH / "results.md"), help="where to write the table")
     args = parser.parse_args()
 
@@ -309,6 +327,13 @@ def main() -> int:
             ["--mint-requests", "50" if quick else "200", "--calls", "1", "10", "50"],
             realtime_rows,
             {"DATABASE_URL": database_url},
+        ),
+        "caller_flood": Bench(
+            "Caller flood",
+            "caller_flood.py",
+            ["--requests", "50" if quick else "100", "--flood-seconds", "8" if quick else "20"],
+            caller_flood_rows,
+            {},
         ),
         "bridge": Bench(
             "Phone bridge",

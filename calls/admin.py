@@ -26,7 +26,7 @@ from django.utils.http import urlencode
 from calls import ledger
 from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, Escalation, Intake, TranscriptSegment
 from calls.services import (
     call_delete,
     call_escalate_by_staff,
@@ -329,7 +329,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         # Conversation order: a caller's words transcribed after the agent's reply still come before it.
         segments = list(
             obj.segments.order_by("position", "seq").only(
-                "seq", "position", "speaker", "text", "occurred_at", "interrupted", "heard_ms"
+                "seq", "position", "speaker", "text", "occurred_at", "interrupted", "heard_ms", "metadata"
             )
         )
         if not segments:
@@ -346,7 +346,10 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
                     (
                         number,
                         seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"),
-                        seg.get_speaker_display(),
+                        # Lines the browser reported, not the server's own connection, say so.
+                        f"{seg.get_speaker_display()} (forwarded)"
+                        if (seg.metadata or {}).get(SEGMENT_SOURCE_KEY) == SOURCE_FORWARDED
+                        else seg.get_speaker_display(),
                         seg.text,
                         _interrupted_note(seg),
                     )

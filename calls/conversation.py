@@ -149,6 +149,7 @@ def caller_utterance_handle(
     extra_phrases: Mapping[str, Iterable[str]] | None = None,
     steer: bool = True,
     position: int | None = None,
+    metadata: dict | None = None,
 ) -> Decision:
     """Store one caller utterance, triage it and decide what happens next (see the module docstring).
 
@@ -171,6 +172,7 @@ def caller_utterance_handle(
             item_id=item_id,
             occurred_at=occurred_at,
             position=position,
+            metadata=metadata,  # e.g. the line's source (reported by the browser)
         )
         if segment is None:  # a redelivered transcript is not triaged twice
             return NOTHING
@@ -257,6 +259,7 @@ def call_end_with_transcript(
                     item_id=segment.item_id,
                     occurred_at=segment.occurred_at,
                     extra_phrases=phrases,
+                    metadata=segment.metadata,
                 )
             else:
                 transcript_segments_append(call=locked, segments=[segment])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -19,6 +20,17 @@ from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, Urgen
 
 # How long after its end a call's own page may still read its transcript (GET /api/calls/{id}/transcript).
 CALLER_TRANSCRIPT_AFTER_END = timedelta(minutes=5)
+
+# A call's caller-side token outlives the call by this much (the browser's hang-up and the caller's last words may
+# arrive late), then stops working.
+CALLER_GRACE = dt.timedelta(minutes=2)
+
+
+# What the browser reported rather than the server saw: TranscriptSegment.metadata[SEGMENT_SOURCE_KEY] is
+# SOURCE_FORWARDED on such lines, and Call.metadata[FORWARDED_KEY] is true once a call took forwarded events.
+SEGMENT_SOURCE_KEY = "source"
+SOURCE_FORWARDED = "forwarded"
+FORWARDED_KEY = "forwarded_events"
 
 
 def hash_call_token(token: str) -> str:
@@ -154,6 +166,12 @@ class Call(models.Model):
         """The caller's page may read the transcript while the call lives and shortly after (its last lines);
         a call token found later in a browser's memory reads nothing."""
         return self.ended_at is None or now - self.ended_at <= CALLER_TRANSCRIPT_AFTER_END
+
+    def caller_access_ends_at(self) -> dt.datetime:
+        """When the caller-side token stops working: the call's end (for a live call, the latest end the clinic's
+        maximum call length allows) plus CALLER_GRACE."""
+        end = self.ended_at or self.started_at + dt.timedelta(minutes=self.organization.max_call_minutes)
+        return end + CALLER_GRACE
 
 
 class TranscriptSegment(models.Model):

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -22,12 +22,59 @@ from django.utils import timezone
 from calls import ledger
 from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, Escalation, Intake, TranscriptSegment
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
 from organizations.models import Organization
 from organizations.vocabulary import Urgency
 
 logger = logging.getLogger(__name__)
+
+
+class ForwardingRefused(Exception):
+    """The browser reported what only the server's own connection may (agent lines, tool calls, intake, usage);
+    nothing of the request was stored. `status` and `code` are the API's answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def browser_agent_side_check(call: Call) -> None:
+    """Raise ForwardingRefused unless the browser may report the agent's side of `call`: its clinic chose event
+    forwarding (organizations.Organization.event_forwarding) and the server is not attached to the call."""
+    if not call.organization.event_forwarding:
+        raise ForwardingRefused(
+            403,
+            "event_forwarding_off",
+            "This clinic's server records the agent's side of the call (agent lines, tool calls, intake); send only "
+            "the caller's own lines.",
+        )
+    if call.openai_call_id:
+        raise ForwardingRefused(
+            409,
+            "server_attached",
+            "The server is attached to this call and records the agent's side itself; send only the caller's lines.",
+        )
+
+
+def caller_report_check(*, call: Call, segments: list[SegmentInput], intake: dict | None) -> list[SegmentInput]:
+    """What a caller-side request (the browser, with the call token) may add to the record at the call's end: its
+    own lines, stamped inside the call (a browser clock or a forger cannot date them before the call started or
+    into the future) and marked as reported by the browser. Agent lines and the intake only where the clinic chose
+    event forwarding (browser_agent_side_check); system lines never. Raises ForwardingRefused."""
+    if any(segment.speaker == TranscriptSegment.Speaker.SYSTEM for segment in segments):
+        raise ForwardingRefused(400, "caller_lines_only", "System lines are written by the server only.")
+    if intake is not None or any(segment.speaker != TranscriptSegment.Speaker.CALLER for segment in segments):
+        browser_agent_side_check(call)
+    now = timezone.now()
+    return [
+        replace(
+            segment,
+            occurred_at=min(max(segment.occurred_at or now, call.started_at), now),
+            metadata={**(segment.metadata or {}), SEGMENT_SOURCE_KEY: SOURCE_FORWARDED},
+        )
+        for segment in segments
+    ]
 
 
 class IntakeInvalid(Exception):
@@ -47,6 +94,11 @@ class SegmentInput:
     heard_ms: int | None = None  # an agent line the caller interrupted after this many milliseconds
 
 
+# Call.metadata key of the widget's free-form metadata (POST /api/call/start): a namespace of its own, so a caller can
+# never set what the server keeps beside it (pipeline state, Twilio ids, staff actions).
+CLIENT_METADATA_KEY = "client"
+
+
 def call_start(
     *,
     organization: Organization,
@@ -54,19 +106,21 @@ def call_start(
     caller_name: str = "",
     caller_phone: str = "",
     metadata: dict | None = None,
+    client_metadata: dict | None = None,
     twilio_call_sid: str | None = None,
     started_at: dt.datetime | None = None,
     call_id: uuid.UUID | None = None,
 ) -> tuple[Call, str]:
-    """Create a live call and return it with its caller-side token (shown once, stored hashed). `call_id` fixes
-    the id (demo data); otherwise a new one is drawn."""
+    """Create a live call and return it with its caller-side token (shown once, stored hashed). `metadata` is the
+    server's; `client_metadata` (caller input) is kept under CLIENT_METADATA_KEY. `call_id` fixes the id (demo data);
+    otherwise a new one is drawn."""
     call = Call(
         id=call_id or uuid.uuid4(),
         organization=organization,
         channel=channel,
         caller_name=caller_name,
         caller_phone=caller_phone,
-        metadata=metadata or {},
+        metadata={**(metadata or {}), **({CLIENT_METADATA_KEY: client_metadata} if client_metadata else {})},
         twilio_call_sid=twilio_call_sid,
         started_at=started_at or timezone.now(),
     )

@@ -286,7 +286,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
         ("Phones", {"fields": ["escalation_phone", "on_call_phone", "dial_countries"]}),
         ("Services and providers", {"fields": ["services", "providers"]}),
-        ("Website widget", {"fields": ["publishable_key", "allowed_origins"]}),
+        ("Website widget", {"fields": ["publishable_key", "allowed_origins", "event_forwarding"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
         # purge_expired deletes what is older; empty keeps forever; audit rows always stay

@@ -65,6 +65,7 @@ CLINIC_SETTINGS = (
     "escalation_phone",
     "on_call_phone",
     "allowed_origins",
+    "event_forwarding",
     "webhook_url",
     *AGENT_SETTINGS,
 )
@@ -280,6 +281,14 @@ class Organization(models.Model):
         blank=True,
         validators=[validate_origin_list],
         help_text="Web origins allowed to start calls with the publishable key, e.g. https://clinic.example.",
+    )
+    # Off: the server attaches to every browser call and alone records the agent's lines and runs the tools; the
+    # browser may only report the caller's own lines. On: for a frontend the server cannot attach to, the browser's
+    # forwarded events (agent lines, tool calls, usage) are accepted and marked as forwarded on the call.
+    event_forwarding = models.BooleanField(
+        default=False,
+        help_text="Accept agent lines and tool calls forwarded by the website (POST /api/calls/{id}/events) for "
+        "calls the server is not attached to. They are marked as forwarded on the call.",
     )
 
     # Agent settings.

@@ -79,10 +79,33 @@ def wants(event_type: str) -> bool:
     return event_type in PIPELINE_EVENT_TYPES
 
 
+# Bounds of what the pipeline remembers (forwarded events come from an untrusted browser, and the forwarding
+# endpoint rewrites the whole state on every batch): lists keep their newest entries only, ids are capped.
+MAX_TRACKED_RESPONSES = 32
+MAX_HANDLED_TOOL_CALLS = 64
+MAX_ID_CHARS = 128
+MAX_INSTRUCTIONS_CHARS = 8000
+
+
+def _id_number_pair(pair: object) -> bool:
+    return (
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and len(pair[0]) <= MAX_ID_CHARS
+        and isinstance(pair[1], int)
+        and not isinstance(pair[1], bool)
+    )
+
+
+def _remember(items: list[str], value: str, limit: int) -> list[str]:
+    return [*items[-(limit - 1) :], value[:MAX_ID_CHARS]]
+
+
 @dataclass
 class PipelineState:
     """What the pipeline must remember between events. Kept in memory by long-lived transports and in
-    `call.metadata["pipeline"]` by the stateless event-forwarding endpoint."""
+    `call.metadata["_pipeline"]` by the stateless event-forwarding endpoint. Bounded (MAX_* above)."""
 
     active_responses: list[str] = field(default_factory=list)
     finished_responses: list[str] = field(default_factory=list)  # bounded; guards against done-before-created
@@ -104,9 +127,47 @@ class PipelineState:
     truncations: list[list] = field(default_factory=list)  # [[item_id, heard_ms]], the last MAX_TRUNCATIONS
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> PipelineState:
-        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_dict(cls, data: object) -> PipelineState:
+        """Rebuild a saved state; anything of the wrong type or over a bound is dropped, never trusted."""
+        data = data if isinstance(data, dict) else {}
+        state = cls()
+        limits = {
+            "active_responses": MAX_TRACKED_RESPONSES,
+            "finished_responses": MAX_TRACKED_RESPONSES,
+            "handled_tool_calls": MAX_HANDLED_TOOL_CALLS,
+        }
+        for name, limit in limits.items():
+            items = data.get(name)
+            if isinstance(items, list):
+                setattr(state, name, [i for i in items if isinstance(i, str) and len(i) <= MAX_ID_CHARS][-limit:])
+        flags = (
+            "response_pending",
+            "uncertain_escalated",
+            "emergency_steered",
+            "create_inflight",
+            "steer_cancel_on_created",
+            "steering_retried",
+        )
+        for name in flags:
+            if isinstance(data.get(name), bool):
+                setattr(state, name, data[name])
+        for name in ("pending_instructions", "inflight_instructions", "steering_instructions"):
+            if isinstance(data.get(name), str):
+                setattr(state, name, data[name][:MAX_INSTRUCTIONS_CHARS])
+        if isinstance(data.get("steering_response"), str):
+            state.steering_response = data["steering_response"][:MAX_ID_CHARS]
+        for name in ("response_expected_at", "steer_waiting_since"):
+            value = data.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                setattr(state, name, float(value))
+        next_position = data.get("next_position")
+        if isinstance(next_position, int) and not isinstance(next_position, bool) and next_position >= 0:
+            state.next_position = next_position
+        for name, limit in (("positions", MAX_TRACKED_ITEMS), ("truncations", MAX_TRUNCATIONS)):
+            pairs = data.get(name)
+            if isinstance(pairs, list):
+                setattr(state, name, [list(p) for p in pairs if _id_number_pair(p)][-limit:])
+        return state
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -268,7 +329,7 @@ class CallEventPipeline:
         response_id = str((event.get("response") or {}).get("id") or "")
         known = self.state.finished_responses + self.state.active_responses
         if response_id and response_id not in known:
-            self.state.active_responses.append(response_id)
+            self.state.active_responses = _remember(self.state.active_responses, response_id, MAX_TRACKED_RESPONSES)
         if self.state.inflight_instructions and response_id:
             self.state.steering_response = response_id
             self.state.steering_instructions = self.state.inflight_instructions
@@ -291,7 +352,7 @@ class CallEventPipeline:
         if not response_id or "unknown" in self.state.active_responses:
             # A response we learnt about only from an error (or an id-less event) is over now.
             self.state.active_responses = [r for r in self.state.active_responses if r not in ("unknown", "")]
-        self.state.finished_responses = [*self.state.finished_responses[-31:], response_id]
+        self.state.finished_responses = _remember(self.state.finished_responses, response_id, MAX_TRACKED_RESPONSES)
         usage = response.get("usage")
         if isinstance(usage, dict) or self._turn_latency_ms is not None:
             self._record_usage(usage if isinstance(usage, dict) else None)
@@ -314,7 +375,7 @@ class CallEventPipeline:
             return
         if not tool_call_id or tool_call_id in self.state.handled_tool_calls or self.call.is_ended:
             return
-        self.state.handled_tool_calls.append(tool_call_id)
+        self.state.handled_tool_calls = _remember(self.state.handled_tool_calls, tool_call_id, MAX_HANDLED_TOOL_CALLS)
         name = str(item.get("name") or "")
         outcome = execute_tool(self.call, name, item.get("arguments") or "")
         logger.info("tool executed name=%s ok=%s", name, outcome.output.get("ok"))
@@ -345,7 +406,7 @@ class CallEventPipeline:
             self.state.pending_instructions = self.state.pending_instructions or self.state.inflight_instructions
             self.state.inflight_instructions = ""  # the next response.created is not the refused steer
             if not self.state.active_responses:
-                self.state.active_responses.append("unknown")
+                self.state.active_responses = ["unknown"]
 
     # --- helpers ------------------------------------------------------------------------------------------------
 

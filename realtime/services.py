@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from calls.audit import Action, audit_change
-from calls.models import Call
-from calls.services import call_start
+from calls.models import FORWARDED_KEY, SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, TranscriptSegment
+from calls.services import browser_agent_side_check, call_start
 from organizations.models import Organization
-from realtime import sideband
+from realtime import forwarded, sideband
 from realtime.pipeline import CallEventPipeline, PipelineResult, PipelineState
 from realtime.session import build_session
 from realtime.upstream import ClientSecret, client_secret_create
@@ -66,14 +67,44 @@ def sideband_start(*, call_id: str, openai_call_id: str) -> bool:
 
 def forwarded_events_handle(*, call: Call, events: list[dict]) -> tuple[PipelineResult, Call]:
     """Run browser-forwarded server events through the pipeline. Batches for one call are serialised by the row
-    lock, and the pipeline's memory (active responses, handled tool calls) is kept on the call between batches."""
+    lock, and the pipeline's memory (active responses, handled tool calls) is kept on the call between batches.
+
+    A browser is trusted with the caller's own lines only. Agent lines, responses, tool calls, usage and errors are
+    refused (calls.services.ForwardingRefused, the whole batch) unless the clinic chose event forwarding and the
+    server is not attached to the call; once the call has ended only caller lines count (the token's grace). Lines
+    stored from a batch are marked `source: forwarded`, and the call `forwarded_events`, so staff can tell them from
+    what the server saw."""
     with transaction.atomic():
         locked = Call.objects.select_for_update().select_related("organization").get(pk=call.pk)
+        if any(forwarded.is_agent_event(event) for event in events):
+            browser_agent_side_check(locked)
+        if locked.is_ended:  # the agent's side is over; the caller's late words still count
+            events = [event for event in events if forwarded.is_caller_event(event)]
+        last_seq = TranscriptSegment.objects.filter(call=locked).aggregate(top=Max("seq"))["top"] or 0
         state = PipelineState.from_dict((locked.metadata or {}).get(PIPELINE_STATE_KEY))
         pipeline = CallEventPipeline(locked, state=state)
         result = pipeline.handle_many(events)
+        _mark_forwarded(locked, after_seq=last_seq)
         locked.refresh_from_db()
-        locked.metadata = {**(locked.metadata or {}), PIPELINE_STATE_KEY: pipeline.state.to_dict()}
+        locked.metadata = {
+            **(locked.metadata or {}),
+            PIPELINE_STATE_KEY: pipeline.state.to_dict(),
+            FORWARDED_KEY: locked.metadata.get(FORWARDED_KEY, False) or any(map(forwarded.is_pipeline_event, events)),
+        }
         locked.save(update_fields=["metadata"])
         audit_change(locked, action=Action.CHANGE, fields=["metadata"])
     return result, locked
+
+
+def _mark_forwarded(call: Call, *, after_seq: int) -> None:
+    """Mark the caller and agent lines a forwarded batch stored (system notes are the server's own)."""
+    stored = list(
+        TranscriptSegment.objects.filter(
+            call=call,
+            seq__gt=after_seq,
+            speaker__in=[TranscriptSegment.Speaker.CALLER, TranscriptSegment.Speaker.AGENT],
+        )
+    )
+    for segment in stored:
+        segment.metadata = {**(segment.metadata or {}), SEGMENT_SOURCE_KEY: SOURCE_FORWARDED}
+    TranscriptSegment.objects.bulk_update(stored, ["metadata"])

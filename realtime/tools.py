@@ -1,7 +1,8 @@
 """The agent's tools: their JSON schemas (per clinic) and their execution on the server.
 
-The model only proposes a tool call; the server validates the arguments and does the work, so a tampered browser
-can neither forge an intake nor suppress an escalation. Every outcome, including bad arguments, becomes a
+The model only proposes a tool call; the server validates the arguments and does the work. Tool calls reach it from
+the server's own sideband or phone bridge, or, for a clinic that chose the event-forwarding integration, from the
+browser (marked as forwarded on the call; realtime/forwarded.py). Every outcome, including bad arguments, becomes a
 function_call_output the model can act on: the agent never falls silent.
 """
 
@@ -104,7 +105,7 @@ def execute_tool(call: Call, name: str, arguments: str) -> ToolResult:
     """Run one tool call proposed by the model. Never raises for bad input: errors are returned to the model."""
     try:
         args = json.loads(arguments or "{}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         return _error("invalid_arguments", "The arguments were not valid JSON. Call the tool again.")
     if not isinstance(args, dict):
         return _error("invalid_arguments", "The arguments must be a JSON object.")

@@ -1,8 +1,9 @@
 """Caller-side realtime endpoints: mint a browser session, report the OpenAI call id, forward events.
 
 Thin: authentication, scoping and throttling come from calls.api.caller_auth; behaviour lives in
-realtime.services and the call event pipeline. The minting and attach views are async (adrf) so a slow OpenAI
-never holds Django's shared sync thread, which every other sync view of the process waits on.
+realtime.services and the call event pipeline. All three are async (adrf) and run their database
+work off Django's shared sync thread (core.threads), which every other sync view of the process waits on: neither a
+slow OpenAI nor a hostile caller can hold it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import re
 import uuid
 
 from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import sync_to_async
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -19,11 +19,13 @@ from rest_framework.response import Response
 
 from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
 from calls.models import Call
+from calls.services import ForwardingRefused
 from core.api.schema import CALLER_ERRORS, ERROR_404
 from core.api.throttling import CallAdmissionThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
-from realtime import services
+from core.threads import off_shared_thread
+from realtime import forwarded, services
 from realtime.upstream import UpstreamError
 
 OPENAI_CALL_ID_RE = re.compile(r"^rtc_[A-Za-z0-9_-]{1,120}$")
@@ -49,6 +51,19 @@ class EventBatchSerializer(serializers.Serializer):
     events = serializers.ListField(
         child=serializers.DictField(), max_length=MAX_EVENTS_PER_BATCH, help_text="GA server events, in order."
     )
+
+    def validate_events(self, events: list[dict]) -> list[dict]:
+        # The whole batch is refused before anything is stored when one event the pipeline acts on has a shape it
+        # cannot read (ids over 128 characters, a non-object response or error, oversized text or arguments).
+        problems = {
+            f"{index}.{name}": [message]
+            for index, event in enumerate(events)
+            for name, message in forwarded.event_problems(event).items()
+        }
+        problems.update({name: [message] for name, message in forwarded.batch_problems(events).items()})
+        if problems:
+            raise serializers.ValidationError(problems)
+        return events
 
 
 UPSTREAM_ERRORS = {
@@ -124,17 +139,18 @@ class RealtimeSessionView(AsyncAPIView, CallerAPIView):
         call_id = serializer.validated_data.get("call_id")
         call = None
         if call_id is not None:
-            call = await sync_to_async(caller_call)(request, call_id)
+            call = await off_shared_thread(caller_call, request, call_id)
             if call.is_ended:
                 raise ApiError(409, "call_ended", "This call has already ended.")
-        session = await sync_to_async(services.session_for)(organization)
+        session = await off_shared_thread(services.session_for, organization)
         try:
             secret = await services.mint(session)
         except UpstreamError as exc:
             raise _upstream_error(exc) from None
         token = None
         if call is None:
-            call, token = await sync_to_async(services.web_call_start)(organization)
+            started, token = await off_shared_thread(services.web_call_start, organization)
+            call = started
         with call_context(call.pk):
             body = {
                 "call_id": str(call.pk),
@@ -177,9 +193,9 @@ class RealtimeAttachView(AsyncAPIView, CallerAPIView):
         serializer = RealtimeAttachSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         openai_call_id = serializer.validated_data["openai_call_id"]
-        call = await sync_to_async(caller_call)(request, call_id)
+        call = await off_shared_thread(caller_call, request, call_id)
         with call_context(call.pk):
-            outcome = await sync_to_async(services.openai_call_link)(call=call, openai_call_id=openai_call_id)
+            outcome = await off_shared_thread(services.openai_call_link, call=call, openai_call_id=openai_call_id)
             if outcome == services.LINK_CONFLICT:
                 raise ApiError(409, "already_attached", "This call is attached to another OpenAI call.")
             if outcome == services.LINK_ENDED:
@@ -195,15 +211,23 @@ class RealtimeAttachView(AsyncAPIView, CallerAPIView):
         )
 
 
-class CallEventsView(CallerAPIView):
+class CallEventsView(AsyncAPIView, CallerAPIView):
     @extend_schema(
         operation_id="call_events",
         summary="Forward Realtime server events (for frontends the server cannot attach to)",
         description=(
             "Caller side (X-Org-Key + X-Call-Token). Send the GA server events your data channel received (in "
             "order; resending is harmless). The answer lists the client events you must send back to OpenAI "
-            "(tool outputs, response.create), in order. Transcripts, intake and escalations are stored as they "
-            "arrive, exactly as with the server-attached flow."
+            "(tool outputs, response.create), in order. At most 200 events per batch, 16 of them tool calls "
+            "(completed function_call items). A batch is all or nothing: "
+            "when one event the pipeline acts on has a shape it cannot read (ids over 128 characters, a response "
+            "or error that is not an object, oversized text or arguments, token counts that are not whole "
+            "numbers) the whole batch answers 400 validation_error with the event's index in the field path and "
+            "nothing is stored; event types the pipeline does not act on are skipped. Any clinic may forward the "
+            "caller's transcription events. Agent lines, responses, tool calls, usage and errors are accepted only "
+            "when the clinic turned on event forwarding (403 event_forwarding_off otherwise) and the server is not "
+            "attached to the call (409 server_attached). Stored lines are marked as forwarded. After the call "
+            "ended only caller lines count, and the call token stops working 2 minutes after the end."
         ),
         tags=["Caller side"],
         request=EventBatchSerializer,
@@ -219,10 +243,15 @@ class CallEventsView(CallerAPIView):
             404: ERROR_404,
         },
     )
-    def post(self, request: Request, call_id: uuid.UUID) -> Response:
+    async def post(self, request: Request, call_id: uuid.UUID) -> Response:
         serializer = EventBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        call = caller_call(request, call_id)
+        events = serializer.validated_data["events"]
+        # Off the shared sync thread: a hostile caller's batches must not delay the staff API or the console.
+        call = await off_shared_thread(caller_call, request, call_id)
         with call_context(call.pk):
-            result, call = services.forwarded_events_handle(call=call, events=serializer.validated_data["events"])
+            try:
+                result, call = await off_shared_thread(services.forwarded_events_handle, call=call, events=events)
+            except ForwardingRefused as refused:
+                raise ApiError(refused.status, refused.code, refused.message) from None
         return Response({"client_events": result.client_events, "call_status": call.status})

@@ -23,6 +23,7 @@ from typing import Any, cast
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.http import HttpRequest
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -122,8 +123,9 @@ def require_call_token(request: Request) -> str:
 def caller_call(request: Request, call_id: uuid.UUID | str, *, for_update: bool = False) -> Call:
     """The call `call_id` of the caller's clinic, if the request's X-Call-Token is that call's token.
 
-    Another clinic's call answers 404 (like an unknown one); a token of another call answers 401. The token is
-    compared in constant time, also when no call matched.
+    Another clinic's call answers 404 (like an unknown one); a token of another call answers 401, and so does the
+    call's own token once it expired (Call.caller_access_ends_at). The token is compared in constant time, also when
+    no call matched.
     """
     organization = caller_organization(request)
     token = require_call_token(request)
@@ -140,6 +142,8 @@ def caller_call(request: Request, call_id: uuid.UUID | str, *, for_update: bool 
         raise ApiError(404, "not_found", "No such call.")
     if not call.token_matches(token):
         raise CallerAuthError("invalid_call_token", "The X-Call-Token does not match this call.")
+    if timezone.now() >= call.caller_access_ends_at():
+        raise CallerAuthError("call_token_expired", "This call's token has expired: the call is over.")
     return call
 
 

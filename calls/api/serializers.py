@@ -12,7 +12,15 @@ from rest_framework import serializers
 
 from calls import ledger
 from calls.intake import normalize_phone
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import (
+    FORWARDED_KEY,
+    SEGMENT_SOURCE_KEY,
+    SOURCE_FORWARDED,
+    Call,
+    Escalation,
+    Intake,
+    TranscriptSegment,
+)
 
 MAX_METADATA_BYTES = 4096
 MAX_JSON_DEPTH = 8
@@ -153,11 +161,19 @@ class TranscriptSegmentSerializer(serializers.ModelSerializer):
     heard_ms = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Milliseconds of an interrupted line the caller heard, or null."
     )
+    # Declared fields leave the class body (DRF's metaclass), so this does not shadow Field.source at run time.
+    source = serializers.SerializerMethodField(  # type: ignore[assignment]
+        help_text="server: seen by the server's own connection to the call; forwarded: reported by the browser."
+    )
 
     class Meta:
         model = TranscriptSegment
-        fields = ["seq", "speaker", "text", "occurred_at", "interrupted", "heard_ms"]
+        fields = ["seq", "speaker", "text", "occurred_at", "interrupted", "heard_ms", "source"]
         read_only_fields = fields
+
+    def get_source(self, segment: TranscriptSegment) -> str:
+        forwarded = (segment.metadata or {}).get(SEGMENT_SOURCE_KEY) == SOURCE_FORWARDED
+        return SOURCE_FORWARDED if forwarded else "server"
 
 
 class IntakeSerializer(serializers.ModelSerializer):
@@ -212,10 +228,17 @@ class CallDetailSerializer(CallSummarySerializer):
     transcript = TranscriptSegmentSerializer(many=True, read_only=True, source="ordered_segments")
     intake = serializers.SerializerMethodField()
     escalations = EscalationSerializer(many=True, read_only=True, source="ordered_escalations")
+    events_forwarded = serializers.SerializerMethodField(
+        help_text="True when the browser forwarded events of this call (the clinic's event-forwarding "
+        "integration): its agent lines, intake and tool effects may come from the browser, not the server."
+    )
 
     class Meta(CallSummarySerializer.Meta):
-        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations"]
+        fields = [*CallSummarySerializer.Meta.fields, "transcript", "intake", "escalations", "events_forwarded"]
         read_only_fields = fields
+
+    def get_events_forwarded(self, call: Call) -> bool:
+        return bool((call.metadata or {}).get(FORWARDED_KEY))
 
     @extend_schema_field(IntakeSerializer(allow_null=True))
     def get_intake(self, call: Call) -> dict | None:

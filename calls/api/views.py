@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import cast
 
+from adrf.views import APIView as AsyncAPIView
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -53,7 +54,7 @@ from calls.api.serializers import (
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
 from calls.models import Call, TranscriptSegment
-from calls.services import IntakeInvalid, SegmentInput, call_start
+from calls.services import ForwardingRefused, IntakeInvalid, SegmentInput, call_start, caller_report_check
 from core.api.schema import (
     CALL_START_RESPONSE,
     CALLER_ERRORS,
@@ -64,6 +65,7 @@ from core.api.schema import (
 from core.api.throttling import CallAdmissionThrottle, CallerOrgThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
+from core.threads import off_shared_thread
 from organizations.auth import STAFF_AUTHENTICATION
 from organizations.vocabulary import Urgency
 
@@ -141,7 +143,7 @@ STAFF_CALL_DETAIL_EXAMPLE = OpenApiExample(
 )
 
 
-class CallStartView(CallerAPIView):
+class CallStartView(AsyncAPIView, CallerAPIView):
     throttle_classes = [CallAdmissionThrottle]  # a new call: the clinic's admission budget, fair per address
 
     @extend_schema(
@@ -176,18 +178,19 @@ class CallStartView(CallerAPIView):
             ),
         ],
     )
-    def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Response:
         refuse_if_draining()  # deploy drain: the balancer sends the retry to another process
         organization = caller_organization(request)
         serializer = CallStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        call, token = call_start(
+        call, token = await off_shared_thread(  # caller-side work never runs on the shared sync thread
+            call_start,
             organization=organization,
             channel=data["channel"],
             caller_name=data["caller"]["name"],
             caller_phone=data["caller"]["phone"],
-            metadata=data["metadata"],
+            client_metadata=data["metadata"],
         )
         body = {
             "call_id": call.pk,
@@ -199,7 +202,7 @@ class CallStartView(CallerAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class CallEndView(CallerAPIView):
+class CallEndView(AsyncAPIView, CallerAPIView):
     """Caller side (X-Org-Key + X-Call-Token) or staff (session or token, scoped to their clinics)."""
 
     authentication_classes = [CallerOrgAuthentication, *STAFF_AUTHENTICATION]
@@ -255,13 +258,16 @@ class CallEndView(CallerAPIView):
             CALL_DETAIL_EXAMPLE,
         ],
     )
-    def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Response:
         is_caller = isinstance(request.auth, CallerContext)
         if is_caller:
             require_call_token(request)  # 401 before looking at the body
         serializer = CallEndSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        # Off the shared sync thread: a caller's transcript is triaged line by line, which it can make slow.
+        return await off_shared_thread(self._end, request, serializer.validated_data, is_caller=is_caller)
+
+    def _end(self, request: Request, data: dict, *, is_caller: bool) -> Response:
         call: Call | None
         if is_caller:
             call = caller_call(request, data["call_id"])
@@ -277,6 +283,8 @@ class CallEndView(CallerAPIView):
         ]
         with call_context(call.pk):
             try:
+                if is_caller:
+                    segments = caller_report_check(call=call, segments=segments, intake=data["intake"])
                 # Every caller line sent with the end is triaged like a live one (calls.conversation).
                 call_end_with_transcript(call=call, reason=data["reason"], transcript=segments, intake=data["intake"])
             except IntakeInvalid as invalid:
@@ -285,6 +293,8 @@ class CallEndView(CallerAPIView):
                     for name, messages in invalid.result.errors.items()
                 }
                 raise ApiError(400, "validation_error", "The intake is not valid; see fields.", fields=fields) from None
+            except ForwardingRefused as refused:
+                raise ApiError(refused.status, refused.code, refused.message) from None
         return Response(CallDetailSerializer(call_detail(call.pk)).data)
 
 

@@ -108,6 +108,8 @@ def test_a_read_whose_audit_write_fails_returns_503_and_no_patient_data(call_a, 
 
 
 def test_caller_side_changes_are_recorded_under_the_web_caller_principal(org_a):
+    org_a.event_forwarding = True  # a caller-side intake needs the clinic's event-forwarding integration
+    org_a.save(update_fields=["event_forwarding"])
     headers = {"X-Org-Key": org_a.publishable_key}
     started = Client(headers=headers).post(
         "/api/call/start",

@@ -50,12 +50,12 @@ ERROR_400 = _error(
 )
 ERROR_401 = _error(
     "Missing or unknown credentials (missing_org_key, invalid_org_key, missing_call_token, invalid_call_token, "
-    "not_authenticated, authentication_failed).",
+    "call_token_expired, not_authenticated, authentication_failed).",
     "invalid_org_key",
     "The X-Org-Key header does not name a clinic.",
 )
 ERROR_403 = _error(
-    "Not allowed: origin_not_allowed (caller side) or permission_denied (staff).",
+    "Not allowed: origin_not_allowed or event_forwarding_off (caller side), or permission_denied (staff).",
     "permission_denied",
     "You do not have permission to do this.",
 )

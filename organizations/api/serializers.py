@@ -120,6 +120,7 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
     on_call_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
     allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")
     webhook_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    event_forwarding = serializers.BooleanField(required=False)
     agent = AgentSerializer(required=False)
     intake_fields = _rows(IntakeFieldSerializer, 50)
     escalation_phrases = _rows(EscalationPhraseSerializer, 200)
@@ -154,6 +155,8 @@ def _setting_output(name: str) -> serializers.Field:
     help_text = str(field.help_text) if field.help_text else None  # None: the serializer field's default
     if field.choices:
         return serializers.ChoiceField(choices=field.choices, help_text=help_text)
+    if isinstance(field, models.BooleanField):
+        return serializers.BooleanField(help_text=help_text)
     if isinstance(field, models.JSONField):
         return serializers.ListField(child=serializers.CharField(), help_text=help_text)
     return serializers.CharField(help_text=help_text)

@@ -38,6 +38,7 @@ CONFIG_EXAMPLE = {
     "escalation_phone": "+14155550100",
     "on_call_phone": "",
     "allowed_origins": ["https://clinic-a.example"],
+    "event_forwarding": False,
     "webhook_url": "",
     "agent": {
         "voice": "marin",

@@ -77,6 +77,9 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
     org_a, staff_a, canary, caplog, console, layer_messages
 ):
     caplog.set_level(logging.DEBUG)
+    # The browser forwards a tool call and sends the intake below: the clinic's event-forwarding integration.
+    org_a.event_forwarding = True
+    org_a.save(update_fields=["event_forwarding"])
     key = {"X-Org-Key": org_a.publishable_key}
     caller = Client()
     responses = []
