@@ -390,6 +390,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers (a DEBUG console line, mail to ADMINS) bypass the context filter, which keeps one
+        # record on one line and database error text out of the log (core/observability.py): only ours.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Our own request line replaces these; Django's would print full URLs with query strings.
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
