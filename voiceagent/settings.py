@@ -159,6 +159,8 @@ MIDDLEWARE = [
     # Caller-side CORS (per-clinic origins) and the API body limit answer before sessions/CSRF run.
     "calls.api.middleware.CallerCorsMiddleware",
     "core.middleware.ApiBodyLimitMiddleware",
+    # Query and form text a database cannot hold (NUL) is a 400, not a 500 from PostgreSQL.
+    "core.middleware.TextInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
