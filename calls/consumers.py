@@ -17,6 +17,7 @@ from channels.generic.websocket import JsonWebsocketConsumer
 from calls.audit import board_push_audited
 from calls.models import Escalation
 from calls.notifications import board_escalations, board_group, board_item
+from core import jsonsafe
 from organizations.access import organizations_for_user
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,16 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
 
     def disconnect(self, code: int) -> None:
         self._leave_groups()
+
+    def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # A frame that is not strict, storable JSON (core.jsonsafe) gets an error frame; the socket stays open
+        # (Channels' own decoding raised, closing it with 1011 and logging a traceback).
+        try:
+            content = jsonsafe.loads(text_data if text_data is not None else (bytes_data or b""))
+        except jsonsafe.UnsafeInput as exc:
+            self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
+        self.receive_json(content)
 
     def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "refresh":
