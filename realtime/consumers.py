@@ -59,13 +59,21 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            if self.bridge is not None:
+                # Whatever ended the loop (disconnect already did this; an error would not have): the upstream
+                # closes and the call row ends, never an orphaned OpenAI session.
+                await self.bridge.shutdown()
             drain.call_closed(self._live_key)  # counted until the socket is gone (deploy drain, heartbeat)
 
     async def dispatch(self, message: Message) -> None:
         if message["type"] == "websocket.receive":
             text = message.get("text")
             if text is not None and self.bridge is not None:
-                await self.bridge.on_twilio_text(text)
+                try:
+                    await self.bridge.on_twilio_text(text)
+                except Exception:  # a frame must not kill the socket and orphan the upstream: counted, bounded
+                    logger.exception("media frame failed")
+                    self.bridge.malformed_frame()
             return  # Twilio sends text only (binary would be its warning 31950): ignore anything else
         await super().dispatch(message)
 
