@@ -28,6 +28,7 @@ from calls.services import (
     escalation_acknowledge,
     escalation_resolve,
 )
+from core.jsonsafe import printable
 from organizations.access import scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
 from organizations.models import IntakeField, Organization
@@ -59,7 +60,9 @@ def clinic_time(moment: dt.datetime | None, organization: Organization) -> str:
 def _pretty_json(value: object) -> str:
     if not value:
         return EMPTY
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    # printable: a lone surrogate stored in JSON before input was checked (SQLite keeps it) must not make the page
+    # fail to encode (a 500 for that call's page).
+    return format_html("<pre>{}</pre>", printable(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)))
 
 
 class ReviewedFilter(admin.SimpleListFilter):
