@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -236,3 +236,15 @@ def refuse_if_draining() -> None:
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown routes under /api/ answer 404 in the error shape instead of Django's HTML page."""
     return error_response(404, "not_found", "There is no API endpoint at this path.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: under /api/ the error shape (a cookie-carrying POST to an unknown /api/ path was refused
+    with Django's HTML page, which the schema does not describe); elsewhere Django's own page."""
+    if request.path.startswith("/api/"):
+        return error_response(
+            403, "csrf_failed", "CSRF verification failed: send the CSRF token with the session, or use an API token."
+        )
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)

@@ -359,6 +359,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Every path is routed with and without a trailing slash; the schema lists the canonical (slashless) one.
     "PREPROCESSING_HOOKS": ["core.api.schema.drop_trailing_slash_duplicates"],
+    # The enum hook is drf-spectacular's default; ours writes the text rule (no NUL) into every input string.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.document_text_rules"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status`/`channel`; name their enums instead of letting hashes decide.
     "ENUM_NAME_OVERRIDES": {
@@ -405,6 +407,8 @@ LOGGING = {
 # --- Security ---------------------------------------------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
+# A refused CSRF check under /api/ answers in the API's error shape (core/errors.py).
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
