@@ -23,10 +23,11 @@ class UnsafeInput(ValueError):
     """Input refused with a machine code (`invalid_json`, `invalid_text`, `too_deep`) and a human message that
     never repeats the input."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, path: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.path = path  # where in the value, dotted as the API's field errors are: "caller.name", "items.0"
 
 
 def text_problem(value: str) -> str | None:
@@ -49,21 +50,26 @@ def check_text(value: str) -> None:
 def check_json_value(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Raise UnsafeInput for a NUL or a lone surrogate in any string or key, or nesting deeper than `max_depth`.
     Iterative, so an absurdly deep value cannot exhaust the stack here either."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, path = stack.pop()
         if isinstance(item, str):
-            check_text(item)
+            _check_at(item, path)
         elif isinstance(item, dict | list):
             if depth >= max_depth:
-                raise UnsafeInput("too_deep", f"JSON may nest at most {max_depth} levels deep.")
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    if isinstance(key, str):
-                        check_text(key)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
+                raise UnsafeInput("too_deep", f"JSON may nest at most {max_depth} levels deep.", path)
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str):
+                    _check_at(key, path)  # the key itself is the problem: name its parent
+                stack.append((child, depth + 1, child_path))
+
+
+def _check_at(text: str, path: str) -> None:
+    problem = text_problem(text)
+    if problem is not None:
+        raise UnsafeInput("invalid_text", problem, printable(path.replace("\x00", "\\x00")))
 
 
 def _reject_constant(name: str) -> None:

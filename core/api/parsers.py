@@ -43,4 +43,5 @@ class LimitedJSONParser(BaseParser):
         except jsonsafe.UnsafeInput as exc:
             if exc.code == "invalid_json":
                 raise ParseError("The request body is not valid JSON.") from None
-            raise ApiError(400, exc.code, exc.message) from None
+            fields = {exc.path: [exc.message]} if exc.path else None
+            raise ApiError(400, exc.code, exc.message, fields=fields) from None

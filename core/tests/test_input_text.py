@@ -94,3 +94,9 @@ def test_ordinary_query_input_still_works(staff_a):
 
 def test_printable_writes_lone_surrogates_as_escapes():
     assert jsonsafe.printable("a\ud800b \N{GRINNING FACE}") == "a\\ud800b \N{GRINNING FACE}"
+
+
+def test_the_refusal_names_where_in_the_body_the_text_is(org_a):
+    status, body = start(org_a, '{"channel": "web", "caller": {}, "metadata": {"pages": ["ok", "bad\\u0000"]}}')
+    assert status == 400
+    assert list(body["error"]["fields"]) == ["metadata.pages.1"]
