@@ -3,6 +3,8 @@ its console page: the caller's input can no longer break the page staff use to r
 
 from __future__ import annotations
 
+import pytest
+from django.db import connection
 from django.urls import reverse
 
 from calls.models import Call
@@ -10,6 +12,8 @@ from conftest import logged_in, make_call
 
 
 def test_a_call_with_a_lone_surrogate_in_its_metadata_renders(org_a, staff_a):
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite can hold a lone surrogate (inside JSON); PostgreSQL refuses it at the write")
     call = make_call(org_a, caller_name="Surrogate Test")
     Call.objects.filter(pk=call.pk).update(metadata={"page": "\ud800"})
 
