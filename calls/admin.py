@@ -34,6 +34,7 @@ from calls.services import (
     escalation_acknowledge,
     escalation_resolve,
 )
+from core.jsonsafe import printable
 from organizations.access import organizations_for_user, scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
 from organizations.models import IntakeField, Organization
@@ -76,7 +77,9 @@ def _interrupted_note(segment: TranscriptSegment) -> str:
 def _pretty_json(value: object) -> str:
     if not value:
         return EMPTY
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    # printable: a lone surrogate stored in JSON before input was checked (SQLite keeps it) must not make the page
+    # fail to encode (a 500 for that call's page).
+    return format_html("<pre>{}</pre>", printable(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)))
 
 
 class ReviewedFilter(admin.SimpleListFilter):

@@ -14,7 +14,6 @@ with 4401 (signed out) or 4403 (no clinic left); the page then asks for a new lo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -25,6 +24,7 @@ from django.conf import settings
 from calls.audit import board_push_audited
 from calls.models import Escalation
 from calls.notifications import board_escalations, board_group, board_item
+from core import jsonsafe
 from organizations.access import organizations_for_user
 from organizations.auth import session_user
 
@@ -85,11 +85,13 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         self._leave_groups()
 
     def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
-        # A frame that is not JSON text gets an error frame; the socket stays open (it used to close with 1011).
+        # A frame that is not strict, storable JSON (core.jsonsafe) or not an object gets an error frame; the socket
+        # stays open (Channels' own decoding raised, closing it with 1011 and logging a traceback).
         try:
-            content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            content = None
+            content = jsonsafe.loads(text_data if text_data is not None else (bytes_data or b""))
+        except jsonsafe.UnsafeInput as exc:
+            self.send_json({"type": "error", "code": exc.code, "message": exc.message})
+            return
         if not isinstance(content, dict):
             self.send_json(
                 {"type": "error", "code": "invalid_message", "message": 'Send JSON such as {"type": "refresh"}.'}

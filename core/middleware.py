@@ -1,5 +1,5 @@
 """Platform middleware: one base for middleware that runs natively under both WSGI and ASGI, the API body limit,
-no-store caching and the Server header.
+the text check on query and form input, no-store caching and the Server header.
 
 Django awaits a middleware that is marked as a coroutine function. Marking it only when the next handler is async
 keeps the sync path (WSGI, the test client) free of event loops and the async path (daphne) free of the thread hop
@@ -14,11 +14,12 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.cache import add_never_cache_headers
 
 from core.api.parsers import max_body_bytes
 from core.errors import error_response
+from core.jsonsafe import text_problem
 
 SERVER_HEADER = "voiceagent"
 
@@ -72,6 +73,35 @@ class ApiBodyLimitMiddleware(SyncAsyncMiddleware):
             return error_response(
                 413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes."
             )
+        return None
+
+
+class TextInputMiddleware(SyncAsyncMiddleware):
+    """400 `invalid_text` for query-string and urlencoded-form input that a database cannot store (NUL; lone
+    surrogates cannot come out of Django's UTF-8 decoding, but the check covers them too). JSON bodies are checked by
+    the API's parser (core/api/parsers.py); this covers the console's search and filters and form posts such as
+    Twilio's webhooks, where the value would otherwise reach a query (PostgreSQL refuses NUL: a 500)."""
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or self.get_response(request)
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        return self._refuse(request) or await self.get_response(request)
+
+    def _refuse(self, request: HttpRequest) -> HttpResponse | None:
+        sources = [request.GET]
+        # Only urlencoded forms: the body is already read, and parsing it cannot fail (multipart parsing can, and
+        # nothing here takes multipart input).
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            sources.append(request.POST)
+        for source in sources:
+            for key, values in source.lists():
+                for text in (key, *values):
+                    problem = text_problem(text)
+                    if problem is not None:
+                        if request.path.startswith("/api/"):
+                            return error_response(400, "invalid_text", problem)
+                        return HttpResponseBadRequest(f"400 Bad Request: {problem}\n", content_type="text/plain")
         return None
 
 

@@ -38,6 +38,7 @@ from django.conf import settings
 
 from calls.audit import audit_actor_for_task
 from calls.models import Call
+from core import jsonsafe
 from core.observability import call_context
 from organizations.models import Organization
 from realtime.latency import TurnClock
@@ -59,6 +60,7 @@ UPSTREAM_OPEN_TIMEOUT = 5.0
 GOODBYE_PLAYOUT_LIMIT = 15.0  # never hold a line open longer than this for audio Twilio did not confirm
 TRANSFER_LINE_LIMIT = 10.0  # the agent's "let me get someone" line; transfer even if it runs long
 PIPELINE_DRAIN_LIMIT = 5.0
+MALFORMED_FRAME_LIMIT = 20  # frames Twilio would never send, ignored per stream before the call is ended
 SESSION_LIMIT_CLOSE = 1001  # OpenAI: "Your session hit the maximum duration of 60 minutes."
 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
@@ -125,6 +127,7 @@ class MediaBridge:
         self._responses_done = 0
         self._transfer_started = False
         self._clinic_number = ""
+        self._malformed_frames = 0
 
     # --- Twilio -> bridge -----------------------------------------------------------------------------------------
 
@@ -134,17 +137,23 @@ class MediaBridge:
             start = text.find(_PAYLOAD_KEY)
             if start != -1:
                 start += 11
+                end = text.find('"', start)
+                if end == -1:  # cut off inside the payload
+                    self.malformed_frame()
+                    return
                 if not self._ending:
                     try:  # noqa: SIM105 - hot path: no context manager per frame
-                        await self.upstream.send(_APPEND_HEAD + text[start : text.index('"', start)] + '"}')
+                        await self.upstream.send(_APPEND_HEAD + text[start:end] + '"}')
                     except websockets.ConnectionClosed:
                         pass  # the upstream reader notices and ends the call
                 return
         try:
-            message = json.loads(text)
-        except ValueError:
+            message = jsonsafe.loads(text)  # start/mark/stop reach the database: strict, storable JSON only
+        except jsonsafe.UnsafeInput:
+            self.malformed_frame()
             return
         if not isinstance(message, dict):
+            self.malformed_frame()
             return
         event = message.get("event")
         if event == "media":
@@ -160,6 +169,17 @@ class MediaBridge:
             await self._on_start(message)
         elif event == "stop":
             self._end_soon(Call.EndReason.CALLER_HANGUP, close=True)
+
+    def malformed_frame(self) -> None:
+        """A frame Twilio never sends (not JSON, cut off, unstorable text): ignored, up to MALFORMED_FRAME_LIMIT per
+        stream. Past that the socket is broken or not Twilio's: the call ends as failed, the upstream and the
+        Twilio socket close (without a mark, so Twilio plays the fallback if a caller is still there)."""
+        self._malformed_frames += 1
+        if self._malformed_frames == 1:
+            logger.info("media stream: malformed frame ignored")
+        if self._malformed_frames == MALFORMED_FRAME_LIMIT + 1:
+            logger.warning("media stream: %d malformed frames, ending the call (protocol)", self._malformed_frames)
+            self._end_soon(Call.EndReason.ERROR, close=True)
 
     async def _on_start(self, message: dict) -> None:
         if self._started:

@@ -62,6 +62,10 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         except StopConsumer:
             pass
         finally:
+            if self.bridge is not None:
+                # Whatever ended the loop (disconnect already did this; an error would not have): the upstream
+                # closes and the call row ends, never an orphaned OpenAI session.
+                await self.bridge.shutdown()
             drain.call_closed(self._live_key)  # counted until the socket is gone (deploy drain, heartbeat)
 
     async def _next_message(self, receive: Receive) -> Message:
@@ -80,7 +84,11 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         if message["type"] == "websocket.receive":
             text = message.get("text")
             if text is not None and self.bridge is not None:
-                await self.bridge.on_twilio_text(text)
+                try:
+                    await self.bridge.on_twilio_text(text)
+                except Exception:  # a frame must not kill the socket and orphan the upstream: counted, bounded
+                    logger.exception("media frame failed")
+                    self.bridge.malformed_frame()
                 if self._start_deadline is not None and self.bridge.call is not None:
                     # A valid start: from now on this socket holds a call (drain waits for it, heartbeat keeps it).
                     self._start_deadline = None

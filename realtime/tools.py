@@ -15,6 +15,7 @@ from typing import Any
 from calls.conversation import Decision, agent_escalation_raise
 from calls.models import Call
 from calls.services import IntakeInvalid, call_end, intake_store
+from core import jsonsafe
 from organizations.models import IntakeField, Organization
 from organizations.vocabulary import EscalationLevel
 
@@ -104,8 +105,14 @@ def _error(code: str, message: str, **details: object) -> ToolResult:
 def execute_tool(call: Call, name: str, arguments: str) -> ToolResult:
     """Run one tool call proposed by the model. Never raises for bad input: errors are returned to the model."""
     try:
-        args = json.loads(arguments or "{}")
-    except (TypeError, ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
+        # Strict and checked (core.jsonsafe): deep nesting is no RecursionError, NUL or a lone surrogate is no
+        # database error later.
+        args = jsonsafe.loads(arguments or "{}")
+    except jsonsafe.UnsafeInput as exc:
+        if exc.code == "invalid_json":
+            return _error("invalid_arguments", "The arguments were not valid JSON. Call the tool again.")
+        return _error("invalid_arguments", exc.message + " Call the tool again.")
+    except TypeError:
         return _error("invalid_arguments", "The arguments were not valid JSON. Call the tool again.")
     if not isinstance(args, dict):
         return _error("invalid_arguments", "The arguments must be a JSON object.")

@@ -162,6 +162,8 @@ MIDDLEWARE = [
     # Caller-side CORS (per-clinic origins) and the API body limit answer before sessions/CSRF run.
     "calls.api.middleware.CallerCorsMiddleware",
     "core.middleware.ApiBodyLimitMiddleware",
+    # Query and form text a database cannot hold (NUL) is a 400, not a 500 from PostgreSQL.
+    "core.middleware.TextInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -459,6 +461,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Every path is routed with and without a trailing slash; the schema lists the canonical (slashless) one.
     "PREPROCESSING_HOOKS": ["core.api.schema.drop_trailing_slash_duplicates"],
+    # The enum hook is drf-spectacular's default; ours writes the text rule (no NUL) into every input string.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.document_text_rules"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `status`/`channel`; name their enums instead of letting hashes decide.
     "ENUM_NAME_OVERRIDES": {
@@ -492,6 +496,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers (a DEBUG console line, mail to ADMINS) bypass the context filter, which keeps one
+        # record on one line and database error text out of the log (core/observability.py): only ours.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # Our own request line replaces these; Django's would print full URLs with query strings.
         "django.server": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
@@ -502,6 +509,8 @@ LOGGING = {
 # --- Security ---------------------------------------------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
+# A refused CSRF check under /api/ answers in the API's error shape (core/errors.py).
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 # A failed CSRF check under /api/ answers in the API's error shape (csrf_failed), elsewhere Django's page.

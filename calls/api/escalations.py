@@ -186,7 +186,10 @@ class EscalationCursorPagination(CursorPagination):
         )
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        return [p for p in super().get_schema_operation_parameters(view) if p["name"] == "cursor"]
+        parameters = [p for p in super().get_schema_operation_parameters(view) if p["name"] == "cursor"]
+        for parameter in parameters:
+            parameter["schema"]["minLength"] = 1  # a blank cursor is a 400, as the server enforces
+        return parameters
 
 
 class StaffView(GenericAPIView):
@@ -216,7 +219,9 @@ class EscalationListView(StaffView):
             OpenApiParameter("status", OpenApiTypes.STR, enum=Escalation.Status.values),
             OpenApiParameter("level", OpenApiTypes.STR, enum=Escalation.Level.values),
             OpenApiParameter("organization", OpenApiTypes.UUID),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="1-100, default 25."),
+            OpenApiParameter(
+                "page_size", {"type": "integer", "minimum": 1, "maximum": 100}, description="1-100, default 25."
+            ),
         ],
         responses={200: StaffEscalationSerializer(many=True), 400: ERROR_400, 401: ERROR_401, 404: ERROR_404},
     )

@@ -83,5 +83,7 @@ class CallCursorPagination(CursorPagination):
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         # page_size is documented (and validated) by the filter set; only the cursor belongs to pagination.
-        parameters = super().get_schema_operation_parameters(view)
-        return [parameter for parameter in parameters if parameter["name"] == "cursor"]
+        parameters = [p for p in super().get_schema_operation_parameters(view) if p["name"] == "cursor"]
+        for parameter in parameters:
+            parameter["allowEmptyValue"] = True  # a blank cursor is the first page, as the server answers
+        return parameters

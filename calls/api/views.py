@@ -36,7 +36,7 @@ from calls.api.caller_auth import (
     require_call_token,
 )
 from calls.api.filters import CallFilterSet
-from calls.api.pagination import DEFAULT_ORDERING, CallCursorPagination, PagedRequest
+from calls.api.pagination import DEFAULT_ORDERING, MAX_PAGE_SIZE, CallCursorPagination, PagedRequest
 from calls.api.queries import (
     call_detail,
     caller_transcript,
@@ -393,6 +393,14 @@ class CallListView(generics.ListAPIView[Call]):
         "next/previous as given). `organization` is required when you belong to several clinics "
         "(400 organization_required); another clinic answers 404.",
         tags=["Staff"],
+        # The filter set's bounds, which drf-spectacular does not read from django-filter's min/max.
+        parameters=[
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description="Results per page (default 25, max 100).",
+            )
+        ],
         responses={200: CallSummarySerializer(many=True), **STAFF_READ_ERRORS},
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:

@@ -1,13 +1,13 @@
 """The API's JSON parser: bounded in size and nesting, and strict about what it accepts.
 
 DRF's JSONParser reads the raw stream (bypassing DATA_UPLOAD_MAX_MEMORY_SIZE) and lets RecursionError from deeply
-nested input escape as a 500; this one answers 413 and 400 instead.
+nested input escape as a 500; this one answers 413 and 400 instead. It is the one chokepoint for JSON bodies: text
+a database cannot store (NUL, lone surrogates) and nesting past core.jsonsafe.MAX_JSON_DEPTH are refused here with
+400 `invalid_text` / `too_deep`, before any view or serializer sees them.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -15,6 +15,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
+from core import jsonsafe
 from core.errors import ApiError
 
 
@@ -25,18 +26,6 @@ def max_body_bytes() -> int:
 def payload_too_large() -> ApiError:
     limit = max_body_bytes()
     return ApiError(413, "payload_too_large", f"The request body is larger than the limit of {limit} bytes.")
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    # 1e400 parses to inf, which PostgreSQL's jsonb cannot store.
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError("number out of range")
-    return value
 
 
 class LimitedJSONParser(BaseParser):
@@ -50,7 +39,9 @@ class LimitedJSONParser(BaseParser):
         if len(raw) > limit:
             raise payload_too_large()
         try:
-            text = raw.decode("utf-8")
-            return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-        except (ValueError, RecursionError):
-            raise ParseError("The request body is not valid JSON.") from None
+            return jsonsafe.loads(raw)
+        except jsonsafe.UnsafeInput as exc:
+            if exc.code == "invalid_json":
+                raise ParseError("The request body is not valid JSON.") from None
+            fields = {exc.path: [exc.message]} if exc.path else None
+            raise ApiError(400, exc.code, exc.message, fields=fields) from None

@@ -101,3 +101,41 @@ class ApiDocsVisible(BasePermission):
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+# A JSON Schema `pattern` for "no NUL": the server refuses U+0000 in every string (core/jsonsafe.py).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _no_nul(schema: Any) -> None:
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not ({"format", "enum", "pattern"} & schema.keys()):
+        schema["pattern"] = NO_NUL_PATTERN
+    if schema.get("additionalProperties") in ({}, True):
+        schema["additionalProperties"] = {"pattern": NO_NUL_PATTERN}  # free-form values: strings among them
+    for key in ("properties",):
+        for child in (schema.get(key) or {}).values():
+            _no_nul(child)
+    for key in ("items", "additionalProperties"):
+        _no_nul(schema.get(key))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for child in schema.get(key) or []:
+            _no_nul(child)
+
+
+def document_text_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """POSTPROCESSING_HOOK: the input rules every operation enforces, in the schema: no NUL in any string of a
+    request body or a parameter (request components, inline bodies, parameters)."""
+    for name, schema in (result.get("components", {}).get("schemas") or {}).items():
+        if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: the input side of each serializer
+            _no_nul(schema)
+    for operations in (result.get("paths") or {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters") or []:
+                _no_nul(parameter.get("schema"))
+            for media in ((operation.get("requestBody") or {}).get("content") or {}).values():
+                _no_nul(media.get("schema"))
+    return result
