@@ -37,7 +37,6 @@ OPERATIONS = [
 ]
 CALLER_OPERATIONS = {"call_start", "call_end"}
 MAX_EXAMPLES = 25
-TIME_BUDGET_SECONDS = 100
 
 
 def test_the_schema_validates_without_warnings(db):
@@ -87,6 +86,7 @@ def _keep_test_connection():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a hang guard only: speed is measured in bench/, never asserted
 @pytest.mark.usefixtures("_keep_test_connection")
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(org_a, admin_a, settings, capsys):
     settings.CALLER_THROTTLE_RATES = {
@@ -152,4 +152,3 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(org_a, admin
             print(f"  {count:4d}  {label}")
     assert len(counts) == 2 * len(OPERATIONS)
     assert total >= 5 * len(counts)
-    assert elapsed < TIME_BUDGET_SECONDS

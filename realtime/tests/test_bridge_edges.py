@@ -166,8 +166,9 @@ def test_talking_over_the_agent_clears_twilio_and_truncates_to_what_the_caller_h
     echoes = [how for _name, how in result.media.marks_echoed]
     played = echoes[: echoes.index("cleared")]  # the greeting's marks Twilio confirmed before the clear
     assert set(played) == {"played"}
-    # Marks cover 100 ms each; the echo of the last one may still have been on the wire when the caller spoke.
-    assert 100 * (len(played) - 1) <= truncate["audio_end_ms"] <= 100 * len(played)
+    # Marks cover 100 ms each. Never more than Twilio confirmed played; fewer by the marks echoed while the clear was
+    # on its way (a loaded machine widens that window, so there is no lower bound tighter than the one below).
+    assert truncate["audio_end_ms"] <= 100 * len(played)
     assert 1000 <= truncate["audio_end_ms"] < done["produced_ms"]  # ~2 s heard of a longer greeting
     assert truncate["content_index"] == 0 and log.errors() == []
     # Marks every ~100 ms of audio, not one per audio delta frame.

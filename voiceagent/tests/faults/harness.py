@@ -285,7 +285,7 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> Server:
+    def start(self, timeout: float = 120) -> Server:  # a hang guard: a loaded 2-core box starts Django slowly
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [

@@ -16,7 +16,7 @@ import pytest
 
 from voiceagent.tests.faults.clients import CallerLoad, check_acked_segments
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
 
 # Recovery: requests sent this long after the database is back must succeed. Only a service that does not recover by
 # itself (a pool that never replaces its dead connections) misses it.

@@ -14,7 +14,7 @@ import pytest
 from fakes.openai import FakeOpenAI
 from voiceagent.tests.faults.clients import phone_call_start, phone_media, stream_ended
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
 
 REAP_IDLE = 8.0
 # How long past the idle threshold the interrupted calls may take to be reaped (the reaper runs every second): slack

@@ -18,7 +18,7 @@ from fakes.openai import FakeOpenAI
 from voiceagent.tests.faults.clients import BoardWatcher, phone_call_start, phone_media
 from voiceagent.tests.faults.harness import wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
 
 OUTAGE_SECONDS = 30.0
 CHEST_PAIN = "My dad has crushing chest pain and his left arm is numb."

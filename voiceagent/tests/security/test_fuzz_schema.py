@@ -34,7 +34,6 @@ from calls.services import call_start
 from voiceagent.tests.security.conftest import OPENAI_KEY, TWILIO_TOKEN, Clinic, token_header
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
-TIME_BUDGET_SECONDS = float(os.environ.get("FUZZ_TIME_BUDGET_SECONDS", "120"))
 CALLER_OPERATIONS = {"call_start", "call_end", "realtime_session", "realtime_attach", "call_events", "call_transcript"}
 ROLES = ("anonymous", "staff", "admin")
 ALWAYS_FORBIDDEN = ("Traceback", "psycopg", "django.db", "sk-")
@@ -76,6 +75,7 @@ def _is_uuid(value: object) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a hang guard only (`make fuzz` sets its own): speed is never asserted
 @pytest.mark.usefixtures("_keep_test_connection")
 @pytest.mark.parametrize("role", ROLES)
 def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, settings, capsys, role):
@@ -161,7 +161,6 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_leak(world, fake, 
     assert len(counts) + len(unsatisfiable) == 2 * len(operations)
     assert all(label.startswith("negative") for label in unsatisfiable), unsatisfiable
     assert total >= 2 * len(operations) * min(MAX_EXAMPLES, 3)
-    assert elapsed < TIME_BUDGET_SECONDS
     # The fuzz exercised real handlers, not only the authentication layer.
     reachable = {
         "anonymous": {"POST /api/call/start", "POST /api/realtime/session/"},
