@@ -20,10 +20,11 @@ from websockets.asyncio.client import ClientConnection
 
 from calls.audit import audit_actor
 from calls.models import Call
+from calls.services import call_upstream_error_record
 from core import drain
 from core.observability import call_context
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
-from realtime.session import build_session, session_update_event
+from realtime.session import build_session, new_session_update_id, session_update_event, session_update_outcome
 from realtime.upstream import call_hangup, realtime_ws_url, ws_headers
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _load_pipeline(call_id: str) -> CallEventPipeline:
 
 
 def _session_update(pipeline: CallEventPipeline) -> dict:
-    return session_update_event(build_session(pipeline.organization))
+    return session_update_event(build_session(pipeline.organization), event_id=new_session_update_id())
 
 
 async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float = 5.0) -> Call:
@@ -56,8 +57,9 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
                 max_size=4 * 1024 * 1024,
             ) as upstream:
                 logger.info("sideband attached")
-                await upstream.send(json.dumps(await sync_to_async(_session_update)(pipeline)))
-                reason = await _pump(upstream, pipeline)
+                update = await sync_to_async(_session_update)(pipeline)
+                await upstream.send(json.dumps(update))
+                reason = await _pump(upstream, pipeline, session_update_id=update["event_id"])
         except (OSError, websockets.WebSocketException, TimeoutError) as exc:
             logger.warning("sideband failed: %s", type(exc).__name__)
             reason = Call.EndReason.ERROR
@@ -69,8 +71,11 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
         return pipeline.call
 
 
-async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
-    """Relay events until the call ends; returns the end reason."""
+async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline, *, session_update_id: str = "") -> str:
+    """Relay events until the call ends; returns the end reason.
+
+    A refused session.update does not end the call: the browser's session was already configured when its secret
+    was minted (with the same settings), so the call goes on, but the refusal is recorded on the call."""
     handle = sync_to_async(pipeline.handle)
     audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband
     while True:
@@ -100,6 +105,10 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
             continue
         event_type = str(event.get("type"))
         audio_buffer_events = audio_buffer_events or event_type.startswith("output_audio_buffer.")
+        if event_type == "error" and (refusal := session_update_outcome(event, session_update_id)):
+            logger.warning("sideband session.update refused code=%s", refusal)
+            await sync_to_async(call_upstream_error_record)(call=pipeline.call, event="session.update", code=refusal)
+            continue
         if not wants(event_type):
             continue
         result: PipelineResult = await handle(event)

@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from calls.models import Call, Escalation, Intake
 from conftest import make_call
 from fakes.openai import load_scenario
+from realtime.session import build_session
 from realtime.sideband import run_sideband
 
 from .conftest import API_KEY
@@ -13,10 +14,12 @@ from .conftest import API_KEY
 pytestmark = pytest.mark.django_db
 
 
-def play(fake, org, scenario: str):
-    """Our call + an upstream call playing `scenario`; run the sideband until the call ends."""
+def play(fake, org, scenario: str, *, minted: bool = True):
+    """Our call + an upstream call playing `scenario`; run the sideband until the call ends. `minted`: the upstream
+    call starts with the clinic's session, as one started with a minted secret does (the caller may speak before
+    the sideband attached); otherwise with OpenAI's default session."""
     call = make_call(org, minutes_ago=0)
-    openai_call_id = fake.register_call(scenario=scenario)
+    openai_call_id = fake.register_call(scenario=scenario, session=build_session(org) if minted else None)
     call.openai_call_id = openai_call_id
     call.save(update_fields=["openai_call_id"])
     ended = async_to_sync(run_sideband)(str(call.pk), openai_call_id)
@@ -143,3 +146,20 @@ def test_a_normal_close_is_still_the_caller_hanging_up(fake_openai, org_a):
 
     ended = async_to_sync(run)()
     assert ended.end_reason == Call.EndReason.CALLER_HANGUP
+
+
+def test_a_refused_session_update_on_the_sideband_is_recorded_on_the_call(fake_openai, org_a, settings, caplog):
+    # The day after the transcription model's announced shutdown the API refuses the sideband's session.update.
+    from fakes.openai.server import clock_for
+
+    settings.REALTIME_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+    fake_openai.fake.clock = clock_for("2027-02-27")
+    call, session = play(fake_openai, org_a, "routine_booking", minted=False)
+
+    assert [e["code"] for e in session.errors()] == ["model_not_found"]
+    assert [(e["event"], e["code"]) for e in call.metadata["upstream_errors"]] == [
+        ("session.update", "model_not_found")
+    ]
+    assert call.is_ended
+    [line] = [r.getMessage() for r in caplog.records if "session.update refused" in r.getMessage()]
+    assert line == "sideband session.update refused code=model_not_found"
