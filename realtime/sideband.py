@@ -139,7 +139,8 @@ async def _goodbye_tail(upstream: Any, handle: Any, *, wait_for_playback: bool) 
             continue
         if not isinstance(event, dict):
             continue
-        if event.get("type") == "output_audio_buffer.stopped":
+        if event.get("type") in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
+            # Played out, or cut by the caller talking over it: only that speech's transcript is still to come.
             deadline = min(deadline, loop.time() + GOODBYE_TRANSCRIPT_GRACE)
         elif wants(str(event.get("type"))):
             await handle(event)

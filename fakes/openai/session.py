@@ -63,6 +63,9 @@ class SessionLog:
     audio_bytes_out: int = 0
     sockets_opened: int = 0
     close_codes: list[int | None] = field(default_factory=list)
+    # Call sessions: whether the caller was still hearing agent audio (output_audio_buffer not stopped) when the call
+    # ended; None while it goes on.
+    playing_at_end: bool | None = None
     script_done: threading.Event = field(default_factory=threading.Event)  # the last scripted turn was answered
     ended: threading.Event = field(default_factory=threading.Event)  # socket closed (model) / call ended (call)
 
@@ -150,6 +153,10 @@ class RealtimeSession:
         self._playback: asyncio.Task[None] | None = None
         self._started = False
         self.closed = False
+        # Call sessions (WebRTC/SIP) play audio to the caller themselves: a playout clock for output_audio_buffer.*.
+        self._play_until = 0.0
+        self._playing: str | None = None  # response id whose audio is in the output buffer
+        self._stop_task: asyncio.Task[None] | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -219,6 +226,8 @@ class RealtimeSession:
         if self.closed:
             return
         self.closed = True
+        if self.is_call:
+            self.log.playing_at_end = self._playing is not None
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
@@ -315,6 +324,9 @@ class RealtimeSession:
             raise ProtocolError(
                 "output_audio_buffer.clear is only supported for WebRTC and SIP connections.", code="invalid_event"
             )
+        if self._playing is not None:
+            await self._clear_playback()
+            return
         response_id = self.active.response["id"] if self.active else None
         await self.send({"type": "output_audio_buffer.cleared", "response_id": response_id or ""})
 
@@ -454,7 +466,9 @@ class RealtimeSession:
             return  # the client commits audio itself; each commit plays the next turn
         while self.turn_index < len(scenario.turns) and not self.closed:
             turn = scenario.turns[self.turn_index]
-            if not turn.interrupt:  # a barge-in does not wait for the agent to finish
+            if turn.over_playback:  # over the audio still playing, once its response (and tool calls) are done
+                await self._wait_until(lambda: self.active is None, self.answer_timeout)
+            elif not turn.interrupt:  # a barge-in does not wait for the agent to finish
                 await self._wait_for_answers()
             await self._sleep(turn.delay)
             self.turn_index += 1
@@ -483,8 +497,10 @@ class RealtimeSession:
         td = self._turn_detection or {}
         start_ms = self.input_ms
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
-        if self.active is not None and self.active.in_conversation and td.get("interrupt_response", True):
-            self.active.cancel("turn_detected")
+        if td.get("interrupt_response", True):
+            if self.active is not None and self.active.in_conversation:
+                self.active.cancel("turn_detected")
+            await self._clear_playback()
         speech = audio.speech_ms(turn.caller)
         await self._sleep(speech / 1000)
         self.input_ms = max(self.input_ms, start_ms + speech)
@@ -642,7 +658,42 @@ class RealtimeSession:
             self.awaiting_calls = calls
             self.follow_up = reply.then or AgentReply(say=self.scenario.tool_ack if self.scenario else DEFAULT_TOOL_ACK)
         await self.send({"type": "response.done", "response": response})
+        if self._playing == response["id"] and self._stop_task is None:
+            self._stop_task = self._spawn(self._stop_playback_when_played(response["id"]))
         await self._notify()
+
+    # --- playback on the caller's side (call sessions: WebRTC/SIP) ------------------------------------------------
+
+    async def _audio_queued(self, response_id: str, ms: int) -> None:
+        """`ms` of a response's audio went to the caller's output buffer; it plays in real time (x time_scale)."""
+        if not self.is_call:
+            return
+        loop = asyncio.get_running_loop()
+        if self._playing is None:
+            self._playing = response_id
+            self._play_until = loop.time()
+            await self.send({"type": "output_audio_buffer.started", "response_id": response_id})
+        self._play_until = max(self._play_until, loop.time()) + ms / 1000 * self.time_scale
+
+    async def _stop_playback_when_played(self, response_id: str) -> None:
+        """`output_audio_buffer.stopped` once the audio has played out: after `response.done`, as upstream."""
+        loop = asyncio.get_running_loop()
+        while self._playing == response_id and (left := self._play_until - loop.time()) > 0:
+            await asyncio.sleep(left)
+        self._stop_task = None
+        if self._playing == response_id:
+            self._playing = None
+            await self.send({"type": "output_audio_buffer.stopped", "response_id": response_id})
+
+    async def _clear_playback(self) -> None:
+        """The caller talked over the agent: the server drops the audio not yet played (`…cleared`)."""
+        if self._playing is None:
+            return
+        response_id, self._playing = self._playing, None
+        if self._stop_task is not None:
+            self._stop_task.cancel()
+            self._stop_task = None
+        await self.send({"type": "output_audio_buffer.cleared", "response_id": response_id})
 
     async def _add_output_item(self, run: _ResponseRun, item: dict) -> int:
         response = run.response
@@ -705,6 +756,7 @@ class RealtimeSession:
         for n, data in enumerate(chunks, start=1):
             await self._checkpoint(run, self.pace * len(data) / per_ms / 1000)
             await self.send({"type": "response.output_audio.delta", **ids, "delta": base64.b64encode(data).decode()})
+            await self._audio_queued(rid, len(data) // per_ms)
             self.audio_ms[item["id"]] += len(data) // per_ms
             self.log.audio_bytes_out += len(data)
             upto = round(len(words) * n / len(chunks))

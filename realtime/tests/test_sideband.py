@@ -163,3 +163,35 @@ def test_a_refused_session_update_on_the_sideband_is_recorded_on_the_call(fake_o
     assert call.is_ended
     [line] = [r.getMessage() for r in caplog.records if "session.update refused" in r.getMessage()]
     assert line == "sideband session.update refused code=model_not_found"
+
+
+LONG_GOODBYE = """
+name: long_goodbye
+turns:
+  - caller: That's all, thanks.
+    delay: 0
+    agent:
+      say: >-
+        You're very welcome. Before you go, remember to bring your insurance card and a list of your medications to
+        the appointment, and arrive ten minutes early. Have a lovely day, goodbye!
+      tool_calls:
+        - end_call: {reason: caller finished}
+"""
+
+
+def test_the_sideband_hangs_up_only_after_the_goodbye_has_played_out(fake_openai, org_a, tmp_path):
+    # OpenAI generates audio faster than real time and plays it to the browser after response.done; the end of the
+    # playback is output_audio_buffer.stopped. Here the goodbye plays ~3 s, longer than a quiet second.
+    scenario = tmp_path / "long_goodbye.yaml"
+    scenario.write_text(LONG_GOODBYE)
+    fake_openai.fake.time_scale = 0.5
+    call, session = play(fake_openai, org_a, str(scenario))
+
+    assert call.end_reason == Call.EndReason.AGENT_ENDED
+    sent = session.sent_types()
+    assert (
+        sent.index("output_audio_buffer.started")
+        < sent.index("response.done")
+        < sent.index("output_audio_buffer.stopped")
+    )
+    assert session.playing_at_end is False  # the caller heard the whole goodbye before the hang-up
