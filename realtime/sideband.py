@@ -112,8 +112,11 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline, *, sess
         if not wants(event_type):
             continue
         result: PipelineResult = await handle(event)
-        for client_event in result.client_events:
-            await upstream.send(json.dumps(client_event))
+        # A socket closed under a send (the caller hung up as a tool output went out) is read as a close by the next
+        # recv, not as a failed call.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for client_event in result.client_events:
+                await upstream.send(json.dumps(client_event))
         if result.ended:
             await _goodbye_tail(upstream, handle, wait_for_playback=audio_buffer_events)
             return Call.EndReason.AGENT_ENDED

@@ -195,3 +195,43 @@ def test_the_sideband_hangs_up_only_after_the_goodbye_has_played_out(fake_openai
         < sent.index("output_audio_buffer.stopped")
     )
     assert session.playing_at_end is False  # the caller heard the whole goodbye before the hang-up
+
+
+class _ClosingUpstream:
+    """A sideband socket the caller's hang-up closes just as our reply goes out."""
+
+    def __init__(self, events: list[dict]) -> None:
+        import json
+
+        self.frames = [json.dumps(e) for e in events]
+
+    @staticmethod
+    def _closed():
+        from websockets.exceptions import ConnectionClosedOK
+        from websockets.frames import Close
+
+        return ConnectionClosedOK(Close(1000, ""), Close(1000, ""), rcvd_then_sent=True)
+
+    async def recv(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        raise self._closed()
+
+    async def send(self, _data: str) -> None:
+        raise self._closed()
+
+
+def test_a_socket_closed_under_a_reply_is_the_caller_hanging_up_not_a_failed_call(org_a):
+    from realtime.pipeline import CallEventPipeline
+    from realtime.sideband import _pump
+
+    call = make_call(org_a, minutes_ago=0)
+    pipeline = CallEventPipeline(call)
+    emergency = {  # triage steers at once: client events go out, into a socket that just closed
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": "item_1",
+        "transcript": "I have crushing chest pain and can't breathe.",
+    }
+    reason = async_to_sync(_pump)(_ClosingUpstream([emergency]), pipeline)
+    assert reason == Call.EndReason.CALLER_HANGUP
+    assert call.segments.filter(speaker="caller").exists()
