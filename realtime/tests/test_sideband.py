@@ -232,6 +232,6 @@ def test_a_socket_closed_under_a_reply_is_the_caller_hanging_up_not_a_failed_cal
         "item_id": "item_1",
         "transcript": "I have crushing chest pain and can't breathe.",
     }
-    reason = async_to_sync(_pump)(_ClosingUpstream([emergency]), pipeline)
+    reason = async_to_sync(_pump)(_ClosingUpstream([emergency]), pipeline)  # type: ignore[arg-type]
     assert reason == Call.EndReason.CALLER_HANGUP
     assert call.segments.filter(speaker="caller").exists()
