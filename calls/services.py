@@ -407,6 +407,23 @@ def _copy_ledger(source: Call, target: Call) -> None:
             setattr(target, name, getattr(source, name))
 
 
+UPSTREAM_ERRORS_KEPT = 8
+
+
+def call_upstream_error_record(*, call: Call, event: str, code: str) -> Call:
+    """Remember on the call that the voice service refused one of our client events (e.g. `session.update`), so
+    staff can see why a call failed or ran unconfigured. Codes and event types only, never message text (it may
+    quote what we sent). The last few are kept in `metadata["upstream_errors"]`."""
+    with transaction.atomic():
+        locked = _lock(call)
+        errors = list(locked.metadata.get("upstream_errors", []))
+        errors.append({"event": event[:64], "code": code[:64], "at": timezone.now().isoformat()})
+        locked.metadata["upstream_errors"] = errors[-UPSTREAM_ERRORS_KEPT:]
+        _save(locked, ["metadata"])
+    call.metadata = locked.metadata
+    return call
+
+
 def call_mark_reviewed(*, call: Call, user: User) -> Call:
     with transaction.atomic():
         locked = _lock(call)

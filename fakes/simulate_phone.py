@@ -32,7 +32,7 @@ from django.conf import settings
 
 from calls.models import Call
 from fakes.twilio.audio import FRAME_BYTES, ULAW_SILENCE
-from fakes.twilio.media import FRAME_SECONDS, MediaStreamClient, MediaStreamResult
+from fakes.twilio.media import FRAME_SECONDS, MediaStreamClient, MediaStreamResult, StreamRegistry
 from fakes.twilio.runner import LoopThread
 from fakes.twilio.webhooks import WebhookClient, new_call_sid
 from organizations.models import Organization
@@ -117,12 +117,15 @@ def simulate_phone_call(
     hangup_after: float = 0.5,
     fast_marks: bool = False,
     max_seconds: float = 60.0,
+    twilio_rest: StreamRegistry | None = None,
 ) -> PhoneCallResult:
     """Play `scenario` as a phone call to `organization` through the server at `server_url` (http://host:port).
 
     `fake_openai_url` (…/v1) must be the fake the server talks to; without it a fake is started here (in-process
     servers only). `time_scale` speeds up the fake's script when this function starts the fake. `hangup_after`: seconds
-    the caller stays on the line after the script's last answer. Returns the ended call and what each side saw."""
+    the caller stays on the line after the script's last answer. `twilio_rest`: the fake Twilio REST API the server
+    redirects calls through (a redirect there ends this call's stream, as on Twilio). Returns the ended call and
+    what each side saw."""
     if called is None:
         number = organization.twilio_numbers.order_by("number").first()
         if number is None:
@@ -167,6 +170,7 @@ def simulate_phone_call(
                 signature_url=stream_url,
                 fast_marks=fast_marks,
                 linger_seconds=1.0,
+                rest=twilio_rest,
             )
             with LoopThread() as loop:
                 media = loop.run(caller_stream.run(), timeout=max_seconds + 30)

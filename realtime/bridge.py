@@ -14,7 +14,10 @@ Everything else (transcripts, tools, triage) goes to the call event pipeline on 
 `database_sync_to_async`, so a slow query delays neither the caller's audio nor the agent's.
 
 How a stream ends (the call row always ends: `CallEventPipeline.finish` runs last, whatever happened):
-- Twilio `stop` / socket gone: the caller hung up (or Twilio moved on after a transfer);
+- Twilio `stop` / socket gone: the caller hung up; but once the REST redirect of a transfer is on its way, Twilio's
+  `stop` is that redirect taking the call (it may beat the REST answer), and the call is recorded as transferred;
+- OpenAI refuses the session.update (or does not confirm it within SESSION_CONFIRM_LIMIT): the greeting is never
+  sent, the refusal code is recorded on the call, and the stream ends as an upstream failure (below);
 - `end_call`: the goodbye audio is allowed to finish playing, the stream is marked "goodbye", then we close;
 - a transfer to staff: the agent's short line plays, Twilio's REST API redirects the call to a <Dial>, the stream is
   marked "transfer", then we close;
@@ -38,13 +41,21 @@ from django.conf import settings
 
 from calls.audit import audit_actor_for_task
 from calls.models import Call
+from calls.services import call_upstream_error_record
 from core import jsonsafe
 from core.observability import call_context
 from organizations.models import Organization
 from realtime.latency import TurnClock
 from realtime.pipeline import CallEventPipeline, wants
 from realtime.prompt import response_instructions
-from realtime.session import PCMU, build_session, session_update_event
+from realtime.session import (
+    PCMU,
+    SESSION_ACCEPTED,
+    build_session,
+    new_session_update_id,
+    session_update_event,
+    session_update_outcome,
+)
 from realtime.telephony.playback import PlaybackTracker
 from realtime.telephony.rest import TwilioRestError, atransfer_call
 from realtime.telephony.services import stream_end_mark, stream_token_consume
@@ -57,6 +68,8 @@ Close = Callable[[], Awaitable[None]]
 
 DEADLINE_CHECK_SECONDS = 5.0
 UPSTREAM_OPEN_TIMEOUT = 5.0
+SESSION_CONFIRM_LIMIT = 2.0  # OpenAI answers a session.update within a fraction of a second
+SESSION_CONFIRM_TIMEOUT = "session_update_timeout"  # recorded when no answer came in time
 GOODBYE_PLAYOUT_LIMIT = 15.0  # never hold a line open longer than this for audio Twilio did not confirm
 TRANSFER_LINE_LIMIT = 10.0  # the agent's "let me get someone" line; transfer even if it runs long
 PIPELINE_DRAIN_LIMIT = 5.0
@@ -97,10 +110,34 @@ def _start_call(call_id: object, token: object) -> tuple[Call, dict, dict, str] 
     call = stream_token_consume(call_id, token)
     if call is None:
         return None
-    session = session_update_event(build_session(call.organization, audio_format=PCMU))
+    session = session_update_event(
+        build_session(call.organization, audio_format=PCMU), event_id=new_session_update_id()
+    )
     greeting = call.organization.agent_greeting.strip() or default_greeting(call)
     number = str(call.metadata.get("twilio", {}).get("number") or "")
     return call, session, greeting_event(greeting, call.organization), number
+
+
+async def _session_refusal(upstream: Any, event_id: str) -> str | None:
+    """Wait (bounded) for OpenAI's answer to our session.update: None once `session.updated` came, else the refusal's
+    code, or SESSION_CONFIRM_TIMEOUT. Nothing else is expected before it but `session.created`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SESSION_CONFIRM_LIMIT
+    while (left := deadline - loop.time()) > 0:
+        try:
+            raw = await asyncio.wait_for(upstream.recv(), timeout=left)
+        except TimeoutError:
+            break
+        try:
+            event = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        outcome = session_update_outcome(event, event_id) if isinstance(event, dict) else None
+        if outcome == SESSION_ACCEPTED:
+            return None
+        if outcome is not None:
+            return outcome
+    return SESSION_CONFIRM_TIMEOUT
 
 
 class MediaBridge:
@@ -126,6 +163,9 @@ class MediaBridge:
         self._worker: asyncio.Task | None = None
         self._responses_done = 0
         self._transfer_started = False
+        self._transfer_task: asyncio.Task | None = None
+        self._redirect_sent = False  # the REST redirect is on its way: Twilio's `stop` is the transfer, not a hang-up
+        self._twilio_stopped = False
         self._clinic_number = ""
         self._malformed_frames = 0
 
@@ -168,6 +208,9 @@ class MediaBridge:
         elif event == "start":
             await self._on_start(message)
         elif event == "stop":
+            self._twilio_stopped = True
+            if self._redirect_sent:
+                return  # Twilio ends the stream itself when the redirect takes the call; _transfer records it
             self._end_soon(Call.EndReason.CALLER_HANGUP, close=True)
 
     def malformed_frame(self) -> None:
@@ -209,13 +252,25 @@ class MediaBridge:
                     max_size=16 * 1024 * 1024,
                     compression=None,  # audio does not compress; deflate would only cost CPU per frame
                 )
+                self.upstream = upstream  # from here on, ending the call closes it
                 await upstream.send(json.dumps(session_update))
-                await upstream.send(json.dumps(greeting_create))
+                refusal = await _session_refusal(upstream, session_update["event_id"])
+                if refusal is None:
+                    await upstream.send(json.dumps(greeting_create))
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 logger.warning("upstream connect failed: %s", type(exc).__name__)
                 self._end_soon(Call.EndReason.ERROR, close=True)
                 return
-            self.upstream = upstream
+            if refusal is not None:
+                # Without the clinic's session the caller would get 24 kHz PCM on a μ-law line, no prompt and no
+                # tools: let Twilio go (no stream_end_mark), so /twilio/stream-ended plays the fallback.
+                logger.warning("session.update refused code=%s", refusal)
+                with contextlib.suppress(Exception):
+                    await database_sync_to_async(call_upstream_error_record)(
+                        call=call, event="session.update", code=refusal
+                    )
+                self._end_soon(Call.EndReason.ERROR, close=True)
+                return
             logger.info("media stream bridged")
         self._spawn(self._read_upstream())
         self._worker = self._spawn(self._run_pipeline())
@@ -335,7 +390,7 @@ class MediaBridge:
                     await self.upstream.send(json.dumps(client_event))
             if result.transfer_to and not self._transfer_started:  # the clinic's policy decided (calls.conversation)
                 self._transfer_started = True
-                self._spawn(self._transfer(result.transfer_to, self._responses_done))
+                self._transfer_task = self._spawn(self._transfer(result.transfer_to, self._responses_done))
             if result.ended:
                 self._end_soon(Call.EndReason.AGENT_ENDED, close=True, outcome="goodbye", play_out=True)
 
@@ -354,11 +409,15 @@ class MediaBridge:
             await asyncio.sleep(0.05)
         if self._ending or self.call is None:
             return
+        self._redirect_sent = True
         try:
             await atransfer_call(self.call, to_number, caller_id=self._clinic_number or to_number)
         except (TwilioRestError, ValueError) as exc:
             # The agent already told the caller staff were alerted and keeps the call going: nobody is dropped.
             logger.warning("transfer failed: %s", getattr(exc, "code", type(exc).__name__))
+            self._redirect_sent = False
+            if self._twilio_stopped or self._twilio_closed:  # the stream went meanwhile: the caller hung up
+                self._end_soon(Call.EndReason.CALLER_HANGUP, close=True)
             return
         logger.info("call transferred to staff")
         self._end_soon(Call.EndReason.TRANSFERRED, close=True, outcome="transfer")
@@ -429,6 +488,12 @@ class MediaBridge:
     async def shutdown(self) -> None:
         """Called once the Twilio socket is closed: make sure everything ended and the call row is terminal."""
         self._twilio_closed = True
+        transfer = self._transfer_task
+        if self._redirect_sent and transfer is not None and not transfer.done():
+            # Twilio let go of the stream because our redirect took the call: wait for the REST answer (bounded by
+            # its timeout), so the call is recorded as transferred, not as a hang-up.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(transfer)
         self._end_soon(Call.EndReason.CALLER_HANGUP, close=False)
         assert self._end_task is not None
         with contextlib.suppress(Exception):

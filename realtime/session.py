@@ -4,6 +4,8 @@ and configuring the phone bridge). Shapes follow the GA session (docs/facts.md#g
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -117,6 +119,32 @@ def build_session(
     }
 
 
-def session_update_event(session: dict) -> dict:
-    """A `session.update` client event; `model` cannot change on a live session, so it is left out."""
-    return {"type": "session.update", "session": {k: v for k, v in session.items() if k != "model"}}
+def session_update_event(session: dict, *, event_id: str | None = None) -> dict:
+    """A `session.update` client event; `model` cannot change on a live session, so it is left out. With an
+    `event_id`, the server's `error` for this event carries it back (error.event_id), so a refusal can be told
+    apart from other errors (docs/facts.md#session-update-confirmed)."""
+    event: dict[str, Any] = {"type": "session.update", "session": {k: v for k, v in session.items() if k != "model"}}
+    if event_id:
+        event["event_id"] = event_id
+    return event
+
+
+def new_session_update_id() -> str:
+    return "evt_session_" + uuid.uuid4().hex[:20]
+
+
+SESSION_ACCEPTED = ""
+_SAFE_CODE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def session_update_outcome(event: dict, event_id: str) -> str | None:
+    """What a server event says about our `session.update` `event_id`: SESSION_ACCEPTED for `session.updated`, the
+    refusal's error code (made safe for a log line) for an `error` naming that event, None for anything else."""
+    kind = event.get("type")
+    if kind == "session.updated":
+        return SESSION_ACCEPTED
+    if kind == "error":
+        error = event.get("error")
+        if isinstance(error, dict) and error.get("event_id") == event_id:
+            return _SAFE_CODE.sub("?", str(error.get("code") or error.get("type") or "unknown"))[:64]
+    return None

@@ -20,11 +20,12 @@ from websockets.asyncio.client import ClientConnection
 
 from calls.audit import audit_actor
 from calls.models import Call
+from calls.services import call_upstream_error_record
 from core import drain
 from core.observability import call_context
 from realtime.latency import TurnClock
 from realtime.pipeline import CallEventPipeline, PipelineResult, wants
-from realtime.session import build_session, session_update_event
+from realtime.session import build_session, new_session_update_id, session_update_event, session_update_outcome
 from realtime.upstream import call_hangup, realtime_ws_url, ws_headers
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def _load_pipeline(call_id: str) -> CallEventPipeline:
 
 
 def _session_update(pipeline: CallEventPipeline) -> dict:
-    return session_update_event(build_session(pipeline.organization))
+    return session_update_event(build_session(pipeline.organization), event_id=new_session_update_id())
 
 
 async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float = 5.0) -> Call:
@@ -57,8 +58,9 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
                 max_size=4 * 1024 * 1024,
             ) as upstream:
                 logger.info("sideband attached")
-                await upstream.send(json.dumps(await sync_to_async(_session_update)(pipeline)))
-                reason = await _pump(upstream, pipeline)
+                update = await sync_to_async(_session_update)(pipeline)
+                await upstream.send(json.dumps(update))
+                reason = await _pump(upstream, pipeline, session_update_id=update["event_id"])
         except (OSError, websockets.WebSocketException, TimeoutError) as exc:
             logger.warning("sideband failed: %s", type(exc).__name__)
             reason = Call.EndReason.ERROR
@@ -70,8 +72,11 @@ async def run_sideband(call_id: str, openai_call_id: str, *, open_timeout: float
         return pipeline.call
 
 
-async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
-    """Relay events until the call ends; returns the end reason."""
+async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline, *, session_update_id: str = "") -> str:
+    """Relay events until the call ends; returns the end reason.
+
+    A refused session.update does not end the call: the browser's session was already configured when its secret
+    was minted (with the same settings), so the call goes on, but the refusal is recorded on the call."""
     handle = sync_to_async(pipeline.handle)
     audio_buffer_events = False  # WebRTC/SIP sessions report playback (output_audio_buffer.*) on the sideband
     clock = TurnClock()  # the agent's first audio of a turn is output_audio_buffer.started here
@@ -108,11 +113,18 @@ async def _pump(upstream: ClientConnection, pipeline: CallEventPipeline) -> str:
         event_type = str(event.get("type"))
         audio_buffer_events = audio_buffer_events or event_type.startswith("output_audio_buffer.")
         latency = _clock_event(clock, event_type, event, loop.time())
+        if event_type == "error" and (refusal := session_update_outcome(event, session_update_id)):
+            logger.warning("sideband session.update refused code=%s", refusal)
+            await sync_to_async(call_upstream_error_record)(call=pipeline.call, event="session.update", code=refusal)
+            continue
         if not wants(event_type):
             continue
         result: PipelineResult = await handle(event, turn_latency_ms=latency)
-        for client_event in result.client_events:
-            await upstream.send(json.dumps(client_event))
+        # A socket closed under a send (the caller hung up as a tool output went out) is read as a close by the next
+        # recv, not as a failed call.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for client_event in result.client_events:
+                await upstream.send(json.dumps(client_event))
         if result.ended:
             await _goodbye_tail(upstream, handle, clock, wait_for_playback=audio_buffer_events)
             return Call.EndReason.AGENT_ENDED
@@ -153,7 +165,8 @@ async def _goodbye_tail(upstream: Any, handle: Any, clock: TurnClock, *, wait_fo
             continue
         event_type = str(event.get("type"))
         latency = _clock_event(clock, event_type, event, loop.time())  # the goodbye answered a turn too
-        if event_type == "output_audio_buffer.stopped":
+        if event_type in ("output_audio_buffer.stopped", "output_audio_buffer.cleared"):
+            # Played out, or cut by the caller talking over it: only that speech's transcript is still to come.
             deadline = min(deadline, loop.time() + GOODBYE_TRANSCRIPT_GRACE)
         elif wants(event_type):
             await handle(event, turn_latency_ms=latency)

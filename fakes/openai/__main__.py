@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply scripted delays (default 1.0)")
     parser.add_argument("--echo", action="store_true", help="benchmark mode: echo appended audio as output audio")
     parser.add_argument("--failure", help='JSON failure mode, e.g. \'{"kind": "server_error"}\'')
+    parser.add_argument(
+        "--today",
+        help="the fake's date, YYYY-MM-DD (default: env FAKE_OPENAI_TODAY, else today): past a model's "
+        "shutdown date it is refused",
+    )
     parser.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
     return parser
 
@@ -36,6 +41,7 @@ async def serve(args: argparse.Namespace) -> None:
         time_scale=args.time_scale,
         echo=args.echo,
         failure=failure,
+        today=args.today,
     )
     async with fake:
         print(f"fake OpenAI listening on {fake.base_url}", flush=True)

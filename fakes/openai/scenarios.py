@@ -44,6 +44,9 @@ class Turn:
     delay: float = 0.5  # seconds of silence before the caller speaks (times the server's time_scale)
     language: str | None = None  # reported on the input transcription (`languages`)
     interrupt: bool = False  # speak `delay` after the previous reply STARTS: a barge-in
+    # `interrupt: playback`: speak `delay` after the previous reply's response is DONE, over its audio still playing
+    # on the caller's side (WebRTC/SIP: the model generates faster than real time), so its tool calls all ran.
+    over_playback: bool = False
     # Input transcription is asynchronous ("may come before or after the Response events", openai SDK docstring of
     # conversation.item.input_audio_transcription.completed): send it this many seconds after the turn was committed.
     transcript_delay: float = 0.0
@@ -156,6 +159,9 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
             "transcript_delay",
             "transcription_failed",
         }
+        interrupt = entry.get("interrupt", False)
+        if interrupt not in (True, False, "playback"):
+            raise _fail(source, f"{where}.interrupt", "expected true, false or 'playback'")
         if unknown:
             raise _fail(source, where, f"unknown keys {sorted(unknown)}")
         delay = entry.get("delay", 0.5)
@@ -170,7 +176,8 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
                 agent=_reply(entry.get("agent"), source, f"{where}.agent"),
                 delay=float(delay),
                 language=entry.get("language"),
-                interrupt=bool(entry.get("interrupt", False)),
+                interrupt=bool(interrupt),
+                over_playback=interrupt == "playback",
                 transcript_delay=float(transcript_delay),
                 transcription_failed=bool(entry.get("transcription_failed", False)),
             )

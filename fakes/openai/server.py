@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import email.parser
 import email.policy
 import json
 import logging
+import os
 import re
 import secrets
 import threading
@@ -126,6 +128,22 @@ class CallRecord:
     log: SessionLog | None = None
 
 
+TODAY_ENV = "FAKE_OPENAI_TODAY"
+
+
+def clock_for(today: dt.date | str | None) -> Callable[[], float]:
+    """A clock (seconds since the epoch) that reads `today` now and runs on in real time; time.time without one."""
+    if today is None or today == "":
+        return time.time
+    if isinstance(today, str):
+        try:
+            today = dt.date.fromisoformat(today)
+        except ValueError:
+            raise ValueError(f"{TODAY_ENV} / today must be a date like 2027-02-26, not {today!r}") from None
+    offset = (today - dt.datetime.now(dt.UTC).date()).days * 86400
+    return lambda: time.time() + offset
+
+
 class FakeOpenAI:
     """A protocol-faithful fake of the OpenAI Realtime GA API (see module docstring and README)."""
 
@@ -142,6 +160,7 @@ class FakeOpenAI:
         failure: Failure | None = None,
         echo: bool = False,
         session_limit: float = SESSION_LIMIT_SECONDS,
+        today: dt.date | str | None = None,
     ) -> None:
         """
         scenario: the script played by every session that has none of its own (None: no caller, default replies).
@@ -151,6 +170,9 @@ class FakeOpenAI:
         answer_timeout: real seconds the caller script waits for a tool round trip before recording a violation.
         echo: benchmark mode; every input_audio_buffer.append is echoed as a response.output_audio.delta.
         session_limit: real seconds after which a session is closed with 1001 (the API's 60-minute cap).
+        today: the fake's date (a date or "YYYY-MM-DD"; default: env FAKE_OPENAI_TODAY, else the real date). Its
+            clock runs on from that day, so models past their shutdown date are refused as the real API would
+            (at client_secrets, at the ?model= handshake, in session.update).
         """
         self.scenario = load_scenario(scenario) if scenario is not None else None
         self.host = host
@@ -167,7 +189,7 @@ class FakeOpenAI:
         self.calls: dict[str, CallRecord] = {}
         self.client_secrets: dict[str, ClientSecret] = {}
         # Tests may move time forward: to expire secrets, or past a model's shutdown date.
-        self.clock: Callable[[], float] = time.time
+        self.clock: Callable[[], float] = clock_for(today if today is not None else os.environ.get(TODAY_ENV))
         self._runner: web.AppRunner | None = None
         self._engines: list[RealtimeSession] = []
         self._stopping: asyncio.Event | None = None

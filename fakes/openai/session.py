@@ -72,6 +72,9 @@ class SessionLog:
     audio_bytes_out: int = 0
     sockets_opened: int = 0
     close_codes: list[int | None] = field(default_factory=list)
+    # Call sessions: whether the caller was still hearing agent audio (output_audio_buffer not stopped) when the call
+    # ended; None while it goes on.
+    playing_at_end: bool | None = None
     script_done: threading.Event = field(default_factory=threading.Event)  # the last scripted turn was answered
     ended: threading.Event = field(default_factory=threading.Event)  # socket closed (model) / call ended (call)
 
@@ -112,8 +115,6 @@ class _ResponseRun:
         self.task: asyncio.Task[None] | None = None
         self.audio_ms = 0  # produced so far (a cancelled response is billed for what it produced)
         self.text_chars = 0
-        self.audio_started = False  # output_audio_buffer.started sent (call sessions)
-        self.audio_cleared = False
 
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
@@ -177,6 +178,10 @@ class RealtimeSession:
         self._started = False
         self.closed = False
         self._cached_input = (0, 0)  # (text, audio) input tokens of the last response: the cacheable prefix
+        # Call sessions (WebRTC/SIP) play audio to the caller themselves: a playout clock for output_audio_buffer.*.
+        self._play_until = 0.0
+        self._playing: str | None = None  # response id whose audio is in the output buffer
+        self._stop_task: asyncio.Task[None] | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
@@ -246,6 +251,8 @@ class RealtimeSession:
         if self.closed:
             return
         self.closed = True
+        if self.is_call:
+            self.log.playing_at_end = self._playing is not None
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
@@ -342,9 +349,10 @@ class RealtimeSession:
             raise ProtocolError(
                 "output_audio_buffer.clear is only supported for WebRTC and SIP connections.", code="invalid_event"
             )
+        if self._playing is not None:
+            await self._clear_playback()
+            return
         response_id = self.active.response["id"] if self.active else None
-        if self.active is not None:
-            self.active.audio_cleared = True
         await self.send({"type": "output_audio_buffer.cleared", "response_id": response_id or ""})
 
     async def _on_conversation_item_create(self, event: dict) -> None:
@@ -494,7 +502,9 @@ class RealtimeSession:
             return  # the client commits audio itself; each commit plays the next turn
         while self.turn_index < len(scenario.turns) and not self.closed:
             turn = scenario.turns[self.turn_index]
-            if not turn.interrupt:  # a barge-in does not wait for the agent to finish
+            if turn.over_playback:  # over the audio still playing, once its response (and tool calls) are done
+                await self._wait_until(lambda: self.active is None, self.answer_timeout)
+            elif not turn.interrupt:  # a barge-in does not wait for the agent to finish
                 await self._wait_for_answers()
             await self._sleep(turn.delay)
             self.turn_index += 1
@@ -523,17 +533,19 @@ class RealtimeSession:
         td = self._turn_detection or {}
         start_ms = self.input_ms
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
-        if self.active is not None and self.active.in_conversation and td.get("interrupt_response", True):
-            run = self.active
-            run.cancel("turn_detected")
-            if self.is_call and run.playing in self.items:
-                # WebRTC/SIP: the server knows what was played and truncates the item itself (the phone bridge
-                # over WebSocket sends conversation.item.truncate instead).
-                elapsed = asyncio.get_running_loop().time() - self.playback_started[run.playing]
-                produced = self.audio_ms[run.playing]
-                played = min(produced, int(elapsed * 1000 / self.time_scale)) if self.time_scale else produced
-                if played < produced:
-                    await self._truncate(run.playing, played)
+        if td.get("interrupt_response", True):
+            if self.active is not None and self.active.in_conversation:
+                run = self.active
+                run.cancel("turn_detected")
+                if self.is_call and run.playing in self.items:
+                    # WebRTC/SIP: the server knows what was played and truncates the item itself (the phone bridge
+                    # over WebSocket sends conversation.item.truncate instead).
+                    elapsed = asyncio.get_running_loop().time() - self.playback_started[run.playing]
+                    produced = self.audio_ms[run.playing]
+                    played = min(produced, int(elapsed * 1000 / self.time_scale)) if self.time_scale else produced
+                    if played < produced:
+                        await self._truncate(run.playing, played)
+            await self._clear_playback()
         speech = audio.speech_ms(turn.caller)
         await self._sleep(speech / 1000)
         self.input_ms = max(self.input_ms, start_ms + speech)
@@ -729,10 +741,8 @@ class RealtimeSession:
             self.awaiting_calls = calls
             self.follow_up = reply.then or AgentReply(say=self.scenario.tool_ack if self.scenario else DEFAULT_TOOL_ACK)
         await self.send({"type": "response.done", "response": response})
-        if run.audio_started and not run.audio_cleared:
-            # WebRTC/SIP: a barge-in drops the audio still buffered for the caller; otherwise it plays out.
-            kind = "cleared" if run.cancel_reason == "turn_detected" else "stopped"
-            await self.send({"type": f"output_audio_buffer.{kind}", "response_id": response["id"]})
+        if self._playing == response["id"] and self._stop_task is None:
+            self._stop_task = self._spawn(self._stop_playback_when_played(response["id"]))
         await self._notify()
 
     def _context_tokens(self) -> tuple[int, int]:
@@ -748,6 +758,39 @@ class RealtimeSession:
             else:
                 text += len(json.dumps(item)) // 8
         return text, audio_tokens
+
+    # --- playback on the caller's side (call sessions: WebRTC/SIP) ------------------------------------------------
+
+    async def _audio_queued(self, response_id: str, ms: int) -> None:
+        """`ms` of a response's audio went to the caller's output buffer; it plays in real time (x time_scale)."""
+        if not self.is_call:
+            return
+        loop = asyncio.get_running_loop()
+        if self._playing is None:
+            self._playing = response_id
+            self._play_until = loop.time()
+            await self.send({"type": "output_audio_buffer.started", "response_id": response_id})
+        self._play_until = max(self._play_until, loop.time()) + ms / 1000 * self.time_scale
+
+    async def _stop_playback_when_played(self, response_id: str) -> None:
+        """`output_audio_buffer.stopped` once the audio has played out: after `response.done`, as upstream."""
+        loop = asyncio.get_running_loop()
+        while self._playing == response_id and (left := self._play_until - loop.time()) > 0:
+            await asyncio.sleep(left)
+        self._stop_task = None
+        if self._playing == response_id:
+            self._playing = None
+            await self.send({"type": "output_audio_buffer.stopped", "response_id": response_id})
+
+    async def _clear_playback(self) -> None:
+        """The caller talked over the agent: the server drops the audio not yet played (`…cleared`)."""
+        if self._playing is None:
+            return
+        response_id, self._playing = self._playing, None
+        if self._stop_task is not None:
+            self._stop_task.cancel()
+            self._stop_task = None
+        await self.send({"type": "output_audio_buffer.cleared", "response_id": response_id})
 
     async def _add_output_item(self, run: _ResponseRun, item: dict) -> int:
         response = run.response
@@ -850,10 +893,6 @@ class RealtimeSession:
         item["content"] = [part]
         self.audio_ms[item["id"]] = 0
         await self.send({"type": "response.content_part.added", **ids, "part": {"type": "audio", "transcript": ""}})
-        if self.is_call and not run.audio_started:
-            # WebRTC/SIP only: "sent after an audio content part has been added to the response".
-            run.audio_started = True
-            await self.send({"type": "output_audio_buffer.started", "response_id": rid})
         self.voice_locked = True
         run.playing = item["id"]
         self.playback_started[item["id"]] = asyncio.get_running_loop().time()
@@ -861,6 +900,7 @@ class RealtimeSession:
         for n, data in enumerate(chunks, start=1):
             await self._checkpoint(run, self.pace * len(data) / per_ms / 1000)
             await self.send({"type": "response.output_audio.delta", **ids, "delta": base64.b64encode(data).decode()})
+            await self._audio_queued(rid, len(data) // per_ms)
             self.audio_ms[item["id"]] += len(data) // per_ms
             run.audio_ms += len(data) // per_ms
             self.log.audio_bytes_out += len(data)

@@ -205,3 +205,29 @@ async def test_a_call_ends_at_the_session_cap_and_its_sideband_gets_1001():
             async with socket(fake, query=f"call_id={call_id}"):
                 pass
     assert refused.value.response.status_code == 404
+
+
+async def test_the_fakes_date_can_be_set_by_constructor_or_environment(monkeypatch):
+    async with FakeOpenAI(today="2027-02-26") as fake, socket(fake) as ws:
+        await send(ws, transcription_update(model="gpt-4o-mini-transcribe"))
+        (error,) = await recv_until(ws, "error")
+    assert (error["error"]["code"], error["error"]["event_id"]) == ("model_not_found", "evt_tr")
+    assert dt.datetime.fromtimestamp(fake.clock(), dt.UTC).date() == dt.date(2027, 2, 26)
+
+    monkeypatch.setenv("FAKE_OPENAI_TODAY", "2027-02-25")
+    async with FakeOpenAI() as fake, socket(fake) as ws:
+        await send(ws, transcription_update(model="gpt-4o-mini-transcribe"))
+        (accepted,) = await recv_until(ws, "session.updated")
+        body = {"session": {**RETIRED_TRANSCRIPTION_SESSION, "model": "gpt-realtime-2.1"}}
+        fake.clock = FakeOpenAI(today="2027-02-26").clock  # the day it shuts down: minting is refused too
+        async with httpx.AsyncClient() as http:
+            minted = await http.post(
+                f"{fake.base_url}/realtime/client_secrets", json=body, headers={"Authorization": "Bearer sk-test"}
+            )
+    assert accepted["session"]["audio"]["input"]["transcription"]["model"] == "gpt-4o-mini-transcribe"
+    assert minted.status_code == 404 and minted.json()["error"]["code"] == "model_not_found"
+
+
+def test_a_malformed_date_is_refused_loudly():
+    with pytest.raises(ValueError, match="FAKE_OPENAI_TODAY"):
+        FakeOpenAI(today="26/02/2027")

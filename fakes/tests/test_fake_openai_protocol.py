@@ -96,6 +96,18 @@ async def test_response_cancel_ends_the_active_response_as_cancelled():
             "invalid_type",
         ),
         ({"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-2"}}, "invalid_value"),
+        (  # a voice the API does not have
+            {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "nova"}}}},
+            "invalid_value",
+        ),
+        (  # an audio format type the API does not have
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "audio": {"output": {"format": {"type": "audio/wav"}}}},
+            },
+            "invalid_value",
+        ),
+        ({"type": "session.update", "session": {"type": "realtime", "speed_boost": 2}}, "unknown_parameter"),
         ({"type": "response.create", "response": {"modalities": ["text"]}}, "unknown_parameter"),
         ({"type": "input_audio_buffer.append", "audio": "not base64!"}, "invalid_value"),
         ({"type": "input_audio_buffer.commit"}, "input_audio_buffer_commit_empty"),

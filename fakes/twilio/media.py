@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Required, TypedDict, Unpack
+from typing import Any, Protocol, Required, TypedDict, Unpack
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -25,6 +26,12 @@ from fakes.twilio.runner import LoopThread
 from fakes.twilio.webhooks import new_call_sid, sign
 
 FRAME_SECONDS = FRAME_BYTES / SAMPLE_RATE  # 0.02
+
+
+class StreamRegistry(Protocol):
+    """Where a stream announces itself so a REST redirect of its call can end it (fakes.twilio.rest_server)."""
+
+    def stream_opened(self, call_sid: str, stream: MediaStreamClient) -> None: ...
 
 
 @dataclass
@@ -43,6 +50,7 @@ class MediaStreamResult:
     close_code: int | None = None
     closed_by_server: bool = False
     stopped: bool = False
+    redirected: bool = False  # the call was redirected through the fake REST API, which ended this stream
 
     @property
     def received_ms(self) -> int:
@@ -66,6 +74,7 @@ class MediaStreamOptions(TypedDict, total=False):
     send_stop: bool
     paced: bool
     extra_parameters: dict[str, str] | None
+    rest: StreamRegistry | None
 
 
 class MediaStreamClient:
@@ -87,10 +96,12 @@ class MediaStreamClient:
         send_stop: bool = True,
         paced: bool = True,
         extra_parameters: dict[str, str] | None = None,
+        rest: StreamRegistry | None = None,
     ) -> None:
         """`url` is where the server listens (ws:// on loopback); `signature_url` what Twilio would sign (the
         public wss:// URL; defaults to `url`). `linger_seconds`: how long to keep listening after the last frame.
-        `send_stop=False` drops the socket without `stop`, like a crashed media server would see it."""
+        `send_stop=False` drops the socket without `stop`, like a crashed media server would see it. `rest`: the
+        fake REST API of the same account (FakeTwilioRest); a redirect of this call there ends this stream."""
         self.url = url
         self.auth_token = auth_token
         self.audio_frames = frames(audio)
@@ -103,6 +114,8 @@ class MediaStreamClient:
         self.linger_seconds = linger_seconds
         self.send_stop = send_stop
         self.paced = paced
+        self.rest = rest
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.parameters = {"call_id": call_id, **(extra_parameters or {})}
         if stream_token is not None:
             self.parameters["stream_token"] = stream_token
@@ -239,31 +252,53 @@ class MediaStreamClient:
                 self._handle(message)
         except ConnectionClosed:
             pass
-        self.result.closed_by_server = True
+        self.result.closed_by_server = not self.result.redirected  # a redirect is Twilio letting go, not the server
 
     # --- the call -----------------------------------------------------------------------------------------------
 
+    async def _stop(self) -> None:
+        await self._send(
+            {
+                "event": "stop",
+                "sequenceNumber": self._next_sequence(),
+                "streamSid": self.result.stream_sid,
+                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+            }
+        )
+        self.result.stopped = True
+
+    async def redirected(self) -> None:
+        """The call got new TwiML through the REST API: Twilio abandons the <Connect><Stream>, so the stream sends
+        `stop` and closes (docs/fakes.md)."""
+        if self._ws is None or self.result.stopped:
+            return
+        self.result.redirected = True
+        with contextlib.suppress(ConnectionClosed):
+            await self._stop()
+            await self._ws.close()
+
+    def redirect_soon(self) -> concurrent.futures.Future[None] | None:
+        """`redirected()` on this stream's own loop, from any thread (the fake REST server runs on another)."""
+        if self._loop is None or self._loop.is_closed():
+            return None
+        return asyncio.run_coroutine_threadsafe(self.redirected(), self._loop)
+
     async def run(self) -> MediaStreamResult:
         headers = {"X-Twilio-Signature": sign(self.auth_token, self.signature_url)} if self.signed else {}
+        self._loop = asyncio.get_running_loop()
         try:
             async with connect(self.url, additional_headers=headers, max_size=None, open_timeout=5) as ws:
                 self._ws = ws
+                if self.rest is not None:
+                    self.rest.stream_opened(self.call_sid, self)
                 await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
                 await self._send(self._start_message())
                 receiver = asyncio.create_task(self._receive())
                 try:
                     await self._send_audio()
                     await asyncio.wait({receiver}, timeout=self.linger_seconds)
-                    if self.send_stop and not receiver.done():
-                        await self._send(
-                            {
-                                "event": "stop",
-                                "sequenceNumber": self._next_sequence(),
-                                "streamSid": self.result.stream_sid,
-                                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                            }
-                        )
-                        self.result.stopped = True
+                    if self.send_stop and not receiver.done() and not self.result.stopped:
+                        await self._stop()
                 except ConnectionClosed:
                     pass
                 finally:

@@ -3,6 +3,11 @@
 It checks HTTP Basic auth like Twilio, records what it was asked (form fields), answers with a JSON call resource,
 and can be told to fail the next requests with a Twilio-shaped error. Point settings.TWILIO_API_BASE_URL at
 `server.base_url`. Use it from async code (`await server.start()`) or sync tests (`with FakeTwilioRest(...) as s:`).
+
+A call update with new TwiML (`Twiml` or `Url`) redirects the call, and Twilio then abandons the running
+<Connect><Stream>: the call's media stream (a MediaStreamClient given `rest=` this server) sends `stop` and closes.
+`stop_on_redirect` says when: "before_reply" (the stream's `stop` reaches the bridge before the REST answer),
+"after_reply", or None (the stream is left alone).
 """
 
 from __future__ import annotations
@@ -10,13 +15,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import json
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl
 
 from fakes.twilio.runner import LoopThread
+
+if TYPE_CHECKING:
+    from fakes.twilio.media import MediaStreamClient
 
 CALL_PATH_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Calls/(?P<call>CA[0-9A-Za-z]+)\.json$")
 
@@ -45,7 +55,9 @@ class FakeTwilioRest:
     auth_token: str
     host: str = "127.0.0.1"
     port: int = 0
+    stop_on_redirect: Literal["before_reply", "after_reply"] | None = "before_reply"
     requests: list[RecordedRequest] = field(default_factory=list)
+    streams: dict[str, MediaStreamClient] = field(default_factory=dict)  # CallSid -> its live media stream
     _failures: list[_Failure] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _thread: LoopThread | None = None
@@ -59,6 +71,17 @@ class FakeTwilioRest:
     ) -> None:
         """The next `count` authorized requests get this Twilio error (e.g. 404/20404 for a call that ended)."""
         self._failures.extend(_Failure(status, code, message) for _ in range(count))
+
+    def stream_opened(self, call_sid: str, stream: MediaStreamClient) -> None:
+        """A media stream of `call_sid` started (MediaStreamClient calls this when given `rest=`)."""
+        self.streams[call_sid] = stream
+
+    async def _end_stream(self, call_sid: str) -> None:
+        stream = self.streams.pop(call_sid, None)
+        future = stream.redirect_soon() if stream is not None else None
+        if future is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.wrap_future(future), 5)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -98,6 +121,9 @@ class FakeTwilioRest:
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
             status, payload = self._respond(method, target, headers, body)
+            redirect = status == 200 and bool({"Twiml", "Url"} & set(self.requests[-1].form))
+            if redirect and self.stop_on_redirect == "before_reply":
+                await self._end_stream(self.requests[-1].call_sid)
             data = json.dumps(payload).encode()
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
@@ -105,6 +131,8 @@ class FakeTwilioRest:
                 + data
             )
             await writer.drain()
+            if redirect and self.stop_on_redirect == "after_reply":
+                await self._end_stream(self.requests[-1].call_sid)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
             pass
         finally:

@@ -174,6 +174,27 @@ def test_asking_for_a_person_during_hours_transfers_the_call_to_the_clinics_phon
     assert result.media.closed_by_server and result.stream_ended_twiml is None
 
 
+@pytest.mark.parametrize("stop_on_redirect", ["before_reply", "after_reply"])
+def test_a_transfer_is_recorded_as_transferred_when_twilios_stop_beats_the_rest_answer(
+    phone, fake_openai, twilio_rest, stop_on_redirect
+):
+    # The redirect makes Twilio abandon the <Connect><Stream>: the stream sends `stop` and closes, maybe before the
+    # REST answer reaches the bridge. That `stop` is the transfer taking the call, not the caller hanging up.
+    twilio_rest.stop_on_redirect = stop_on_redirect
+    org = clinic()
+    fake = fake_openai("request_human")
+    result = play(org, "request_human", fake, phone, fast_marks=True, twilio_rest=twilio_rest)
+
+    call = result.call
+    [request] = twilio_rest.requests
+    assert "<Dial" in request.form["Twiml"]
+    assert result.media.redirected
+    assert result.media.stopped == (stop_on_redirect == "before_reply")  # after the answer the bridge let go first
+    assert call.end_reason == Call.EndReason.TRANSFERRED and call.status == Call.Status.COMPLETED
+    assert call.metadata["twilio"]["stream_outcome"] == "transfer"
+    assert result.stream_ended_twiml is None
+
+
 def test_asking_for_a_person_after_hours_records_the_request_without_a_transfer(phone, fake_openai, twilio_rest):
     org = clinic(open_now=False, after_hours_policy=Organization.AfterHoursPolicy.TAKE_MESSAGE)
     fake = fake_openai("request_human")

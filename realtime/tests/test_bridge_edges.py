@@ -3,6 +3,7 @@ a stream ends that is not a goodbye (OpenAI drops, the clinic's max call length,
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import time
@@ -12,6 +13,7 @@ import pytest
 from calls.models import Call
 from conftest import make_org
 from fakes.openai import FakeOpenAI
+from fakes.openai.server import clock_for
 from fakes.simulate_phone import ScriptedCaller, _stream_parameters, _wait_for_end, simulate_phone_call
 from fakes.twilio.audio import tone
 from fakes.twilio.media import MediaStreamClient
@@ -289,3 +291,70 @@ def test_sockets_that_never_send_a_valid_start_are_closed_and_never_count_as_liv
     runner.join(timeout=30)
     assert results and results[0].received_media_messages > 0
     _wait(lambda: drain.live_call_count() == 0)
+
+
+# --- a session OpenAI refused -------------------------------------------------------------------------------------
+
+
+def test_a_refused_session_update_fails_the_call_without_a_greeting_and_gives_the_caller_the_fallback(
+    phone, fake, org, settings
+):
+    # The day after the transcription model's announced shutdown, the API refuses the whole session.update: without
+    # this check the caller would get OpenAI's default session (24 kHz PCM on a μ-law line, no prompt, no tools).
+    settings.REALTIME_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+    fake.fake.clock = clock_for("2027-02-27")
+    call_sid, params = incoming_call(phone)
+    result = stream(phone, params, audio=tone(1.5), fast_marks=True)
+
+    log = fake.sessions[0]
+    assert [e["code"] for e in log.errors()] == ["model_not_found"]
+    assert "response.create" not in log.received_types()  # no greeting on the wrong session
+    assert result.closed_by_server and not result.stopped and result.received_media_messages == 0
+    call = _wait_for_end(call_sid)
+    assert call.status == Call.Status.FAILED and call.end_reason == Call.EndReason.ERROR
+    assert [(e["event"], e["code"]) for e in call.metadata["upstream_errors"]] == [
+        ("session.update", "model_not_found")
+    ]
+    assert "stream_outcome" not in call.metadata["twilio"]
+    fallback = stream_ended(phone, call_sid)
+    assert "<Dial" in fallback and org.escalation_phone in fallback
+
+
+def test_an_accepted_session_update_comes_before_the_greeting(phone, fake, org):
+    call_sid, params = incoming_call(phone)
+    stream(phone, params, fast_marks=True)
+
+    log = fake.sessions[0]
+    update = log.received[0]
+    assert update["type"] == "session.update" and update["event_id"].startswith("evt_session_")
+    sent = log.sent_types()
+    assert sent.index("session.updated") < sent.index("response.created")
+    assert "upstream_errors" not in Call.objects.get(twilio_call_sid=call_sid).metadata
+
+
+class _SilentUpstream:
+    """An upstream that says hello and then nothing: a session.update nobody answers."""
+
+    def __init__(self) -> None:
+        self.frames = ['{"type":"session.created","event_id":"event_1","session":{}}']
+
+    async def recv(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+def test_an_unanswered_session_update_counts_as_refused_after_a_bounded_wait(monkeypatch):
+    monkeypatch.setattr(bridge, "SESSION_CONFIRM_LIMIT", 0.2)
+    outcome = asyncio.run(bridge._session_refusal(_SilentUpstream(), "evt_session_x"))
+    assert outcome == bridge.SESSION_CONFIRM_TIMEOUT
+
+
+def test_an_error_for_another_event_is_not_a_refusal_of_the_session(monkeypatch):
+    upstream = _SilentUpstream()
+    upstream.frames += [
+        '{"type":"error","error":{"type":"invalid_request_error","code":"x","event_id":"evt_other"}}',
+        '{"type":"session.updated","session":{}}',
+    ]
+    assert asyncio.run(bridge._session_refusal(upstream, "evt_session_x")) is None

@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from calls.models import Call, Escalation, Intake
 from conftest import make_call
 from fakes.openai import load_scenario
+from realtime.session import build_session
 from realtime.sideband import run_sideband
 
 from .conftest import API_KEY
@@ -13,10 +14,12 @@ from .conftest import API_KEY
 pytestmark = pytest.mark.django_db
 
 
-def play(fake, org, scenario: str):
-    """Our call + an upstream call playing `scenario`; run the sideband until the call ends."""
+def play(fake, org, scenario: str, *, minted: bool = True):
+    """Our call + an upstream call playing `scenario`; run the sideband until the call ends. `minted`: the upstream
+    call starts with the clinic's session, as one started with a minted secret does (the caller may speak before
+    the sideband attached); otherwise with OpenAI's default session."""
     call = make_call(org, minutes_ago=0)
-    openai_call_id = fake.register_call(scenario=scenario)
+    openai_call_id = fake.register_call(scenario=scenario, session=build_session(org) if minted else None)
     call.openai_call_id = openai_call_id
     call.save(update_fields=["openai_call_id"])
     ended = async_to_sync(run_sideband)(str(call.pk), openai_call_id)
@@ -143,3 +146,92 @@ def test_a_normal_close_is_still_the_caller_hanging_up(fake_openai, org_a):
 
     ended = async_to_sync(run)()
     assert ended.end_reason == Call.EndReason.CALLER_HANGUP
+
+
+def test_a_refused_session_update_on_the_sideband_is_recorded_on_the_call(fake_openai, org_a, settings, caplog):
+    # The day after the transcription model's announced shutdown the API refuses the sideband's session.update.
+    from fakes.openai.server import clock_for
+
+    settings.REALTIME_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+    fake_openai.fake.clock = clock_for("2027-02-27")
+    call, session = play(fake_openai, org_a, "routine_booking", minted=False)
+
+    assert [e["code"] for e in session.errors()] == ["model_not_found"]
+    assert [(e["event"], e["code"]) for e in call.metadata["upstream_errors"]] == [
+        ("session.update", "model_not_found")
+    ]
+    assert call.is_ended
+    [line] = [r.getMessage() for r in caplog.records if "session.update refused" in r.getMessage()]
+    assert line == "sideband session.update refused code=model_not_found"
+
+
+LONG_GOODBYE = """
+name: long_goodbye
+turns:
+  - caller: That's all, thanks.
+    delay: 0
+    agent:
+      say: >-
+        You're very welcome. Before you go, remember to bring your insurance card and a list of your medications to
+        the appointment, and arrive ten minutes early. Have a lovely day, goodbye!
+      tool_calls:
+        - end_call: {reason: caller finished}
+"""
+
+
+def test_the_sideband_hangs_up_only_after_the_goodbye_has_played_out(fake_openai, org_a, tmp_path):
+    # OpenAI generates audio faster than real time and plays it to the browser after response.done; the end of the
+    # playback is output_audio_buffer.stopped. Here the goodbye plays ~3 s, longer than a quiet second.
+    scenario = tmp_path / "long_goodbye.yaml"
+    scenario.write_text(LONG_GOODBYE)
+    fake_openai.fake.time_scale = 0.5
+    call, session = play(fake_openai, org_a, str(scenario))
+
+    assert call.end_reason == Call.EndReason.AGENT_ENDED
+    sent = session.sent_types()
+    assert (
+        sent.index("output_audio_buffer.started")
+        < sent.index("response.done")
+        < sent.index("output_audio_buffer.stopped")
+    )
+    assert session.playing_at_end is False  # the caller heard the whole goodbye before the hang-up
+
+
+class _ClosingUpstream:
+    """A sideband socket the caller's hang-up closes just as our reply goes out."""
+
+    def __init__(self, events: list[dict]) -> None:
+        import json
+
+        self.frames = [json.dumps(e) for e in events]
+
+    @staticmethod
+    def _closed():
+        from websockets.exceptions import ConnectionClosedOK
+        from websockets.frames import Close
+
+        return ConnectionClosedOK(Close(1000, ""), Close(1000, ""), rcvd_then_sent=True)
+
+    async def recv(self) -> str:
+        if self.frames:
+            return self.frames.pop(0)
+        raise self._closed()
+
+    async def send(self, _data: str) -> None:
+        raise self._closed()
+
+
+def test_a_socket_closed_under_a_reply_is_the_caller_hanging_up_not_a_failed_call(org_a):
+    from realtime.pipeline import CallEventPipeline
+    from realtime.sideband import _pump
+
+    call = make_call(org_a, minutes_ago=0)
+    pipeline = CallEventPipeline(call)
+    emergency = {  # triage steers at once: client events go out, into a socket that just closed
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": "item_1",
+        "transcript": "I have crushing chest pain and can't breathe.",
+    }
+    reason = async_to_sync(_pump)(_ClosingUpstream([emergency]), pipeline)  # type: ignore[arg-type]
+    assert reason == Call.EndReason.CALLER_HANGUP
+    assert call.segments.filter(speaker="caller").exists()
