@@ -8,7 +8,6 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -17,9 +16,6 @@ from django.db.models.base import ModelBase
 
 from organizations.models import Organization
 from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, Urgency
-
-# How long after its end a call's own page may still read its transcript (GET /api/calls/{id}/transcript).
-CALLER_TRANSCRIPT_AFTER_END = timedelta(minutes=5)
 
 # A call's caller-side token outlives the call by this much (the browser's hang-up and the caller's last words may
 # arrive late), then stops working.
@@ -161,11 +157,6 @@ class Call(models.Model):
 
     def token_matches(self, token: str) -> bool:
         return bool(self.token_hash) and hmac.compare_digest(self.token_hash, hash_call_token(token))
-
-    def transcript_open_to_caller(self, now: datetime) -> bool:
-        """The caller's page may read the transcript while the call lives and shortly after (its last lines);
-        a call token found later in a browser's memory reads nothing."""
-        return self.ended_at is None or now - self.ended_at <= CALLER_TRANSCRIPT_AFTER_END
 
     def caller_access_ends_at(self) -> dt.datetime:
         """When the caller-side token stops working: the call's end (for a live call, the latest end the clinic's

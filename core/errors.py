@@ -224,6 +224,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed
         ):
             code = "permission_denied"
+        elif isinstance(exc, exceptions.PermissionDenied) and str(exc.detail).startswith("CSRF Failed"):
+            # DRF's SessionAuthentication.enforce_csrf: a session without the CSRF token (an API token needs none).
+            code, message = "csrf_failed", "CSRF check failed: send the X-CSRFToken header with the session."
 
     set_rollback()
     return Response(error_body(code, message, fields), status=exc.status_code, headers=headers)

@@ -100,7 +100,9 @@ class TextInputMiddleware(SyncAsyncMiddleware):
                     problem = text_problem(text)
                     if problem is not None:
                         if request.path.startswith("/api/"):
-                            return error_response(400, "invalid_text", problem)
+                            # Name the parameter (never its value): a key with NUL in it is named by position.
+                            name = key if text_problem(key) is None else "(parameter name)"
+                            return error_response(400, "invalid_text", problem, fields={name: [problem]})
                         return HttpResponseBadRequest(f"400 Bad Request: {problem}\n", content_type="text/plain")
         return None
 

@@ -7,6 +7,7 @@ on a worker thread of its own, so a hostile caller cannot delay the staff API, t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
@@ -16,19 +17,23 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 # Tests hold their data in one uncommitted connection; they put it here so worker threads use it too (as Django's
 # live test server does with its `connections_override`). Empty in production.
 connections_override: dict[str, BaseDatabaseWrapper] = {}
+# One connection cannot serve two threads at once (SQLite answers wrong row counts, psycopg interleaves): while it is
+# shared, worker threads take turns on it.
+_override_lock = threading.Lock()
 
 
 def _in_worker[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if connections_override:
-            shared = dict(connections_override)
-            for alias, connection in shared.items():
-                connections[alias] = connection
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                for alias in shared:  # the pool thread serves later tests too
-                    del connections[alias]
+            with _override_lock:
+                shared = dict(connections_override)
+                for alias, connection in shared.items():
+                    connections[alias] = connection
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    for alias in shared:  # the pool thread serves later tests too
+                        del connections[alias]
         # A worker thread keeps its own connections: drop broken or expired ones first, and give pooled ones back
         # afterwards (CONN_MAX_AGE=0 on PostgreSQL), as Django does around every request on the shared thread.
         close_old_connections()

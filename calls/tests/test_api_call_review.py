@@ -144,7 +144,9 @@ def test_filters_narrow_the_list(org_a, staff_a):
     ],
 )
 def test_invalid_list_parameters_answer_400_naming_the_parameter(org_a, staff_a, params, field):
-    error = assert_error(api(staff_a).get(LIST, params), 400, "validation_error")
+    # NUL anywhere in the query string is refused before the view (invalid_text), naming the parameter too.
+    code = "invalid_text" if any("\x00" in str(value) for value in params.values()) else "validation_error"
+    error = assert_error(api(staff_a).get(LIST, params), 400, code)
     assert field in error["fields"]
 
 

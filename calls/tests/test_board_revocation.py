@@ -147,8 +147,10 @@ async def test_a_frame_that_is_not_json_gets_an_error_frame_and_the_socket_stays
     try:
         await communicator.send_to(text_data="this is {not json")
         error = await communicator.receive_json_from(timeout=3)
-        assert error["type"] == "error" and error["code"] == "invalid_message"
+        assert error["type"] == "error" and error["code"] == "invalid_json"
         await communicator.send_to(bytes_data=b"\x00\x01")
+        assert (await communicator.receive_json_from(timeout=3))["type"] == "error"
+        await communicator.send_to(text_data="[1, 2]")  # JSON, but not a message
         assert (await communicator.receive_json_from(timeout=3))["code"] == "invalid_message"
         await communicator.send_json_to({"type": "refresh"})
         assert (await communicator.receive_json_from(timeout=3))["type"] == "snapshot"

@@ -74,7 +74,7 @@ def test_the_last_lines_stay_readable_shortly_after_the_end_and_then_no_more(org
     assert body["call_status"] == "completed" and len(body["segments"]) == 3
     Call.objects.filter(pk=call.pk).update(ended_at=timezone.now() - dt.timedelta(minutes=6))
     response = read(org_a, call, token)
-    assert response.status_code == 409 and response.json()["error"]["code"] == "transcript_closed"
+    assert response.status_code == 401 and response.json()["error"]["code"] == "call_token_expired"
 
 
 @pytest.mark.parametrize("query", ["?after=-1", "?after=abc", "?after=99999999999"])

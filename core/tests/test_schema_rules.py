@@ -3,6 +3,8 @@ the server refused, and an HTML answer where the schema promised JSON)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.test import Client
 
@@ -42,7 +44,7 @@ def test_every_input_string_says_it_may_not_hold_nul(schema):
 def test_a_refused_csrf_check_under_api_answers_in_the_error_shape(staff_a):
     client = Client(enforce_csrf_checks=True)
     assert client.login(username=staff_a.username, password=PASSWORD)
-    response = client.post("/api/calls/not-a-call/escalate", "{}", content_type="application/json")
+    response = client.post(f"/api/calls/{uuid.uuid4()}/escalate", "{}", content_type="application/json")
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "csrf_failed"

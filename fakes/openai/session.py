@@ -181,6 +181,7 @@ class RealtimeSession:
         # Call sessions (WebRTC/SIP) play audio to the caller themselves: a playout clock for output_audio_buffer.*.
         self._play_until = 0.0
         self._playing: str | None = None  # response id whose audio is in the output buffer
+        self._playing_item: str | None = None  # the item whose audio was queued last (what a barge-in truncates)
         self._stop_task: asyncio.Task[None] | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------------------
@@ -535,16 +536,16 @@ class RealtimeSession:
         await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
         if td.get("interrupt_response", True):
             if self.active is not None and self.active.in_conversation:
-                run = self.active
-                run.cancel("turn_detected")
-                if self.is_call and run.playing in self.items:
-                    # WebRTC/SIP: the server knows what was played and truncates the item itself (the phone bridge
-                    # over WebSocket sends conversation.item.truncate instead).
-                    elapsed = asyncio.get_running_loop().time() - self.playback_started[run.playing]
-                    produced = self.audio_ms[run.playing]
-                    played = min(produced, int(elapsed * 1000 / self.time_scale)) if self.time_scale else produced
-                    if played < produced:
-                        await self._truncate(run.playing, played)
+                self.active.cancel("turn_detected")
+            playing = self._playing_item
+            if self.is_call and self._playing is not None and playing in self.items:
+                # WebRTC/SIP: the server knows what was played (the audio plays on after response.done) and
+                # truncates the item itself; the phone bridge over WebSocket sends conversation.item.truncate instead.
+                elapsed = asyncio.get_running_loop().time() - self.playback_started[playing]
+                produced = self.audio_ms[playing]
+                played = min(produced, int(elapsed * 1000 / self.time_scale)) if self.time_scale else produced
+                if played < produced:
+                    await self._truncate(playing, played)
             await self._clear_playback()
         speech = audio.speech_ms(turn.caller)
         await self._sleep(speech / 1000)
@@ -895,6 +896,7 @@ class RealtimeSession:
         await self.send({"type": "response.content_part.added", **ids, "part": {"type": "audio", "transcript": ""}})
         self.voice_locked = True
         run.playing = item["id"]
+        self._playing_item = item["id"]
         self.playback_started[item["id"]] = asyncio.get_running_loop().time()
         said = 0
         for n, data in enumerate(chunks, start=1):

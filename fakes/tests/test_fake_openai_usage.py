@@ -76,12 +76,13 @@ async def test_a_barge_in_bills_the_cancelled_response_and_clears_the_callers_au
     assert cancelled["status"] == "cancelled"
     assert 0 < cancelled["usage"]["output_token_details"]["audio_tokens"] < len("A long answer " * 20) * 60 // 50
     buffer_events = [(e["type"], e["response_id"]) for e in events if e["type"].startswith("output_audio_buffer.")]
-    assert buffer_events == [
+    # The cut answer is cleared, never "stopped"; the next one starts (its stop may come after the caller hung up).
+    assert buffer_events[:3] == [
         ("output_audio_buffer.started", cancelled["id"]),
         ("output_audio_buffer.cleared", cancelled["id"]),
         ("output_audio_buffer.started", answered["id"]),
-        ("output_audio_buffer.stopped", answered["id"]),
     ]
+    assert ("output_audio_buffer.stopped", cancelled["id"]) not in buffer_events
 
 
 async def test_playback_starts_after_the_audio_part_and_stops_after_the_response_on_a_call():
@@ -89,9 +90,10 @@ async def test_playback_starts_after_the_audio_part_and_stops_after_the_response
 
     types = [e["type"] for e in events]
     started = types.index("output_audio_buffer.started")
-    assert types[started - 1] == "response.content_part.added"
     first_done = types.index("response.done")
-    assert types[first_done + 1] == "output_audio_buffer.stopped"
+    # Playback starts with the first audio and ends once it has played out: after response.done, as upstream.
+    assert types.index("response.output_audio.delta") < started < first_done
+    assert types.index("output_audio_buffer.stopped") > first_done
     assert types.count("output_audio_buffer.started") == types.count("output_audio_buffer.stopped") == 2
 
 

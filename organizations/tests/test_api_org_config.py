@@ -209,7 +209,9 @@ def test_intake_fields_lists_replace_the_clinics_fields(org_a, admin_a):
 )
 def test_invalid_changes_answer_400_naming_the_field_and_change_nothing(org_a, admin_a, body, field):
     before = snapshot(org_a)
-    error = assert_error(send(api(admin_a), org_a, body), 400, "validation_error")
+    # NUL is refused for the whole body by the JSON parser (invalid_text), before any field is validated.
+    code = "invalid_text" if "\\u0000" in json.dumps(body) else "validation_error"
+    error = assert_error(send(api(admin_a), org_a, body), 400, code)
     assert field in error["fields"], error
     assert snapshot(org_a) == before
 

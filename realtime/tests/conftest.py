@@ -28,6 +28,17 @@ def fake_openai(settings):
 
 
 @pytest.fixture
+def paced_fake_openai(settings):
+    """The fake at a fifth of real time with audio streamed at half speed: the caller's next turn does not come
+    within milliseconds of a reply (at time_scale 0.02 it did, faster than any caller, and raced the steer)."""
+    with FakeOpenAI.start_in_thread(time_scale=0.2, pace=0.5, api_key=API_KEY) as handle:
+        settings.OPENAI_BASE_URL = handle.base_url
+        settings.OPENAI_API_KEY = API_KEY
+        settings.OPENAI_TIMEOUT_SECONDS = 2.0
+        yield handle
+
+
+@pytest.fixture
 def twilio_settings(settings):
     """The fake Twilio account and public URL the signing helpers in fakes.twilio.testing sign for."""
     settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID

@@ -46,7 +46,7 @@ def test_the_calls_saved_state_stays_small_however_many_tool_calls_are_forwarded
     for batch in range(40):
         cache.clear()  # the caller throttles (30 a minute) are not what is under test here
         events = [
-            {**tool_call(f"{batch}-{n}-".ljust(128, "x"), "nope", {}), "item_id": f"fc_{batch}_{n}"} for n in range(16)
+            {**tool_call(f"{batch}-{n}-".ljust(125, "x"), "nope", {}), "item_id": f"fc_{batch}_{n}"} for n in range(16)
         ]
         assert forward(client, forwarding_org, call_id, token, events).status_code == 200
     metadata = Call.objects.get(pk=call_id).metadata

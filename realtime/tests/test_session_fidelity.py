@@ -160,4 +160,5 @@ def test_a_clinic_overrides_noise_reduction_on_both_paths(riverside, choice, bro
 def test_the_prompt_names_the_clinics_providers(riverside):
     from realtime.prompt import build_instructions
 
-    assert "- Providers: Dr. Amara Okafor, Luis Ortega, NP." in build_instructions(riverside)
+    # Quoted as clinic data (a provider entry cannot pose as an instruction).
+    assert '- Providers: "Dr. Amara Okafor", "Luis Ortega, NP".' in build_instructions(riverside)

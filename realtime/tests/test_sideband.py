@@ -43,8 +43,8 @@ def test_routine_scenarios_are_persisted_in_order_with_a_complete_intake(fake_op
     assert "conversation_already_has_active_response" not in str(session.errors())
 
 
-def test_emergency_is_escalated_by_triage_before_the_models_own_tool_call(fake_openai, org_a):
-    call, session = play(fake_openai, org_a, "chest_pain_emergency")
+def test_emergency_is_escalated_by_triage_before_the_models_own_tool_call(paced_fake_openai, org_a):
+    call, session = play(paced_fake_openai, org_a, "chest_pain_emergency")
     escalations = list(call.escalations.all())
     # Exactly one emergency escalation, raised by triage (the model's later escalate_call joins it).
     assert [(e.level, e.source) for e in escalations] == [(Escalation.Level.EMERGENCY, Escalation.Source.KEYWORD)]
