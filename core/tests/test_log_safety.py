@@ -24,12 +24,15 @@ def log_lines() -> Iterator[io.StringIO]:
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     root = logging.getLogger()
-    previous, level = handler.setStream(buffer), root.level
+    # Swapped directly, not with setStream(): that flushes the old stream, which may be a capture file an earlier
+    # test's output capturing has closed.
+    previous, level = handler.stream, root.level
+    handler.stream = buffer
     root.setLevel(logging.INFO)  # the test settings log warnings only; the request line is INFO
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
         root.setLevel(level)
 
 
