@@ -525,8 +525,9 @@ class RealtimeSession:
                     f"tool call(s) {', '.join(waiting)} not answered with function_call_output and response.create "
                     f"within {self.answer_timeout:g}s"
                 )
-            else:
+            elif self.follow_up is not None:
                 self._violation(f"no response.create after tool outputs within {self.answer_timeout:g}s")
+            # else: our own response is still streaming (a slow machine), which is no fault of the client's
             self.follow_up, self.awaiting_calls = None, []
 
     async def _caller_speaks(self, turn: Turn) -> None:

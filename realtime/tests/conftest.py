@@ -1,3 +1,6 @@
+import time
+from collections.abc import Iterator
+
 import pytest
 
 from calls import notifications
@@ -65,6 +68,13 @@ def one_writer_at_a_time(monkeypatch, sqlite_readers_do_not_lock):
 
 
 @pytest.fixture
-def phone(twilio_settings, one_writer_at_a_time) -> str:
-    """The project under daphne on a loopback port (one server per process), reached the way Twilio would."""
-    return serve_in_thread()
+def phone(twilio_settings, one_writer_at_a_time) -> Iterator[str]:
+    """The project under daphne on a loopback port (one server per process), reached the way Twilio would.
+
+    A test returns when its client hangs up, but the server ends the call row a moment later. Wait for every call
+    this process holds to close before the database is flushed: a flush racing the bridge's last write failed
+    (PostgreSQL) or left the next test a half-written row."""
+    yield serve_in_thread()
+    deadline = time.monotonic() + 15.0
+    while drain.live_call_count() and time.monotonic() < deadline:
+        time.sleep(0.05)
