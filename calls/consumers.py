@@ -3,7 +3,9 @@
 Authenticated in connect() before accept(): an anonymous, inactive or outside user is refused. The socket joins
 only its clinics' groups; channel-layer messages carry ids only and every push is re-read from the database, scoped
 to those clinics. On connect (and on {"type": "refresh"}) it sends a snapshot from the database, so a browser that
-reconnects after a Redis outage catches up on what it missed.
+reconnects after a Redis outage catches up on what it missed. On the in-memory channel layer (no REDIS_URL) the
+socket also polls the outbox's board rows every BOARD_FEED_POLL_SECONDS (calls.notifications.board_feed_poll), so
+an escalation raised by another process (simulate_call, the notification worker, a second server) reaches it too.
 
 The right to listen is re-checked before every push and refresh and every BOARD_RECHECK_SECONDS: the console session
 must still exist (logout, idle timeout and absolute lifetime end it, and so does a password change), the user must
@@ -19,11 +21,19 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import JsonWebsocketConsumer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
 from calls.audit import board_push_audited
 from calls.models import Escalation
-from calls.notifications import board_escalations, board_group, board_item
+from calls.notifications import (
+    BoardFeedCursor,
+    board_escalations,
+    board_feed_cursor,
+    board_feed_poll,
+    board_group,
+    board_item,
+)
 from core import jsonsafe
 from organizations.access import organizations_for_user
 from organizations.auth import session_user
@@ -35,14 +45,34 @@ CLOSE_NO_CLINIC = 4403
 INVALID_MESSAGE = 'Send a JSON object such as {"type": "refresh"}.'
 
 
+def feed_polled() -> bool:
+    """Whether board sockets poll the outbox: the in-memory layer carries nothing between processes, so an
+    escalation raised by another process reaches the board only this way (BOARD_FEED_POLL_SECONDS 0 turns it off).
+    With Redis the group sends reach every process, as they always did."""
+    return settings.BOARD_FEED_POLL_SECONDS > 0 and isinstance(get_channel_layer(), InMemoryChannelLayer)
+
+
 class EscalationBoardConsumer(JsonWebsocketConsumer):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # The periodic re-check runs beside the consumer's own loop and ends with it.
-        ticker = asyncio.create_task(self._recheck_periodically())
+        # The periodic re-check (and, on the in-memory layer, the feed poll) run beside the consumer's own loop and
+        # end with it.
+        tickers = [asyncio.create_task(self._recheck_periodically())]
+        if feed_polled():
+            tickers.append(asyncio.create_task(self._poll_feed_periodically()))
         try:
             await super().__call__(scope, receive, send)
         finally:
-            ticker.cancel()
+            for ticker in tickers:
+                ticker.cancel()
+
+    async def _poll_feed_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(settings.BOARD_FEED_POLL_SECONDS)
+            if getattr(self, "feed", None) is not None and self.listening:
+                try:
+                    await self.dispatch({"type": "board.poll"})
+                except Exception as exc:  # the database is away: the next tick reads from the same cursor
+                    logger.warning("board feed poll failed (%s)", type(exc).__name__)
 
     async def _recheck_periodically(self) -> None:
         while True:
@@ -57,6 +87,7 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         user = self.scope.get("user")
         self.organization_ids: set = set()
         self.joined: list[str] = []
+        self.feed: BoardFeedCursor | None = None
         self.listening = False
         if user is None or not user.is_authenticated or not user.is_active:
             self.close()
@@ -76,6 +107,8 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
             self.close()
             return
         self.organization_ids = organization_ids
+        # The feed's cursor is taken before the snapshot is read: a change in between is pushed (again), never lost.
+        self.feed = board_feed_cursor(organization_ids) if feed_polled() else None
         self.accept()
         self.listening = True
         self._send_snapshot()
@@ -112,8 +145,25 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         escalation_id = event.get("escalation_id")
         if escalation_id is None:  # names no escalation: nothing to re-read
             return
+        notification_id = event.get("notification_id")
+        if self.feed is not None and notification_id and not self.feed.remember(notification_id):
+            return  # the feed already pushed this change
         if not self._still_allowed():
             return
+        self._push(escalation_id, event.get("event", ""))
+
+    def board_poll(self, event: dict[str, str]) -> None:
+        """The feed timer's message (this consumer only): push what other processes changed since the last poll."""
+        if self.feed is None or not self.listening:
+            return
+        changes = board_feed_poll(self.feed, self.organization_ids)
+        if not changes or not self._still_allowed():
+            return
+        for escalation_id, change in changes:
+            self._push(escalation_id, change)
+
+    def _push(self, escalation_id: str, event: str) -> None:
+        """Re-read one escalation, scoped to the socket's clinics, and send it (audited first, fail closed)."""
         escalation = (
             Escalation.objects.filter(pk=escalation_id, organization_id__in=self.organization_ids)
             .select_related("organization", "acknowledged_by")
@@ -121,8 +171,8 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         )
         if escalation is not None:
             item = board_item(escalation)
-            if board_push_audited(self.scope, [item], event=event.get("event", "")):  # audit hook, fail closed
-                self.send_json({"type": "escalation", "event": event.get("event", ""), "escalation": item})
+            if board_push_audited(self.scope, [item], event=event):  # audit hook, fail closed
+                self.send_json({"type": "escalation", "event": event, "escalation": item})
 
     def _still_allowed(self) -> bool:
         """Re-read the session, the user and the memberships; close the socket when nothing is left to hear."""

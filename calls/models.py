@@ -342,6 +342,11 @@ class Notification(models.Model):
         indexes = [
             # The delivery worker: pending notifications that are due (partial: pending rows only).
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="notification_due_idx"),
+            # The board feed (calls.notifications.board_feed_poll): a clinic's board events since a cursor, polled
+            # by every open board when the channel layer cannot carry them across processes (partial: board rows).
+            models.Index(
+                fields=["organization", "created_at"], condition=Q(channel="board"), name="notification_board_feed_idx"
+            ),
         ]
 
     def __str__(self) -> str:

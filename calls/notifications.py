@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
@@ -130,6 +131,73 @@ def board_escalations(organization_ids: Iterable[Any], *, limit: int = 200) -> l
         .order_by("-created_at")[:limit]
     )
     return [board_item(escalation) for escalation in rows]
+
+
+# --- The board feed: the outbox read back, for boards the channel layer cannot reach ----------------------------------
+#
+# The in-memory channel layer (the embedded default) reaches only sockets of the process that sends. An escalation
+# raised by another process (simulate_call, deliver_notifications, a second server) still writes its board rows into
+# the outbox in its own transaction, so an open board polls them: every BOARD_FEED_POLL_SECONDS, the board rows of
+# its clinics written since a moving window's start. The window reaches BOARD_FEED_OVERLAP back because a row's
+# created_at is taken inside its transaction, which may commit later than a newer row's; rows already pushed are
+# remembered (by id, within the window) and skipped.
+
+BOARD_FEED_OVERLAP = dt.timedelta(seconds=30)
+BOARD_FEED_LIMIT = 200  # rows read per poll; the rest come on the next one
+BOARD_FEED_SEEN_MAX = 2000  # ids remembered per board (a flood of escalations cannot grow it further)
+
+
+@dataclass
+class BoardFeedCursor:
+    """Where one board socket is in the feed: the ids it already pushed (with when they were written)."""
+
+    seen: dict[str, dt.datetime] = field(default_factory=dict)
+
+    def remember(self, notification_id: str, created_at: dt.datetime | None = None) -> bool:
+        """Note an id as pushed; False when it already was."""
+        if notification_id in self.seen:
+            return False
+        self.seen[notification_id] = created_at or timezone.now()
+        while len(self.seen) > BOARD_FEED_SEEN_MAX:
+            self.seen.pop(next(iter(self.seen)))
+        return True
+
+
+def _board_feed_rows(organization_ids: Iterable[Any], since: dt.datetime) -> list[tuple[Any, Any, str, dt.datetime]]:
+    return list(
+        Notification.objects.filter(
+            channel=Notification.Channel.BOARD, organization_id__in=list(organization_ids), created_at__gte=since
+        )
+        .order_by("created_at")
+        .values_list("pk", "escalation_id", "event", "created_at")[:BOARD_FEED_SEEN_MAX]
+    )
+
+
+def board_feed_cursor(organization_ids: Iterable[Any]) -> BoardFeedCursor:
+    """A cursor at now, for a board about to read its snapshot: what is already written is in that snapshot."""
+    cursor = BoardFeedCursor()
+    for pk, _escalation_id, _event, created_at in _board_feed_rows(
+        organization_ids, timezone.now() - BOARD_FEED_OVERLAP
+    ):
+        cursor.remember(str(pk), created_at)
+    return cursor
+
+
+def board_feed_poll(cursor: BoardFeedCursor, organization_ids: Iterable[Any]) -> list[tuple[str, str]]:
+    """(escalation id, event) for each escalation with board rows this cursor has not pushed yet, oldest first; the
+    cursor moves past them. Ids only: the caller re-reads each escalation, scoped to the socket's clinics."""
+    floor = timezone.now() - BOARD_FEED_OVERLAP
+    cursor.seen = {pk: at for pk, at in cursor.seen.items() if at >= floor}
+    changed: dict[str, str] = {}
+    fresh = 0
+    for pk, escalation_id, event, created_at in _board_feed_rows(organization_ids, floor):
+        if fresh >= BOARD_FEED_LIMIT:
+            break
+        if cursor.remember(str(pk), created_at):
+            fresh += 1
+            changed.pop(str(escalation_id), None)  # keep the order of each escalation's latest change
+            changed[str(escalation_id)] = event
+    return list(changed.items())
 
 
 # --- Writing the outbox (inside the escalation's transaction) ---------------------------------------------------------
@@ -295,6 +363,7 @@ def _board_message(row: Notification) -> tuple[str, dict[str, str]]:
         "escalation_id": str(escalation.pk),
         "call_id": str(escalation.call_id),
         "event": row.event,
+        "notification_id": str(row.pk),  # a board that also polls the feed pushes each change once
     }
     return board_group(row.organization_id), message
 

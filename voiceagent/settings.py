@@ -542,6 +542,9 @@ if SESSION_ABSOLUTE_LIFETIME_SECONDS < SESSION_COOKIE_AGE:
 # Open board sockets re-check their session, user and memberships this often (and before every push and refresh):
 # a logout, deactivation or removal from the clinic closes them within this time.
 BOARD_RECHECK_SECONDS = env_float("BOARD_RECHECK_SECONDS", 5.0, minimum=0.1, maximum=60)
+# Without Redis (the in-memory channel layer reaches only its own process) open boards poll the notification outbox
+# this often, so an escalation raised by another process shows within about this long; 0 turns the poll off.
+BOARD_FEED_POLL_SECONDS = env_float("BOARD_FEED_POLL_SECONDS", 0.5, minimum=0, maximum=60)
 # API tokens (Authorization: Token <key>) stop working this long after they were issued.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12, minimum=1, maximum=24 * 30)
 

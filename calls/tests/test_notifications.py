@@ -123,11 +123,13 @@ class TestBoardDelivery:
         escalation = _emergency(call)
 
         message = listen.receive(channel_a)
+        row = escalation.notifications.get(channel="board")
         assert message == {
             "type": "escalation.changed",
             "escalation_id": str(escalation.pk),
             "call_id": str(call.pk),
             "event": "escalation.created",
+            "notification_id": str(row.pk),
         }
         assert listen.receive(channel_b, timeout=0.3) is None  # clinic B's board hears nothing of clinic A
         row = escalation.notifications.get()

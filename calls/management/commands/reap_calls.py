@@ -53,7 +53,10 @@ class Command(BaseCommand):
                 self.stderr.write(f"reap pass failed: {type(exc).__name__}")
             if not options["every"] or stopping:
                 break
-            time.sleep(options["every"])
+            # Sleep in short steps: SIGTERM (the server stopping, `manage.py serve`) ends the wait at once.
+            wake = time.monotonic() + options["every"]
+            while not stopping and time.monotonic() < wake:
+                time.sleep(min(0.5, wake - time.monotonic()))
             if stopping:
                 break
         self.stdout.write(f"reaped={total}")
