@@ -71,6 +71,7 @@ Action = AuditEvent.Action
 PRINCIPAL_VIA = {
     "twilio": "telephony",
     "openai-sideband": "pipeline",
+    "openai": "webhook",  # OpenAI's signed webhooks (a SIP call coming in)
     "web-caller": "api",
     "retention": "command",
     "system": "system",

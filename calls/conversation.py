@@ -234,6 +234,43 @@ def caller_utterance_handle(
     )
 
 
+KEYPAD_HUMAN = "0"  # as on any phone menu: 0 for a person
+
+
+def caller_keypad_handle(*, call: Call, key: str) -> Decision:
+    """A keypad press (SIP DTMF). `0` asks for a person: a human escalation (joined if one is open), the clinic's
+    guidance for the agent, and a transfer while the clinic is open and may be dialled (`transfer_target`, never
+    on an emergency). Other keys mean nothing here; nothing happens after the call ended."""
+    if key != KEYPAD_HUMAN or call.is_ended:
+        return NOTHING
+    level = EscalationLevel.HUMAN
+    with transaction.atomic():
+        transfer_to = transfer_target(call, level)
+        escalation, created = escalation_create(
+            call=call,
+            level=level,
+            source=Escalation.Source.SYSTEM,
+            reason="keypad_0",
+            evidence="The caller pressed 0 to speak with a person.",
+        )
+        if not created:
+            return Decision(stored=True, escalation=escalation)
+        guidance = escalation_guidance(call.organization, level)
+        transcript_segment_append(
+            call=call,
+            speaker=TranscriptSegment.Speaker.SYSTEM,
+            text=f"Escalated (human: the caller pressed 0). Policy: {guidance}",
+        )
+    call.refresh_from_db()
+    return Decision(
+        stored=True,
+        escalation=escalation,
+        created=True,
+        system_note=f"Clinic system note: the caller pressed 0 to speak with a person. {guidance}",
+        transfer_to=transfer_to,
+    )
+
+
 def call_end_with_transcript(
     *,
     call: Call,

@@ -443,3 +443,25 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditImmutable("audit events cannot be deleted")
+
+
+class WebhookReceipt(models.Model):
+    """A webhook delivery already processed, so a redelivery (same `webhook-id`) does its work once. Holds ids
+    only; pruned by `purge_expired` once the sender can no longer redeliver (WEBHOOK_RECEIPT_DAYS)."""
+
+    source = models.CharField(max_length=16)  # who sent it: "openai"
+    delivery_id = models.CharField(max_length=128)  # the Standard Webhooks `webhook-id`
+    event_type = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "delivery_id"], name="webhook_receipt_unique_delivery"),
+        ]
+        indexes = [
+            # purge_expired: receipts older than the redelivery window.
+            models.Index(fields=["received_at"], name="webhook_receipt_received_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.event_type} {self.delivery_id}"

@@ -7,6 +7,9 @@ Ages count from the call's start. Live calls are never touched (the reaper ends 
   told the agent); the call record itself (times, status, phone for callbacks) stays until call retention.
 - transcript_retention_days: the transcript goes, and so does escalation evidence (it quotes the caller).
 
+Webhook receipts (ids of processed deliveries, no patient data) go once the sender can no longer redeliver them
+(WEBHOOK_RECEIPT_DAYS), whatever the clinics' settings.
+
 Deletes run in batches, each in its own transaction with its audit row ("retention" principal, the ids it
 removed or blanked: one summary row per batch, not one per record); audit rows themselves are never purged.
 Running it again finds nothing more: the second run reports zeros.
@@ -24,10 +27,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from calls.audit import audit_record
-from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment
+from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment, WebhookReceipt
 from organizations.models import Organization
 
 DEFAULT_BATCH_SIZE = 500
+# OpenAI retries a webhook for up to 72 hours (Standard Webhooks' schedule); a receipt kept a week outlives them.
+WEBHOOK_RECEIPT_DAYS = 7
 
 
 @dataclass
@@ -50,6 +55,7 @@ class PurgeCounts:
 class PurgeReport:
     dry_run: bool
     by_clinic: dict[str, PurgeCounts] = field(default_factory=dict)
+    webhook_receipts: int = 0
 
     def totals(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -170,4 +176,16 @@ def purge_expired(
         report.by_clinic[organization.slug] = purge_organization(
             organization, now=now, dry_run=dry_run, batch_size=batch_size
         )
+    report.webhook_receipts = webhook_receipts_prune(now=now, dry_run=dry_run, batch_size=batch_size)
     return report
+
+
+def webhook_receipts_prune(*, now: dt.datetime, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Delete receipts older than WEBHOOK_RECEIPT_DAYS, in batches; returns how many (would) go."""
+    old = WebhookReceipt.objects.filter(received_at__lt=now - dt.timedelta(days=WEBHOOK_RECEIPT_DAYS))
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while ids := list(old.order_by("received_at").values_list("pk", flat=True)[:batch_size]):
+        deleted += WebhookReceipt.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -15,14 +15,22 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
 from calls import ledger
 from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
-from calls.models import SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, Escalation, Intake, TranscriptSegment
+from calls.models import (
+    SEGMENT_SOURCE_KEY,
+    SOURCE_FORWARDED,
+    Call,
+    Escalation,
+    Intake,
+    TranscriptSegment,
+    WebhookReceipt,
+)
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
 from organizations.models import Organization
 from organizations.vocabulary import Urgency
@@ -108,6 +116,7 @@ def call_start(
     metadata: dict | None = None,
     client_metadata: dict | None = None,
     twilio_call_sid: str | None = None,
+    openai_call_id: str | None = None,
     started_at: dt.datetime | None = None,
     call_id: uuid.UUID | None = None,
 ) -> tuple[Call, str]:
@@ -122,6 +131,7 @@ def call_start(
         caller_phone=caller_phone,
         metadata={**(metadata or {}), **({CLIENT_METADATA_KEY: client_metadata} if client_metadata else {})},
         twilio_call_sid=twilio_call_sid,
+        openai_call_id=openai_call_id,
         started_at=started_at or timezone.now(),
     )
     token = call.issue_token()
@@ -583,3 +593,27 @@ def call_delete(*, call: Call) -> None:
         )
         locked.delete()
     logger.info("call deleted call=%s", call.pk)
+
+
+def webhook_receipt_record(*, source: str, delivery_id: str, event_type: str) -> bool:
+    """Remember a webhook delivery; False when it was processed before (a redelivery: do nothing again). Run it in
+    the transaction of the delivery's own writes, so a delivery that failed half-way is not remembered."""
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives the duplicate
+            WebhookReceipt.objects.create(
+                source=source, delivery_id=delivery_id[:128], event_type=event_type[:64], received_at=timezone.now()
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def call_metadata_merge(*, call: Call, key: str, fields: dict) -> Call:
+    """Merge `fields` into the call's metadata[key] under the row lock (ids and outcomes only, never patient
+    data): how a transport records what happened to its call (e.g. metadata["sip"])."""
+    with transaction.atomic():
+        locked = _lock(call)
+        locked.metadata.setdefault(key, {}).update(fields)
+        _save(locked, ["metadata"])
+    call.metadata = locked.metadata
+    return call

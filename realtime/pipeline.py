@@ -34,7 +34,13 @@ from dataclasses import asdict, dataclass, field
 
 from django.utils import timezone
 
-from calls.conversation import Decision, agent_utterance_handle, caller_turn_lost, caller_utterance_handle
+from calls.conversation import (
+    Decision,
+    agent_utterance_handle,
+    caller_keypad_handle,
+    caller_turn_lost,
+    caller_utterance_handle,
+)
 from calls.models import Call, Escalation
 from calls.services import (
     call_end,
@@ -65,6 +71,7 @@ PIPELINE_EVENT_TYPES = frozenset(
         "input_audio_buffer.committed",  # the caller's item: its place, and a response of its own is coming
         "conversation.item.added",  # every item's place in the conversation
         "conversation.item.truncated",  # the caller heard only part of an agent line
+        "input_audio_buffer.dtmf_event_received",  # SIP: a keypad press (0: a person, calls.conversation)
         "error",
     }
 )
@@ -249,6 +256,18 @@ class CallEventPipeline:
         total.ended = self.call.is_ended
         return total
 
+    def system_note(self, text: str) -> PipelineResult:
+        """Tell the model something the transport learnt (a transfer that failed) and let it respond: the response
+        goes out once none is running. No database access."""
+        result = PipelineResult()
+        if self.call.is_ended:
+            return result
+        with call_context(self.call.pk):
+            result.client_events.append(_system_message(text))
+            self.state.response_pending = True
+            self._flush_pending_response(result)
+        return result
+
     def refresh(self) -> bool:
         """Reload the call; True when it has been ended elsewhere (API, staff, another transport)."""
         self.call.refresh_from_db()
@@ -312,6 +331,15 @@ class CallEventPipeline:
         item = event.get("item")
         if isinstance(item, dict):
             self._place(str(item.get("id") or ""), event.get("previous_item_id"))
+
+    def _on_input_audio_buffer_dtmf_event_received(self, event: dict, result: PipelineResult) -> None:
+        key = event.get("event")
+        decision = caller_keypad_handle(call=self.call, key=key if isinstance(key, str) else "")
+        self._carry_out(decision, result)
+        if decision.system_note:
+            # Nobody spoke, so no response of the caller's turn is coming: ask for the agent's line ourselves.
+            self.state.response_pending = True
+            self._flush_pending_response(result)
 
     def _on_conversation_item_truncated(self, event: dict, result: PipelineResult) -> None:
         # The phone bridge's conversation.item.truncate is confirmed with this event; on WebRTC/SIP the server

@@ -89,12 +89,13 @@ def noise_reduction_config(organization: Organization, *, phone: bool) -> dict[s
 
 
 def build_session(
-    organization: Organization, *, audio_format: dict | None = None, now: dt.datetime | None = None
+    organization: Organization, *, audio_format: dict | None = None, now: dt.datetime | None = None, sip: bool = False
 ) -> dict:
     """A GA `session` object (type realtime) with the clinic's prompt, voice, tools, transcription and turn detection.
 
     `audio_format` is PCM 24 kHz for browsers (WebRTC negotiates its own codec anyway) and `audio/pcmu` for Twilio,
-    whose μ-law frames then pass through untouched.
+    whose μ-law frames then pass through untouched. `sip`: a phone call OpenAI answers itself (realtime/sip.py); the
+    SIP leg negotiates its codec, so no format is named, and the phone's noise reduction applies.
     """
     audio_format = audio_format or PCM_24K
     audio_input: dict[str, Any] = {
@@ -102,18 +103,18 @@ def build_session(
         "transcription": transcription_config(organization),
         "turn_detection": turn_detection_config(organization),
     }
-    noise_reduction = noise_reduction_config(organization, phone=audio_format == PCMU)
+    noise_reduction = noise_reduction_config(organization, phone=sip or audio_format == PCMU)
     if noise_reduction is not None:
         audio_input["noise_reduction"] = noise_reduction
+    audio_output: dict[str, Any] = {"format": audio_format, "voice": organization.agent_voice}
+    if sip:
+        del audio_input["format"], audio_output["format"]
     return {
         "type": "realtime",
         "model": settings.REALTIME_MODEL,
         "instructions": build_instructions(organization, now=now),
         "output_modalities": ["audio"],
-        "audio": {
-            "input": audio_input,
-            "output": {"format": audio_format, "voice": organization.agent_voice},
-        },
+        "audio": {"input": audio_input, "output": audio_output},
         "tools": tool_definitions(organization),
         "tool_choice": "auto",
     }

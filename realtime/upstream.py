@@ -158,6 +158,38 @@ async def call_hangup(openai_call_id: str) -> None:
         logger.warning("hangup failed code=%s", exc.code)
 
 
+# --- SIP call control (POST /realtime/calls/{call_id}/accept|reject|refer; openai SDK realtime.calls) ----------
+
+
+async def _call_control(openai_call_id: str, action: str, body: dict | None) -> None:
+    """One call-control request; UpstreamError unless OpenAI answered 2xx. Bounded as a whole."""
+    try:
+        async with asyncio.timeout(settings.OPENAI_TIMEOUT_SECONDS):
+            response = await _post(f"/realtime/calls/{openai_call_id}/{action}", json=body)
+    except TimeoutError:
+        raise UpstreamError(504, "upstream_timeout", "OpenAI did not answer in time.") from None
+    if response.status_code >= 300:
+        logger.warning("call %s answered status=%s", action, response.status_code)
+        code = "upstream_rejected" if response.status_code < 500 else "upstream_unavailable"
+        raise UpstreamError(502, code, _upstream_message(response))
+
+
+async def call_accept(openai_call_id: str, session: dict) -> None:
+    """Answer a ringing SIP call with the clinic's session (the body is the GA session itself, as the SDK's
+    `realtime.calls.accept` sends it)."""
+    await _call_control(openai_call_id, "accept", session)
+
+
+async def call_reject(openai_call_id: str, status_code: int) -> None:
+    """Decline a ringing SIP call with a SIP status (486 busy, 603 decline)."""
+    await _call_control(openai_call_id, "reject", {"status_code": status_code})
+
+
+async def call_refer(openai_call_id: str, target_uri: str) -> None:
+    """Transfer a live SIP call (SIP REFER) to `tel:+1…` or `sip:…`."""
+    await _call_control(openai_call_id, "refer", {"target_uri": target_uri})
+
+
 def realtime_ws_url(*, model: str | None = None, call_id: str | None = None) -> str:
     """`{OPENAI_BASE_URL as ws}/realtime?model=…` or `?call_id=…` (the sideband)."""
     parts = urlsplit(settings.OPENAI_BASE_URL)

@@ -10,6 +10,7 @@ from realtime.telephony import (
     VOICEMAIL_PATH,
 )
 from realtime.telephony import views as twilio_views
+from realtime.webhooks import openai_webhook
 
 # Twilio webhooks: paths without a trailing slash, exactly as TwiML and the console name them (Twilio signs the
 # exact URL, so an APPEND_SLASH redirect would break the signature).
@@ -21,4 +22,6 @@ urlpatterns: list = [
     path(VOICEMAIL_PATH.lstrip("/"), twilio_views.voicemail, name="twilio-voicemail"),
     path(RECORDING_STATUS_PATH.lstrip("/"), twilio_views.recording_status, name="twilio-recording-status"),
     path("demo/call/", demo_call, name="demo-call"),
+    # OpenAI's project webhooks (SIP calls): the exact URL configured in the OpenAI project, no trailing slash.
+    path("openai/webhook", openai_webhook, name="openai-webhook"),
 ]

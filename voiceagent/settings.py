@@ -284,6 +284,9 @@ else:
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", "https://api.openai.com/v1", schemes=("http", "https"))
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60)
+# Signs the project's webhooks (`realtime.call.incoming` for phone calls over SIP): the `whsec_…` secret shown when
+# the webhook is created in the OpenAI project. Empty: POST /openai/webhook refuses every delivery.
+OPENAI_WEBHOOK_SECRET = env_str("OPENAI_WEBHOOK_SECRET")
 REALTIME_MODEL = env_str("REALTIME_MODEL", "gpt-realtime-2.1")
 # Transcribes the caller's speech inside the Realtime session (what is stored and triaged). Checked at start against
 # the models the OpenAI SDK lists (realtime/catalog.py): an unknown or shut-down model refuses to start.

@@ -53,6 +53,9 @@ class Turn:
     # conversation.item.input_audio_transcription.failed instead of .completed for this turn (the error's type and
     # code are a guess: the SDK types them as free strings).
     transcription_failed: bool = False
+    # SIP calls: keypad keys the caller presses (input_audio_buffer.dtmf_event_received, one event per key) before
+    # saying `caller` (which may then be empty: a press alone).
+    dtmf: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,8 +151,11 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
     turns = []
     for i, entry in enumerate(turns_data):
         where = f"turns[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("caller"), str):
-            raise _fail(source, where, "each turn needs 'caller' text")
+        if not isinstance(entry, dict) or not isinstance(entry.get("caller", "" if "dtmf" in entry else None), str):
+            raise _fail(source, where, "each turn needs 'caller' text (or 'dtmf' keys)")
+        dtmf = entry.get("dtmf", "")
+        if not isinstance(dtmf, str) or any(key not in "0123456789*#ABCD" for key in dtmf):
+            raise _fail(source, f"{where}.dtmf", "expected keypad keys (0-9, *, #, A-D)")
         unknown = set(entry) - {
             "caller",
             "agent",
@@ -158,6 +164,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
             "interrupt",
             "transcript_delay",
             "transcription_failed",
+            "dtmf",
         }
         interrupt = entry.get("interrupt", False)
         if interrupt not in (True, False, "playback"):
@@ -172,7 +179,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
             raise _fail(source, f"{where}.transcript_delay", "expected a number of seconds >= 0")
         turns.append(
             Turn(
-                caller=entry["caller"],
+                caller=entry.get("caller", ""),
                 agent=_reply(entry.get("agent"), source, f"{where}.agent"),
                 delay=float(delay),
                 language=entry.get("language"),
@@ -180,6 +187,7 @@ def scenario_from_dict(data: Any, *, source: str = "<dict>") -> Scenario:
                 over_playback=interrupt == "playback",
                 transcript_delay=float(transcript_delay),
                 transcription_failed=bool(entry.get("transcription_failed", False)),
+                dtmf=dtmf,
             )
         )
     expect = data.get("expect") or {}

@@ -116,14 +116,17 @@ class ClientSecret:
 
 @dataclass
 class CallRecord:
-    """A WebRTC call (from POST /realtime/calls) or one a test registered, which a sideband socket can attach to."""
+    """A WebRTC call (from POST /realtime/calls), a SIP call (`place_sip_call`) or one a test registered, which a
+    sideband socket can attach to (once active)."""
 
     call_id: str
     session: dict
     scenario: Scenario | None
-    created_via: str  # "webrtc", "webrtc_unified" or "registered"
+    created_via: str  # "webrtc", "webrtc_unified", "sip" or "registered"
     sdp_offer: str | None = None
-    state: str = "active"  # "active" or "ended"
+    state: str = "active"  # "incoming" (SIP, ringing), "active", "rejected" or "ended"
+    reject_status: int | None = None  # SIP: the status the call was rejected with
+    refer_targets: list[str] = field(default_factory=list)  # SIP: where REFER sent it (accepted refers only)
     engine: RealtimeSession | None = None
     log: SessionLog | None = None
 
@@ -188,6 +191,8 @@ class FakeOpenAI:
         self.sessions: list[SessionLog] = []
         self.calls: dict[str, CallRecord] = {}
         self.client_secrets: dict[str, ClientSecret] = {}
+        # SIP: POST …/refer answers this HTTP status with an error body instead of transferring (None: it transfers).
+        self.refer_failure_status: int | None = None
         # Tests may move time forward: to expire secrets, or past a model's shutdown date.
         self.clock: Callable[[], float] = clock_for(today if today is not None else os.environ.get(TODAY_ENV))
         self._runner: web.AppRunner | None = None
@@ -262,6 +267,43 @@ class FakeOpenAI:
             created_via="registered",
         )
         return call_id
+
+    async def place_sip_call(
+        self,
+        webhook_url: str,
+        secret: str,
+        *,
+        to: str,
+        caller: str = "+16175550123",
+        scenario: str | Path | Scenario | None = None,
+        webhook_id: str | None = None,
+        deliveries: int = 1,
+    ) -> SipDelivery:
+        """A phone call reaching the project over SIP: the call rings here (`incoming`) and the signed
+        `realtime.call.incoming` is POSTed to `webhook_url`, `deliveries` times with the same `webhook-id` (a
+        retry). The project then accepts or rejects it, and attaches its sideband, which plays `scenario`."""
+        import aiohttp
+
+        from .webhooks import encode, incoming_call_event, signed_headers
+
+        call_id = new_call_id()
+        self.calls[call_id] = CallRecord(
+            call_id=call_id,
+            session=self._new_session(DEFAULT_MODEL),
+            scenario=load_scenario(scenario) if scenario is not None else self.scenario,
+            created_via="sip",
+            state="incoming",
+        )
+        body = encode(incoming_call_event(call_id, to=to, caller=caller, created_at=int(self.clock())))
+        delivery = SipDelivery(call_id=call_id, webhook_id=webhook_id or new_id("wh"))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+            for _ in range(deliveries):
+                # Each delivery is signed afresh (a new timestamp), under the same webhook-id.
+                headers = signed_headers(secret, body, webhook_id=delivery.webhook_id)
+                async with client.post(webhook_url, data=body, headers=headers) as response:
+                    delivery.statuses.append(response.status)
+                    delivery.answers.append(await response.text())
+        return delivery
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Recorded requests whose path is `path` (with or without the /v1 prefix)."""
@@ -462,6 +504,8 @@ class FakeOpenAI:
         call = self.calls.get(call_id)
         if call is None:
             raise ProtocolError(f"Call not found: {call_id}", code="call_not_found", param="call_id", status=404)
+        if call.created_via == "sip":
+            return self._sip_call_action(call, action, recorded)
         if action == "accept":
             clean = validate_session(self._json_body(recorded), path="session", beta_code=BETA_CODE)
             call.session = merge_session(call.session, clean)
@@ -476,6 +520,43 @@ class FakeOpenAI:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return web.Response(status=200)
+
+    def _sip_call_action(self, call: CallRecord, action: str, recorded: RecordedRequest) -> web.Response:
+        """accept / reject a ringing SIP call, refer / hang up an active one (openai SDK realtime.calls docstrings:
+        reject "Decline an incoming SIP call", default 603; refer "Transfer an active SIP call")."""
+        body = self._json_body(recorded)
+        if action in ("accept", "reject") and call.state != "incoming":
+            raise ProtocolError(f"Call {call.call_id} is not ringing (state {call.state}).", code="invalid_call_state")
+        if action in ("refer", "hangup") and call.state != "active":
+            raise ProtocolError(f"Call {call.call_id} is not active (state {call.state}).", code="invalid_call_state")
+        if action == "accept":
+            clean = validate_session(body, path="session", beta_code=BETA_CODE)
+            call.session = merge_session(call.session, clean)
+            call.state = "active"
+        elif action == "reject":
+            status = body.get("status_code", 603) if isinstance(body, dict) else None
+            if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 699:
+                raise invalid_value("status_code", status)
+            call.state, call.reject_status = "rejected", status
+        elif action == "refer":
+            target = body.get("target_uri") if isinstance(body, dict) else None
+            if not isinstance(target, str) or not target.startswith(("tel:", "sip:")):
+                raise invalid_value("target_uri", target)
+            if self.refer_failure_status is not None:
+                raise ProtocolError(
+                    "The transfer could not be completed.", code="refer_failed", status=self.refer_failure_status
+                )
+            call.refer_targets.append(target)
+            self._end_soon(call)  # the far end took the call: the session ends
+        else:
+            self._end_soon(call)
+        return web.Response(status=200)
+
+    def _end_soon(self, call: CallRecord) -> None:
+        call.state = "ended"  # at once: the answer must not race the close
+        task = asyncio.get_running_loop().create_task(self._end_call(call))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _end_call(self, call: CallRecord) -> None:
         call.state = "ended"
@@ -833,6 +914,16 @@ def _parse_multipart(content_type: str, raw: bytes) -> tuple[str | None, str | N
         elif name == "session":
             session = text
     return sdp, session
+
+
+@dataclass
+class SipDelivery:
+    """What `place_sip_call` did: the call id, and the project's answer to each delivery of the webhook."""
+
+    call_id: str
+    webhook_id: str
+    statuses: list[int] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
 
 
 class FakeOpenAIThread:

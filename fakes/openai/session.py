@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import audio
 from .protocol import (
+    CLOCK,
     MAX_APPEND_BYTES,
     ProtocolError,
     check_client_event,
@@ -445,6 +446,10 @@ class RealtimeSession:
 
     async def _on_response_create(self, event: dict) -> None:
         params = validate_response_params(event.get("response") or {})
+        if self.is_call and not self._started:
+            # A SIP call's session was set at accept: the server greets with a response.create, no session.update.
+            self._started = True
+            await self._notify()
         in_conversation = params.get("conversation", "auto") != "none"
         if in_conversation and self.active is not None:
             self._violation("response.create while a response is active")
@@ -531,6 +536,16 @@ class RealtimeSession:
             self.follow_up, self.awaiting_calls = None, []
 
     async def _caller_speaks(self, turn: Turn) -> None:
+        if turn.dtmf:
+            # SIP only: keypad presses arrive as events, not audio; the model does not answer them by itself (the
+            # server decides), so the turn's reply waits for the client's response.create.
+            for key in turn.dtmf:
+                await self.send(
+                    {"type": "input_audio_buffer.dtmf_event_received", "event": key, "received_at": int(CLOCK.get()())}
+                )
+            self.pending_reply = turn.agent
+            if not turn.caller:
+                return
         item_id = new_id("item")
         td = self._turn_detection or {}
         start_ms = self.input_ms

@@ -32,10 +32,13 @@ class Command(BaseCommand):
                 "dry_run": report.dry_run,
                 "clinics": {slug: counts.as_dict() for slug, counts in report.by_clinic.items()},
                 "totals": report.totals(),
+                "webhook_receipts": report.webhook_receipts,
             }
             self.stdout.write(json.dumps(body, sort_keys=True))
             return
         verb = "would delete" if report.dry_run else "deleted"
+        if report.webhook_receipts:
+            self.stdout.write(f"webhook receipts: {verb} {report.webhook_receipts}")
         if not report.by_clinic:
             self.stdout.write("No clinic has a retention limit; nothing to purge.")
         for slug, counts in report.by_clinic.items():
