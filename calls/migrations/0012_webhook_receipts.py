@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0010_call_usage_ledger"),
+        ("calls", "0011_notification_board_feed_index"),
     ]
 
     operations = [
