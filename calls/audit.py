@@ -74,6 +74,7 @@ PRINCIPAL_VIA = {
     "openai": "webhook",  # OpenAI's signed webhooks (a SIP call coming in)
     "web-caller": "api",
     "retention": "command",
+    "openai-summary": "command",  # the notification worker making post-call summaries (calls.summaries)
     "system": "system",
 }
 SERVICE_PRINCIPALS = frozenset(PRINCIPAL_VIA)

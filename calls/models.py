@@ -353,6 +353,50 @@ class Notification(models.Model):
         return f"{self.channel} {self.event} ({self.status})"
 
 
+class CallSummary(models.Model):
+    """The post-call summary of an ended call, made from its stored transcript by the notification worker
+    (calls.summaries). Written `pending` in the call-end transaction, so it is also the worker's queue: the call
+    ends first, and an OpenAI outage only delays the summary. It sits beside the transcript, never replaces it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed (gave up)"
+
+    call = models.OneToOneField(Call, on_delete=models.CASCADE, primary_key=True, related_name="summary")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=200, blank=True)  # an error class or HTTP status, never a body
+    model = models.CharField(max_length=64, blank=True)  # the model that wrote it ("" when no model was asked)
+    summary = models.TextField(blank=True)
+    reason_for_call = models.CharField(max_length=300, blank=True)
+    follow_up_needed = models.BooleanField(null=True, blank=True)  # null until done
+    # What the summary cost (the Responses API's usage), kept so a price table can be applied later.
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "done", "failed"]), name="call_summary_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | Q(completed_at__isnull=False, follow_up_needed__isnull=False),
+                name="call_summary_done_complete",
+            ),
+        ]
+        indexes = [
+            # The worker: pending summaries that are due (partial: pending rows only).
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="call_summary_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Summary of {self.call_id} ({self.status})"
+
+
 class AuditEventQuerySet(models.QuerySet):
     """Audit rows are append-only: bulk updates and deletes are refused (see calls.audit for the rest)."""
 

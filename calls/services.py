@@ -32,6 +32,7 @@ from calls.models import (
     WebhookReceipt,
 )
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
+from calls.summaries import summary_enqueue
 from organizations.models import Organization
 from organizations.vocabulary import Urgency
 
@@ -348,6 +349,7 @@ def call_end(
             duration_seconds = int((end - locked.started_at).total_seconds())
         locked.duration_seconds = duration_seconds
         _save(locked, ["status", "end_reason", "ended_at", "duration_seconds", "urgency"])
+        summary_enqueue(call=locked, now=end)  # made later by the notification worker (calls.summaries)
     logger.info("call ended reason=%s status=%s call=%s", reason, locked.status, locked.pk)
     return locked
 

@@ -381,6 +381,12 @@ def _prices_override(name: str) -> dict[str, dict[str, str]]:
 
 
 REALTIME_PRICES |= _prices_override("REALTIME_PRICES_JSON")
+# Post-call summaries (calls/summaries.py): the Responses API model, how long one request may take (the worker
+# retries with back-off, so no SDK retries), and how much transcript is sent (longer ones are cut, with a note).
+# gpt-5.4-mini: the SDK's current small model (openai 3.57 `ChatModel`; gpt-5.4-nano is deprecated).
+SUMMARY_MODEL = env_str("SUMMARY_MODEL", "gpt-5.4-mini")
+SUMMARY_TIMEOUT_SECONDS = env_float("SUMMARY_TIMEOUT_SECONDS", 30.0, minimum=1.0, maximum=300)
+SUMMARY_TRANSCRIPT_CHARS = env_int("SUMMARY_TRANSCRIPT_CHARS", 24_000, minimum=1_000, maximum=400_000)
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_API_BASE_URL = env_url("TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https"))

@@ -45,6 +45,7 @@ from .protocol import (
     new_id,
     validate_session,
 )
+from .responses import create_response
 from .scenarios import Scenario, load_scenario
 from .session import RealtimeSession, SessionLog, run_echo
 
@@ -428,6 +429,10 @@ class FakeOpenAI:
                     '/v1/realtime/client_secrets with a GA session (session.type = "realtime").',
                     code=BETA_CODE,
                 )
+            if path == "/v1/responses":
+                if kind != "standard":
+                    raise ProtocolError("Ephemeral keys cannot create responses.", code="invalid_api_key", status=401)
+                return web.json_response(create_response(self._json_body(recorded), now=self.clock()))
             if path == "/v1/realtime/calls":
                 return self._create_call(request, recorded, kind, token)
             parts = path.split("/")  # ['', 'v1', 'realtime', 'calls', id, action]
