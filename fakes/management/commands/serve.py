@@ -66,7 +66,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, host: str, port: int, no_workers: bool = False, **options: Any) -> None:
-        from daphne.cli import CommandLineInterface
+        # daphne with request bodies bounded while they arrive (stock daphne reads a whole body first).
+        from core.daphne_server import BoundedCommandLineInterface
 
         base = f"http://{host}:{port}"
         # The workers start before the fake OpenAI is wired in: they never call OpenAI, and must not inherit the
@@ -96,7 +97,7 @@ class Command(BaseCommand):
             self.stdout.flush()
             # -v 0: no daphne access log. It would print full URLs with query strings (search terms can be patient
             # data); our own request line (core/observability.py) logs method, path, status and request id instead.
-            CommandLineInterface().run(
+            BoundedCommandLineInterface().run(
                 ["-b", host, "-p", str(port), "-v", "0", "--http-timeout", "30", "voiceagent.asgi:application"]
             )
         finally:
