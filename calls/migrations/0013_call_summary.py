@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("calls", "0011_notification_board_feed_index"),
+        ("calls", "0012_webhook_receipts"),
     ]
 
     operations = [
