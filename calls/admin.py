@@ -26,7 +26,15 @@ from django.utils.http import urlencode
 from calls import ledger
 from calls.audit import AuditedAdminMixin
 from calls.intake import normalize_phone
-from calls.models import SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, Escalation, Intake, TranscriptSegment
+from calls.models import (
+    SEGMENT_SOURCE_KEY,
+    SOURCE_FORWARDED,
+    Call,
+    CallSummary,
+    Escalation,
+    Intake,
+    TranscriptSegment,
+)
 from calls.services import (
     call_delete,
     call_escalate_by_staff,
@@ -80,6 +88,20 @@ def _pretty_json(value: object) -> str:
     # printable: a lone surrogate stored in JSON before input was checked (SQLite keeps it) must not make the page
     # fail to encode (a 500 for that call's page).
     return format_html("<pre>{}</pre>", printable(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)))
+
+
+SUMMARY_LINE_CHARS = 90
+_SUMMARY_STATE: dict[str, str] = {
+    CallSummary.Status.PENDING: "Summary pending…",
+    CallSummary.Status.FAILED: "No summary (failed)",
+}
+
+
+def _summary_of(call: Call) -> CallSummary | None:
+    try:
+        return call.summary
+    except CallSummary.DoesNotExist:
+        return None
 
 
 class ReviewedFilter(admin.SimpleListFilter):
@@ -172,6 +194,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         "channel",
         "status",
         "caller",
+        "summary_line",
         "urgency_label",
         "escalations_link",
         "duration",
@@ -191,7 +214,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     # get_search_results below implements these without a join (no duplicate rows, no DISTINCT over calls).
     search_fields = ["caller_phone", "caller_name", "segments__text"]
     search_help_text = "Search by caller phone or name, or by words said in the call."
-    list_select_related = ["organization", "reviewed_by"]
+    list_select_related = ["organization", "reviewed_by", "summary"]
     show_full_result_count = False  # COUNT(*) over a clinic's whole history on every page is wasted work
     ordering = ["-started_at"]
     list_per_page = 50
@@ -200,6 +223,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     fieldsets = [
         ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at", "duration"]}),
         ("Caller", {"fields": ["caller_name", "caller_phone", "urgency", "escalation_summary"]}),
+        ("Summary", {"fields": ["summary_display"]}),
         ("Intake", {"fields": ["intake_table"]}),
         ("Transcript", {"fields": ["transcript_table"]}),
         ("Review", {"fields": ["reviewed_by", "reviewed_at"]}),
@@ -222,6 +246,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     readonly_fields = [
         "duration",
         "escalation_summary",
+        "summary_display",
         "intake_table",
         "transcript_table",
         "metadata_display",
@@ -273,6 +298,27 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     def caller(self, obj: Call) -> str:
         return obj.caller_name or obj.caller_phone or EMPTY
 
+    @admin.display(description="Summary")
+    def summary_line(self, obj: Call) -> str:
+        summary = _summary_of(obj)
+        if summary is None:
+            return EMPTY
+        if summary.status != CallSummary.Status.DONE:
+            return format_html(
+                '<span class="call-summary-{}">{}</span>', summary.status, _SUMMARY_STATE[summary.status]
+            )
+        text = (
+            summary.summary
+            if len(summary.summary) <= SUMMARY_LINE_CHARS
+            else summary.summary[:SUMMARY_LINE_CHARS] + "…"
+        )
+        follow_up = (
+            format_html(' <strong class="call-summary-follow-up">{}</strong>', "Follow-up")
+            if summary.follow_up_needed
+            else ""
+        )
+        return format_html('<span class="call-summary-line" title="{}">{}</span>{}', summary.summary, text, follow_up)
+
     @admin.display(description="Urgency", ordering="urgency")
     def urgency_label(self, obj: Call) -> str:
         return obj.get_urgency_display() or EMPTY
@@ -301,6 +347,32 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         level = Escalation.Level(obj.escalation_level).label
         return format_html(
             'Highest level: {} · <a href="{}">open in the escalation queue</a>', level, _escalations_url(obj)
+        )
+
+    @admin.display(description="Post-call summary")
+    def summary_display(self, obj: Call) -> str:
+        summary = _summary_of(obj)
+        if summary is None:
+            return "No summary: the call is live, or ended before summaries were made."
+        if summary.status == CallSummary.Status.PENDING:
+            tries = f" (attempt {summary.attempts + 1})" if summary.attempts else ""
+            return f"Being written after the call{tries}; it appears here when done. The transcript below is complete."
+        if summary.status == CallSummary.Status.FAILED:
+            return (
+                f"Could not be written ({summary.last_error or 'error'}, {summary.attempts} attempts). "
+                "The transcript below is complete; an operator can retry with manage.py summarize_calls."
+            )
+        made_by = f"Written by {summary.model} from the transcript" if summary.model else "Nothing was said"
+        return format_html(
+            '<div class="call-summary"><p class="call-summary-text">{}</p><table>'
+            "<tr><th>Reason for the call</th><td>{}</td></tr>"
+            '<tr><th>Follow-up needed</th><td class="call-summary-follow-up-value">{}</td></tr>'
+            '</table><p class="help">{} on {}; the transcript below is the record.</p></div>',
+            summary.summary,
+            summary.reason_for_call or EMPTY,
+            "Yes" if summary.follow_up_needed else "No",
+            made_by,
+            clinic_time(summary.completed_at, obj.organization),
         )
 
     @admin.display(description="Intake")

@@ -17,6 +17,7 @@ from calls.models import (
     SEGMENT_SOURCE_KEY,
     SOURCE_FORWARDED,
     Call,
+    CallSummary,
     Escalation,
     Intake,
     TranscriptSegment,
@@ -153,6 +154,48 @@ class CallSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PostCallSummarySerializer(serializers.ModelSerializer):
+    """What the call was about, written by a model after the call from its stored transcript (calls.summaries)."""
+
+    status = serializers.CharField(
+        read_only=True, help_text="pending (not made yet, or being retried), done, or failed (gave up)."
+    )
+    summary = serializers.CharField(read_only=True, help_text="A short summary of the call; empty until done.")
+    reason_for_call = serializers.CharField(read_only=True, help_text="The caller's reason, in a few words.")
+    follow_up_needed = serializers.BooleanField(
+        read_only=True, allow_null=True, help_text="Whether the clinic must act after this call; null until done."
+    )
+    model = serializers.CharField(read_only=True, help_text="The model that wrote it (empty: nothing was said).")
+    completed_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CallSummary
+        fields = ["status", "summary", "reason_for_call", "follow_up_needed", "model", "attempts", "completed_at"]
+        read_only_fields = fields
+
+
+def post_call_summary(call: Call) -> dict | None:
+    try:
+        summary = call.summary
+    except ObjectDoesNotExist:
+        return None  # a live call, or one that ended before summaries existed
+    return PostCallSummarySerializer(summary).data
+
+
+class StaffCallListSerializer(CallSummarySerializer):
+    """A call in the staff list: the list item plus what the call was about."""
+
+    summary = serializers.SerializerMethodField()
+
+    class Meta(CallSummarySerializer.Meta):
+        fields = [*CallSummarySerializer.Meta.fields, "summary"]
+        read_only_fields = fields
+
+    @extend_schema_field(PostCallSummarySerializer(allow_null=True))
+    def get_summary(self, call: Call) -> dict | None:
+        return post_call_summary(call)
+
+
 class TranscriptSegmentSerializer(serializers.ModelSerializer):
     seq = serializers.IntegerField(read_only=True, help_text="Arrival order. The list is in conversation order.")
     interrupted = serializers.BooleanField(
@@ -255,10 +298,17 @@ class StaffCallDetailSerializer(CallDetailSerializer):
     usage = serializers.SerializerMethodField()
     estimated_cost_usd = serializers.SerializerMethodField()
     turn_latency_ms = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField(
+        help_text="The post-call summary (beside the transcript, never instead of it); null for a live call."
+    )
 
     class Meta(CallDetailSerializer.Meta):
-        fields = [*CallDetailSerializer.Meta.fields, "usage", "estimated_cost_usd", "turn_latency_ms"]
+        fields = [*CallDetailSerializer.Meta.fields, "usage", "estimated_cost_usd", "turn_latency_ms", "summary"]
         read_only_fields = fields
+
+    @extend_schema_field(PostCallSummarySerializer(allow_null=True))
+    def get_summary(self, call: Call) -> dict | None:
+        return post_call_summary(call)
 
     @extend_schema_field(CallUsageSerializer)
     def get_usage(self, call: Call) -> dict[str, int]:

@@ -46,8 +46,8 @@ from calls.api.serializers import (
     CallDetailSerializer,
     CallEndSerializer,
     CallStartSerializer,
-    CallSummarySerializer,
     StaffCallDetailSerializer,
+    StaffCallListSerializer,
 )
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
@@ -136,6 +136,15 @@ STAFF_CALL_DETAIL_EXAMPLE = OpenApiExample(
         },
         "estimated_cost_usd": "0.261003",
         "turn_latency_ms": {"p50": 820, "p95": 1430, "turns": 6},
+        "summary": {
+            "status": "done",
+            "summary": "The caller booked a check-up for Tuesday morning and asked for a call back to confirm.",
+            "reason_for_call": "Book a check-up",
+            "follow_up_needed": True,
+            "model": "gpt-5.4-mini",
+            "attempts": 1,
+            "completed_at": "2026-12-02T15:04:12Z",
+        },
     },
 )
 
@@ -350,14 +359,14 @@ class CallerTranscriptView(CallerAPIView):
 class CallListView(generics.ListAPIView[Call]):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
-    serializer_class = CallSummarySerializer
+    serializer_class = StaffCallListSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = CallFilterSet
     pagination_class = CallCursorPagination
     ordering_param = DEFAULT_ORDERING
 
     def get_queryset(self) -> QuerySet[Call]:
-        return calls_with_summary(calls_for_user(self.request.user))
+        return calls_with_summary(calls_for_user(self.request.user)).select_related("summary")
 
     # The stubs make these two generic over the row type (a values() queryset's rows); here the rows are calls.
     def filter_queryset[R](self, queryset: QuerySet[Call, R]) -> QuerySet[Call, R]:
@@ -396,7 +405,7 @@ class CallListView(generics.ListAPIView[Call]):
                 description="Results per page (default 25, max 100).",
             )
         ],
-        responses={200: CallSummarySerializer(many=True), **STAFF_READ_ERRORS},
+        responses={200: StaffCallListSerializer(many=True), **STAFF_READ_ERRORS},
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
@@ -408,7 +417,8 @@ class CallDetailView(generics.RetrieveAPIView[Call]):
     serializer_class = StaffCallDetailSerializer
 
     def get_object(self) -> Call:
-        call = calls_with_detail(calls_for_user(self.request.user)).filter(pk=self.kwargs["call_id"]).first()
+        calls = calls_with_detail(calls_for_user(self.request.user)).select_related("summary")
+        call = calls.filter(pk=self.kwargs["call_id"]).first()
         if call is None:
             raise ApiError(404, "not_found", "No such call.")
         audit_read(self.request, action="view", objects=[call], via="api")  # audit hook (calls.audit), fail closed
