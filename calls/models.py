@@ -14,8 +14,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.base import ModelBase
 
-from organizations.models import Organization
-from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, Urgency
+from organizations.models import OnCallPerson, Organization
+from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, PageChannel, PageStatus, Urgency
 
 # A call's caller-side token outlives the call by this much (the browser's hang-up and the caller's last words may
 # arrive late), then stops working.
@@ -275,6 +275,13 @@ class Escalation(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True)
+    # An on-call person who acknowledged by SMS (`ACK`); acknowledged_by stays empty then.
+    acknowledged_by_person = models.ForeignKey(
+        OnCallPerson, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # On-call paging (calls.paging): when the next person is paged (empty: not paging), and how many were paged.
+    paging_next_at = models.DateTimeField(null=True, blank=True)
+    paging_step = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -294,6 +301,10 @@ class Escalation(models.Model):
             ),
             # Console queue and GET /api/escalations?status=…: a clinic's escalations by status and age.
             models.Index(fields=["organization", "status", "-created_at"], name="escalation_org_status_idx"),
+            # The notification worker's re-page pass: escalations whose next page is due (partial: paging ones).
+            models.Index(
+                fields=["paging_next_at"], condition=Q(paging_next_at__isnull=False), name="escalation_paging_due_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -395,6 +406,62 @@ class CallSummary(models.Model):
 
     def __str__(self) -> str:
         return f"Summary of {self.call_id} ({self.status})"
+
+
+class Page(models.Model):
+    """One on-call page attempt: one person, one channel, one step of an escalation's paging (calls.paging).
+
+    An outbox row like Notification: written in the transaction that decides to page, sent after commit by the
+    notification worker, retried with back-off while the provider is unreachable, and claimed before it is sent
+    so that one attempt is never sent twice. `step` numbers the people paged for the escalation (0 = first).
+    """
+
+    Channel = PageChannel
+    Status = PageStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="pages")
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="pages")
+    person = models.ForeignKey(OnCallPerson, null=True, blank=True, on_delete=models.SET_NULL, related_name="pages")
+    person_name = models.CharField(max_length=100)  # as it was when paged (the person may be renamed or removed)
+    step = models.PositiveIntegerField()
+    channel = models.CharField(max_length=8, choices=PageChannel.choices)
+    to = models.CharField(max_length=254)  # the mobile number or e-mail address paged
+    sender = models.CharField(max_length=16, blank=True)  # SMS: the Twilio number it was sent from (ACK replies)
+    status = models.CharField(max_length=10, choices=PageStatus.choices, default=PageStatus.QUEUED)
+    tries = models.PositiveSmallIntegerField(default=0)
+    # When the next try is due (queued, or failed with a retry left); empty while claimed and once settled.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # a worker is sending it right now
+    provider_id = models.CharField(max_length=64, blank=True)  # Twilio's MessageSid
+    last_error = models.CharField(max_length=200, blank=True)  # an error class or provider code, never a body
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One attempt per person, channel and step: a redelivered decision cannot page twice.
+            models.UniqueConstraint(fields=["escalation", "step", "channel"], name="page_unique_attempt"),
+            models.UniqueConstraint(
+                fields=["provider_id"], condition=~Q(provider_id=""), name="page_unique_provider_id"
+            ),
+            models.CheckConstraint(condition=Q(channel__in=PageChannel.values), name="page_channel_valid"),
+            models.CheckConstraint(condition=Q(status__in=PageStatus.values), name="page_status_valid"),
+        ]
+        indexes = [
+            # The notification worker: pages whose next try is due (partial: unsettled ones only).
+            models.Index(fields=["next_attempt_at"], condition=Q(next_attempt_at__isnull=False), name="page_due_idx"),
+            # The stale-claim sweep: pages a worker claimed and never settled.
+            models.Index(fields=["claimed_at"], condition=Q(claimed_at__isnull=False), name="page_claimed_idx"),
+            # The inbound SMS `ACK`: pages sent to this number.
+            models.Index(fields=["to", "channel"], name="page_to_idx"),
+            # The escalation's page history (console, board), in paging order.
+            models.Index(fields=["escalation", "step"], name="page_escalation_step_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} page to {self.person_name} ({self.get_status_display()})"
 
 
 class AuditEventQuerySet(models.QuerySet):

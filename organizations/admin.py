@@ -25,17 +25,20 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from organizations.access import admin_organizations_for_user, organizations_for_user, role_in, scope_for_user
-from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OrganizationForm
+from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OnCallPersonForm, OrganizationForm
 from organizations.models import (
     AGENT_LANGUAGES,
     AGENT_SETTINGS,
+    PAGING_SETTINGS,
     RETENTION_SETTINGS,
     BusinessHours,
     Closure,
     EscalationPhrase,
     IntakeField,
     Membership,
+    OnCallPerson,
     Organization,
+    PagingRule,
     TwilioNumber,
 )
 from organizations.services import intake_fields_reset_to_default, membership_remove, membership_set
@@ -258,6 +261,31 @@ class EscalationPhraseInline(ClinicScopedInline[EscalationPhrase]):
         return super().get_queryset(request).order_by("level", "phrase")
 
 
+class OnCallPersonInline(ClinicScopedInline[OnCallPerson]):
+    model = OnCallPerson
+    form = OnCallPersonForm
+    fields = ["position", "name", "mobile", "email", "weekdays", "starts", "ends", "active"]
+    verbose_name_plural = (
+        "On-call list (paged in this order among those covering the moment; hours in the clinic's time zone)"
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OnCallPerson]:
+        return super().get_queryset(request).order_by("position", "id")
+
+
+class PagingRuleInline(ClinicScopedInline[PagingRule]):
+    model = PagingRule
+    fields = ["level", "action", "repage_minutes"]
+    verbose_name = "paging rule"
+    verbose_name_plural = (
+        "Paging rules per level (without a rule: emergency pages, re-paging every 3 minutes; urgent pages every "
+        "10; human requests and agent uncertainty go to the board only)"
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PagingRule]:
+        return super().get_queryset(request).order_by("level")
+
+
 class TwilioNumberInline(ClinicScopedInline[TwilioNumber]):
     """Numbers belong to the operator's Twilio account and route calls between clinics, so only operators
     (superusers) assign them; clinic members see which numbers reach them."""
@@ -275,7 +303,15 @@ class TwilioNumberInline(ClinicScopedInline[TwilioNumber]):
 class OrganizationAdmin(ClinicScopedAdmin[Organization]):
     clinic_path = "id"
     form = OrganizationForm
-    inlines = [BusinessHoursInline, ClosureInline, IntakeFieldInline, EscalationPhraseInline, TwilioNumberInline]
+    inlines = [
+        BusinessHoursInline,
+        ClosureInline,
+        IntakeFieldInline,
+        EscalationPhraseInline,
+        OnCallPersonInline,
+        PagingRuleInline,
+        TwilioNumberInline,
+    ]
     list_display = ["name", "slug", "timezone", "open_now", "after_hours_policy", "escalation_phone"]
     list_filter = ["after_hours_policy"]
     search_fields = ["name", "slug"]  # never the webhook secret
@@ -289,6 +325,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         ("Website widget", {"fields": ["publishable_key", "allowed_origins", "event_forwarding"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
+        ("On-call paging", {"fields": list(PAGING_SETTINGS)}),
         # purge_expired deletes what is older; empty keeps forever; audit rows always stay
         ("Data retention", {"fields": list(RETENTION_SETTINGS)}),
         ("Record", {"fields": ["created_at", "updated_at"]}),

@@ -19,9 +19,11 @@ from organizations.models import (
     AGENT_LANGUAGES,
     CLINIC_SETTINGS,
     OPERATOR_SETTINGS,
+    PAGING_SETTINGS,
     RETENTION_SETTINGS,
     BusinessHours,
     IntakeField,
+    OnCallPerson,
     Organization,
     validate_dial_countries,
     validate_hours_do_not_overlap,
@@ -124,7 +126,13 @@ class OrganizationForm(forms.ModelForm):
 
     class Meta:
         model = Organization
-        fields = ["slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS, *OPERATOR_SETTINGS]  # retention: purge_expired
+        fields = [
+            "slug",
+            *CLINIC_SETTINGS,
+            *RETENTION_SETTINGS,
+            *OPERATOR_SETTINGS,
+            *PAGING_SETTINGS,
+        ]  # retention: purge_expired
         labels = {
             "on_call_phone": "On-call phone",
             "max_call_minutes": "Maximum call length (minutes)",
@@ -137,7 +145,22 @@ class OrganizationForm(forms.ModelForm):
             "webhook_url": "Webhook URL",
             "after_hours_message": "After-hours message",
             "after_hours_policy": "After-hours policy",
+            "paging_includes_caller_name": "Caller's name in pages",
         }
+
+
+class OnCallPersonForm(forms.ModelForm):
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=BusinessHours.Weekday.choices,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        initial=list(range(7)),
+        label="Days",  # the model's validate_weekdays checks the coerced list
+    )
+
+    class Meta:
+        model = OnCallPerson
+        fields = ["position", "name", "mobile", "email", "weekdays", "starts", "ends", "active"]
 
 
 class IntakeFieldForm(forms.ModelForm):

@@ -21,7 +21,14 @@ from django.db import models
 from django.db.models import Q
 
 from organizations.dialing import DEFAULT_DIAL_COUNTRIES, dial_refusal, is_country_code
-from organizations.vocabulary import PHRASE_LEVEL_CHOICES, PHRASE_LEVELS, EscalationLevel, Urgency
+from organizations.vocabulary import (
+    DEFAULT_PAGING,
+    PHRASE_LEVEL_CHOICES,
+    PHRASE_LEVELS,
+    EscalationLevel,
+    PagingAction,
+    Urgency,
+)
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 e164_validator = RegexValidator(E164_REGEX, "Enter a phone number in E.164 format, e.g. +14155550123.")
@@ -73,6 +80,8 @@ RETENTION_SETTINGS = ("transcript_retention_days", "intake_retention_days", "cal
 # Console only, and operators only: which countries a clinic's calls may be sent to is a toll-fraud guard, so a
 # clinic admin's account (taken over or not) cannot widen it.
 OPERATOR_SETTINGS = ("dial_countries",)
+# Console only: what on-call pages may say (the on-call list and the rules per level are rows, see OnCallPerson).
+PAGING_SETTINGS = ("paging_includes_caller_name",)
 # The lists of child rows of a clinic's configuration (each replaced wholesale): config name -> Organization relation.
 CONFIG_LISTS = {
     "business_hours": "hours",
@@ -373,6 +382,13 @@ class Organization(models.Model):
     )
     webhook_secret = models.CharField(max_length=64, default=generate_webhook_secret, editable=False)
 
+    # On-call pages carry level, clinic, age and a link; the caller's name only when the clinic allows it.
+    paging_includes_caller_name = models.BooleanField(
+        default=False,
+        help_text="Put the caller's name into on-call SMS and e-mail pages (off: level, clinic, age and a link "
+        "only). Transcript text is never sent.",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -451,6 +467,18 @@ class Organization(models.Model):
             raise ValidationError(
                 {"idle_timeout_ms": "The idle timeout works with voice-activity turn detection only; leave it empty."}
             )
+
+    def paging_for(self, level: str) -> tuple[str, int]:
+        """(PagingAction, re-page minutes) for a new escalation of `level`: the clinic's rule, else the default."""
+        for rule in self.paging_rules.all():  # a handful of rows (or a prefetch)
+            if rule.level == level:
+                return rule.action, rule.repage_minutes
+        return DEFAULT_PAGING.get(level, (PagingAction.BOARD, 10))
+
+    def on_call_now(self, at: dt.datetime) -> list[OnCallPerson]:
+        """The active on-call people covering `at`, in list order (who is paged first, then next)."""
+        people = self.on_call_people.filter(active=True).order_by("position", "id")
+        return [person for person in people if person.covers(at)]
 
     def may_dial(self, number: str) -> bool:
         """Checked again when a call is sent to a number (the stored one may predate the rules or the countries)."""
@@ -722,3 +750,109 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.organization} ({self.role})"
+
+
+def all_weekdays() -> list[int]:
+    return list(range(7))
+
+
+def validate_weekdays(value: object) -> None:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(day, int) and not isinstance(day, bool) and 0 <= day <= 6 for day in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValidationError("Choose one or more weekdays (0 = Monday … 6 = Sunday), each once.")
+
+
+class OnCallPerson(models.Model):
+    """Someone paged by SMS and/or e-mail when an escalation needs a person (calls.paging). The list is tried in
+    `position` order among those covering the moment, in the clinic's time zone."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="on_call_people")
+    name = models.CharField(max_length=100)
+    mobile = models.CharField(
+        max_length=16, blank=True, validators=[e164_validator], help_text="Mobile number for SMS pages (E.164)."
+    )
+    email = models.EmailField(max_length=254, blank=True, help_text="Address for e-mail pages.")
+    position = models.PositiveSmallIntegerField(default=0, help_text="Paged in this order (lowest first).")
+    weekdays = models.JSONField(default=all_weekdays, validators=[validate_weekdays])
+    starts = models.TimeField(default=dt.time(0), help_text="Covers from (clinic time).")
+    ends = models.TimeField(
+        default=dt.time(0),
+        help_text="Covers until (clinic time); at or before the start means overnight, equal means all day.",
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "on-call person"
+        verbose_name_plural = "on-call people"
+        constraints = [
+            models.CheckConstraint(condition=~Q(mobile="") | ~Q(email=""), name="on_call_has_mobile_or_email"),
+            models.CheckConstraint(condition=Q(mobile="") | Q(mobile__regex=E164_REGEX), name="on_call_mobile_e164"),
+        ]
+        indexes = [
+            # Organization.on_call_now: a clinic's list in paging order.
+            models.Index(fields=["organization", "position"], name="on_call_org_position_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.mobile and not self.email:
+            raise ValidationError("Give a mobile number, an e-mail address or both.")
+        if self.mobile and isinstance(getattr(self.organization, "dial_countries", None), list):
+            refusal = dial_refusal(self.mobile, self.organization.dial_countries)
+            if refusal:
+                raise ValidationError({"mobile": refusal})
+
+    def covers(self, at: dt.datetime) -> bool:
+        """Whether this person is on call at `at` (hours read in the clinic's time zone)."""
+        local = at.astimezone(self.organization.tz)
+        days, moment, weekday = set(self.weekdays or []), local.time(), local.weekday()
+        if self.starts == self.ends:
+            return weekday in days
+        if self.starts < self.ends:
+            return weekday in days and self.starts <= moment < self.ends
+        # Overnight: the evening of a listed day, or the morning after one.
+        return (weekday in days and moment >= self.starts) or ((weekday - 1) % 7 in days and moment < self.ends)
+
+    @property
+    def hours_label(self) -> str:
+        names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        days = "every day" if len(self.weekdays) == 7 else ", ".join(names[day] for day in sorted(self.weekdays))
+        hours = "all day" if self.starts == self.ends else f"{self.starts:%H:%M} to {self.ends:%H:%M}"
+        return f"{days}, {hours}"
+
+
+class PagingRule(models.Model):
+    """What a clinic does with a new escalation of one level: page the on-call list (re-paging the next person
+    after `repage_minutes` until someone acknowledges) or show it on the board only. A level without a row follows
+    organizations.vocabulary.DEFAULT_PAGING."""
+
+    Action = PagingAction
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="paging_rules")
+    level = models.CharField(max_length=10, choices=EscalationLevel.choices)
+    action = models.CharField(max_length=8, choices=PagingAction.choices, default=PagingAction.PAGE)
+    repage_minutes = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Minutes without an acknowledgement before the next person is paged.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "level"], name="paging_rule_unique_level"),
+            models.CheckConstraint(condition=Q(level__in=EscalationLevel.values), name="paging_rule_level_valid"),
+            models.CheckConstraint(condition=Q(action__in=PagingAction.values), name="paging_rule_action_valid"),
+            models.CheckConstraint(
+                condition=Q(repage_minutes__gte=1, repage_minutes__lte=120), name="paging_rule_repage_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()}: {self.get_action_display()}"

@@ -39,6 +39,8 @@ STAFF_PERMISSIONS = {
         "view_closure",
         "view_intakefield",
         "view_escalationphrase",
+        "view_oncallperson",
+        "view_pagingrule",
     ],
     "calls": [
         "view_call",
@@ -65,6 +67,12 @@ ADMIN_EXTRA_PERMISSIONS = {
         "add_escalationphrase",
         "change_escalationphrase",
         "delete_escalationphrase",
+        "add_oncallperson",
+        "change_oncallperson",
+        "delete_oncallperson",
+        "add_pagingrule",
+        "change_pagingrule",
+        "delete_pagingrule",
         "view_membership",
     ],
 }

@@ -57,3 +57,36 @@ class Urgency(models.TextChoices):
 def severity_of(level: str) -> int:
     """0 for routine or no level, else the escalation level's severity."""
     return ESCALATION_SEVERITY.get(level, 0)
+
+
+class PageChannel(models.TextChoices):
+    """How an on-call person is paged (calls.models.Page)."""
+
+    SMS = "sms", "SMS"
+    EMAIL = "email", "E-mail"
+
+
+class PageStatus(models.TextChoices):
+    """One page attempt's outcome, as staff see it on the escalation and the board."""
+
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Not sent (acknowledged or resolved first)"
+
+
+class PagingAction(models.TextChoices):
+    """What a clinic does with a new escalation of one level (organizations.models.PagingRule)."""
+
+    PAGE = "page", "Page the on-call list until acknowledged"
+    BOARD = "board", "Board only"
+
+
+# A level with no PagingRule row follows these: (action, re-page interval in minutes).
+DEFAULT_PAGING: dict[str, tuple[str, int]] = {
+    EscalationLevel.EMERGENCY: (PagingAction.PAGE, 3),
+    EscalationLevel.URGENT: (PagingAction.PAGE, 10),
+    EscalationLevel.HUMAN: (PagingAction.BOARD, 10),
+    EscalationLevel.UNCERTAIN: (PagingAction.BOARD, 10),
+}

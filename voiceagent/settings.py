@@ -395,6 +395,31 @@ if TWILIO_ACCOUNT_SID and not re.match(r"^AC[0-9a-fA-F]{32}$", TWILIO_ACCOUNT_SI
 # A media socket that has not sent a valid `start` (with its stream token) by then is closed: Twilio sends
 # `connected` and `start` at once, so only a stray or hostile socket waits longer.
 TWILIO_MEDIA_START_TIMEOUT_SECONDS = env_float("TWILIO_MEDIA_START_TIMEOUT_SECONDS", 5.0, minimum=0.1, maximum=60)
+# On-call SMS pages go out from the clinic's first Twilio number, or this one (E.164) for clinics without one.
+TWILIO_MESSAGING_FROM = env_str("TWILIO_MESSAGING_FROM")
+if TWILIO_MESSAGING_FROM and not re.match(r"^\+[1-9][0-9]{6,14}$", TWILIO_MESSAGING_FROM):
+    raise ImproperlyConfigured("TWILIO_MESSAGING_FROM: expected an E.164 number such as +14155550123")
+# On-call e-mail pages: Django's mail framework (MAILERS, Django 6.1). The console backend (stdout) by default; SMTP
+# when EMAIL_HOST is set.
+_EMAIL_HOST = env_str("EMAIL_HOST")
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _EMAIL_HOST,
+                "port": env_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
+                "username": env_str("EMAIL_HOST_USER"),
+                "password": env_str("EMAIL_HOST_PASSWORD"),
+                "use_tls": env_bool("EMAIL_USE_TLS", False),
+                "timeout": env_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=120),
+            },
+        }
+        if _EMAIL_HOST
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "voiceagent <pages@voiceagent.invalid>")
 # Clinic webhooks go only to public https addresses (SSRF guard); true allows http and private/loopback targets,
 # for local development and the test suite's receiver only.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)

@@ -13,11 +13,19 @@ from organizations.api.serializers import (
     OrganizationConfigUpdateSerializer,
 )
 from organizations.forms import OrganizationForm
-from organizations.models import CLINIC_SETTINGS, CONFIG_LISTS, OPERATOR_SETTINGS, RETENTION_SETTINGS, Organization
+from organizations.models import (
+    CLINIC_SETTINGS,
+    CONFIG_LISTS,
+    OPERATOR_SETTINGS,
+    PAGING_SETTINGS,
+    RETENTION_SETTINGS,
+    Organization,
+)
 
 
 def test_the_console_form_edits_the_settings_and_the_operators_fields():
-    assert set(OrganizationForm.base_fields) == {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS, *OPERATOR_SETTINGS}
+    console_only = {*RETENTION_SETTINGS, *OPERATOR_SETTINGS, *PAGING_SETTINGS}
+    assert set(OrganizationForm.base_fields) == {"slug", *CLINIC_SETTINGS, *console_only}
 
 
 def test_the_console_page_places_every_setting_once():
@@ -25,7 +33,7 @@ def test_the_console_page_places_every_setting_once():
     assert fieldsets is not None
     placed = [name for _title, options in fieldsets for name in options["fields"]]
     assert len(placed) == len(set(placed))
-    assert {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS, *OPERATOR_SETTINGS} <= set(placed)
+    assert {"slug", *CLINIC_SETTINGS, *RETENTION_SETTINGS, *OPERATOR_SETTINGS, *PAGING_SETTINGS} <= set(placed)
 
 
 def test_the_config_api_changes_and_shows_every_setting_and_list():
