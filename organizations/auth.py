@@ -7,7 +7,8 @@
 - console sessions: idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST; `SessionLifetimeMiddleware`
   ends a session SESSION_ABSOLUTE_LIFETIME_SECONDS after login however active it was.
 - API tokens (`Authorization: Token <key>`) expire API_TOKEN_TTL_HOURS after they were issued (401 `token_expired`)
-  and are revoked by deleting them (`POST /api/auth/logout`, or the console's token page).
+  and are revoked by deleting them (`POST /api/auth/logout`, the console's token page, or any password change:
+  `PasswordChangeRevokesTokens`).
 - `Cache-Control: no-store` on every response except static files: pages and API answers carry patient data, and
   no browser or proxy cache should keep them.
 
@@ -205,6 +206,23 @@ class ExpiringTokenScheme(OpenApiAuthenticationExtension):
             "description": 'Token-based authentication with required prefix "Token"; tokens expire after '
             f"{settings.API_TOKEN_TTL_HOURS} h (401 token_expired).",
         }
+
+
+class PasswordChangeRevokesTokens:
+    """AUTH_PASSWORD_VALIDATORS entry that validates nothing: Django calls `password_changed` from `User.save()` after
+    every `set_password()`, whatever the path (console forms, `manage.py changepassword`, a shell, a script), so the
+    user's API tokens end with the old password on all of them (console sessions end through Django's session
+    hash). A password Django re-hashes at login (a newer hasher) does not call it: the password is the same."""
+
+    def validate(self, password: str, user: Any = None) -> None:
+        return None
+
+    def password_changed(self, password: str, user: Any = None) -> None:
+        if user is not None and user.pk is not None:
+            Token.objects.filter(user_id=user.pk).delete()
+
+    def get_help_text(self) -> str:
+        return "Setting a new password ends the user's API tokens and their other signed-in sessions."
 
 
 # Staff-side authentication for API views. Token first: its WWW-Authenticate header keeps unauthenticated answers

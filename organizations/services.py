@@ -140,7 +140,8 @@ def user_password_set(*, user: User, password: str | None) -> User:
     and the board socket refuse a session whose stored password hash no longer matches. A user changing their own
     password in the console stays signed in there: the view re-stamps that one session (update_session_auth_hash);
     they just proved the old password and typed the new one. Their tokens go too: a script holding one signs in again.
-    Every path that changes a password calls this (console forms for oneself and for operators)."""
+    The console forms (for oneself and for operators) call this; any other `set_password()` + `save()` (e.g.
+    `manage.py changepassword`) revokes the tokens through organizations.auth.PasswordChangeRevokesTokens."""
     with transaction.atomic():
         if password is None:
             user.set_unusable_password()

@@ -450,6 +450,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Validates nothing: revokes the user's API tokens whenever a password is set, on every path.
+    {"NAME": "organizations.auth.PasswordChangeRevokesTokens"},
 ]
 
 REST_FRAMEWORK = {

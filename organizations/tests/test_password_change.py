@@ -3,7 +3,11 @@ console session is signed out. The session the user changed it from stays signed
 
 from __future__ import annotations
 
+import io
+from unittest import mock
+
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -84,3 +88,50 @@ def test_the_service_revokes_every_token_of_the_user_only(staff_a, staff_b):
 
     assert not Token.objects.filter(user=staff_a).exists()
     assert token_works(kept)
+
+
+def test_manage_py_changepassword_revokes_the_users_tokens_and_sessions(staff_a, staff_b):
+    key = token_for(staff_a)
+    kept = token_for(staff_b)
+    browser = logged_in(staff_a)
+
+    with mock.patch("getpass.getpass", return_value=NEW_PASSWORD):  # the command's two password prompts
+        call_command("changepassword", staff_a.username, stdout=io.StringIO())
+
+    staff_a.refresh_from_db()
+    assert staff_a.check_password(NEW_PASSWORD)
+    assert not token_works(key)
+    assert not signed_in(browser)
+    assert token_works(kept)
+
+
+def test_any_code_that_sets_a_password_revokes_the_users_tokens(staff_a):
+    """A shell or a script: set_password() then save(), no service called."""
+    key = token_for(staff_a)
+    browser = logged_in(staff_a)
+
+    staff_a.set_password(NEW_PASSWORD)
+    staff_a.save()
+
+    assert not token_works(key)
+    assert not signed_in(browser)
+
+
+def test_saving_a_user_without_a_new_password_keeps_their_tokens(staff_a):
+    key = token_for(staff_a)
+    staff_a.first_name = "Renamed"
+    staff_a.save()
+    assert token_works(key)
+
+
+def test_a_password_rehashed_at_login_keeps_the_users_tokens(staff_a, settings):
+    """A newer hasher re-hashes the same password when the user signs in: nothing changed, nothing is revoked."""
+    key = token_for(staff_a)
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",  # a newer default than the stored MD5
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    assert Client().login(username=staff_a.username, password=PASSWORD)
+    staff_a.refresh_from_db()
+    assert staff_a.password.startswith("pbkdf2_sha1$")  # it was re-hashed
+    assert token_works(key)
