@@ -305,6 +305,8 @@ class Escalation(models.Model):
             models.Index(
                 fields=["paging_next_at"], condition=Q(paging_next_at__isnull=False), name="escalation_paging_due_idx"
             ),
+            # The clinic home page and the escalation export: a clinic's escalations raised in a date range.
+            models.Index(fields=["organization", "created_at"], name="escalation_org_created_idx"),
         ]
 
     def __str__(self) -> str:

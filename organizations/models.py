@@ -526,6 +526,17 @@ class Organization(models.Model):
                     return True
         return False
 
+    def open_intervals(self, since: dt.date, until: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The clinic's open intervals (UTC, by its current hours and closures) that start on local dates `since`
+        to `until`, both included, plus the day before's (an overnight interval runs into `since`)."""
+        by_day, closed = self._hours_by_weekday(), self._closed_dates()
+        out: list[tuple[dt.datetime, dt.datetime]] = []
+        day = since - dt.timedelta(days=1)
+        while day <= until:
+            out += self._intervals_starting_on(day, by_day, closed)
+            day += dt.timedelta(days=1)
+        return out
+
     def next_opening(self, at: dt.datetime, *, horizon_days: int = 400) -> dt.datetime | None:
         """When the clinic next opens after `at` (None if it is open at `at`, or has no hours in the horizon)."""
         if self.is_open(at):

@@ -18,6 +18,8 @@ urlpatterns = [
     # The admin's "view on site" shortcut: no model here has a public page, and in DEBUG its two different 404s
     # told another clinic's existing object apart from a missing one.
     re_path(r"^admin/r/", not_found_page),
+    # Before the admin: /admin/ is a clinic's home page (operators keep Django's index), plus /admin/home/<clinic>/.
+    path("admin/", include("calls.home.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),

@@ -403,6 +403,8 @@ def _console_urls(a: Clinic) -> list[tuple[str, str]]:
             urls.append((model, f"/admin/{model}/{object_id}/do/{button}/"))
     call_type = ContentType.objects.get_for_model(Call)
     urls.append(("view_on_site", f"/admin/r/{call_type.pk}/{a.call.pk}/"))
+    urls.append(("clinic_home", f"/admin/home/{a.org.pk}/"))
+    urls.append(("clinic_export", f"/admin/home/{a.org.pk}/export/?kind=calls&since=2020-01-01&until=2020-01-02"))
     return urls
 
 
@@ -648,6 +650,8 @@ def _route_is_covered(route: str) -> bool:
         )
     if route == "admin/r/<path:content_type_id>/<path:object_id>/":
         return True  # view_on_site, in _console_urls
+    if route in ("admin/home/<uuid:organization_id>/", "admin/home/<uuid:organization_id>/export/"):
+        return True  # the clinic home page and its export, in _console_urls
     api_paths = {
         "api/calls/<uuid:call_id>": "calls_retrieve",
         "api/calls/<uuid:call_id>/escalate": "call_escalate",
