@@ -224,6 +224,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at", "duration"]}),
         ("Caller", {"fields": ["caller_name", "caller_phone", "urgency", "escalation_summary"]}),
         ("Summary", {"fields": ["summary_display"]}),
+        ("Recording", {"fields": ["recording_player"]}),
         ("Intake", {"fields": ["intake_table"]}),
         ("Transcript", {"fields": ["transcript_table"]}),
         ("Review", {"fields": ["reviewed_by", "reviewed_at"]}),
@@ -247,6 +248,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
         "duration",
         "escalation_summary",
         "summary_display",
+        "recording_player",
         "intake_table",
         "transcript_table",
         "metadata_display",
@@ -373,6 +375,23 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
             "Yes" if summary.follow_up_needed else "No",
             made_by,
             clinic_time(summary.completed_at, obj.organization),
+        )
+
+    @admin.display(description="Voicemail")
+    def recording_player(self, obj: Call) -> str:
+        voicemail = (obj.metadata or {}).get("voicemail")
+        if not isinstance(voicemail, dict) or not voicemail.get("recording_sid"):
+            return "No recording."
+        # Streamed through our server (login, tenancy and audit checked there); Twilio's URL never reaches the page.
+        url = reverse("call-recording", args=[obj.pk])
+        duration = voicemail.get("duration")
+        length = f" ({_duration(duration)})" if isinstance(duration, int) else ""
+        return format_html(
+            '<audio class="call-recording" controls preload="metadata" src="{}"></audio>'
+            '<p class="help">Voicemail left by the caller{}. <a href="{}">Download</a></p>',
+            url,
+            length,
+            url,
         )
 
     @admin.display(description="Intake")

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import path
 
 from realtime.demo import demo_call
@@ -10,6 +11,7 @@ from realtime.telephony import (
     VOICEMAIL_PATH,
 )
 from realtime.telephony import views as twilio_views
+from realtime.telephony.recordings import call_recording
 from realtime.webhooks import openai_webhook
 
 # Twilio webhooks: paths without a trailing slash, exactly as TwiML and the console name them (Twilio signs the
@@ -22,6 +24,8 @@ urlpatterns: list = [
     path(VOICEMAIL_PATH.lstrip("/"), twilio_views.voicemail, name="twilio-voicemail"),
     path(RECORDING_STATUS_PATH.lstrip("/"), twilio_views.recording_status, name="twilio-recording-status"),
     path("demo/call/", demo_call, name="demo-call"),
+    # The console's player for a call's recording (staff login, tenancy, audit: realtime/telephony/recordings.py).
+    path("console/calls/<uuid:call_id>/recording.wav", admin.site.admin_view(call_recording), name="call-recording"),
     # OpenAI's project webhooks (SIP calls): the exact URL configured in the OpenAI project, no trailing slash.
     path("openai/webhook", openai_webhook, name="openai-webhook"),
 ]

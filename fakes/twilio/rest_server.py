@@ -1,4 +1,6 @@
-"""A fake Twilio REST API on loopback: `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` only.
+"""A fake Twilio REST API on loopback: `POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`, and
+`GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.wav` for the recordings it was given
+(`add_recording`: a WAV it serves whole or by byte range, as Twilio's media URL does).
 
 It checks HTTP Basic auth like Twilio, records what it was asked (form fields), answers with a JSON call resource,
 and can be told to fail the next requests with a Twilio-shaped error. Point settings.TWILIO_API_BASE_URL at
@@ -17,8 +19,13 @@ import base64
 import binascii
 import contextlib
 import hmac
+import io
 import json
+import math
 import re
+import secrets
+import struct
+import wave
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qsl
@@ -28,6 +35,10 @@ from fakes.twilio.runner import LoopThread
 if TYPE_CHECKING:
     from fakes.twilio.media import MediaStreamClient
 
+RECORDING_PATH_RE = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Recordings/(?P<recording>RE[0-9a-fA-F]{32})\.wav$"
+)
+RANGE_RE = re.compile(r"^bytes=(?P<start>\d*)-(?P<end>\d*)$")
 CALL_PATH_RE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Calls/(?P<call>CA[0-9A-Za-z]+)\.json$")
 
 
@@ -58,6 +69,7 @@ class FakeTwilioRest:
     stop_on_redirect: Literal["before_reply", "after_reply"] | None = "before_reply"
     requests: list[RecordedRequest] = field(default_factory=list)
     streams: dict[str, MediaStreamClient] = field(default_factory=dict)  # CallSid -> its live media stream
+    recordings: dict[str, bytes] = field(default_factory=dict)  # RecordingSid -> its WAV file
     _failures: list[_Failure] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _thread: LoopThread | None = None
@@ -71,6 +83,21 @@ class FakeTwilioRest:
     ) -> None:
         """The next `count` authorized requests get this Twilio error (e.g. 404/20404 for a call that ended)."""
         self._failures.extend(_Failure(status, code, message) for _ in range(count))
+
+    def add_recording(self, recording_sid: str | None = None, *, seconds: float = 2.0) -> str:
+        """A recording this fake serves (8 kHz 16-bit mono PCM WAV, a tone); returns its RecordingSid."""
+        sid = recording_sid or "RE" + secrets.token_hex(16)
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            count = int(seconds * 8000)
+            out.writeframes(
+                struct.pack(f"<{count}h", *(int(9000 * math.sin(2 * math.pi * 440 * n / 8000)) for n in range(count)))
+            )
+        self.recordings[sid] = buffer.getvalue()
+        return sid
 
     def stream_opened(self, call_sid: str, stream: MediaStreamClient) -> None:
         """A media stream of `call_sid` started (MediaStreamClient calls this when given `rest=`)."""
@@ -120,6 +147,10 @@ class FakeTwilioRest:
                     name, value = line.split(":", 1)
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+            if method in ("GET", "HEAD") and RECORDING_PATH_RE.match(target.split("?", 1)[0]):
+                writer.write(self._recording(method, target, headers))
+                await writer.drain()
+                return
             status, payload = self._respond(method, target, headers, body)
             redirect = status == 200 and bool({"Twiml", "Url"} & set(self.requests[-1].form))
             if redirect and self.stop_on_redirect == "before_reply":
@@ -137,6 +168,44 @@ class FakeTwilioRest:
             pass
         finally:
             writer.close()
+
+    def _recording(self, method: str, target: str, headers: dict[str, str]) -> bytes:
+        """The recording's media: 200 whole, 206 for a satisfiable `Range: bytes=…`, 416 otherwise; Twilio's JSON
+        errors for a missing one (404/20404) or bad credentials (401/20003)."""
+        path = target.split("?", 1)[0]
+        match = RECORDING_PATH_RE.match(path)
+        assert match is not None
+        authorized = self._authorized(headers)
+        recorded_headers = {k: v for k, v in headers.items() if k != "authorization"}
+        self.requests.append(RecordedRequest(method, path, match["account"], "", {}, authorized, recorded_headers))
+        data = self.recordings.get(match["recording"])
+        if not authorized:
+            return _json_answer(401, _error(401, 20003, "Authenticate"))
+        if match["account"] != self.account_sid or data is None:
+            return _json_answer(404, _error(404, 20404, "The requested resource was not found"))
+        if self._failures:
+            failure = self._failures.pop(0)
+            return _json_answer(failure.status, _error(failure.status, failure.code, failure.message))
+        total = len(data)
+        status, extra, part = 200, "", data
+        wanted = RANGE_RE.match(headers.get("range", ""))
+        if "range" in headers and wanted is not None and (wanted["start"] or wanted["end"]):
+            if wanted["start"]:
+                start = int(wanted["start"])
+                end = min(int(wanted["end"]) if wanted["end"] else total - 1, total - 1)
+            else:  # a suffix: the last N bytes
+                start, end = max(total - int(wanted["end"]), 0), total - 1
+            if start >= total or start > end:
+                return (
+                    f"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n"
+                ).encode()
+            status, extra, part = 206, f"Content-Range: bytes {start}-{end}/{total}\r\n", data[start : end + 1]
+        head = (
+            f"HTTP/1.1 {status} {'Partial Content' if status == 206 else 'OK'}\r\nContent-Type: audio/x-wav\r\n"
+            f"Content-Length: {len(part)}\r\nAccept-Ranges: bytes\r\n{extra}Connection: close\r\n\r\n"
+        ).encode()
+        return head + (part if method == "GET" else b"")
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         scheme, _, encoded = headers.get("authorization", "").partition(" ")
@@ -181,6 +250,12 @@ class FakeTwilioRest:
             "direction": "inbound",
             "uri": path,
         }
+
+
+def _json_answer(status: int, payload: dict) -> bytes:
+    data = json.dumps(payload).encode()
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+    return (head + "Connection: close\r\n\r\n").encode() + data
 
 
 def _error(status: int, code: int, message: str) -> dict:
