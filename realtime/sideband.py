@@ -42,6 +42,7 @@ GOODBYE_TAIL_LIMIT = 10.0  # never keep a finished call's sideband open longer t
 GOODBYE_TAIL_QUIET = 1.0  # without output_audio_buffer events, a quiet second ends the tail
 GOODBYE_TRANSCRIPT_GRACE = 2.0  # after the goodbye stopped playing, for the transcript of words said over it
 TRANSFER_LINE_LIMIT = 15.0  # the longest a transfer waits for the agent's short line to be said and heard
+REFER_ANSWER_LIMIT = 10.0  # how long a closed session waits for the REFER's answer to know it was a transfer
 TRANSFER_QUIET = 1.5  # ... or for this long with nothing said or playing (the model had nothing to say)
 TRANSFER_FAILED_NOTE = (
     "Clinic system note: the transfer to staff did not go through. Tell the caller briefly that staff have been "
@@ -60,6 +61,7 @@ class SipCall:
         self.responses_done = 0
         self.transfer_task: asyncio.Task | None = None
         self.transferred = False
+        self.referring = False  # the REFER request is on its way
 
     def observe(self, event_type: str) -> None:
         if event_type == "output_audio_buffer.started":
@@ -94,9 +96,11 @@ class SipCall:
         if pipeline.call.escalation_level == EscalationLevel.EMERGENCY:
             logger.info("transfer dropped: the call became an emergency (the caller was told to call 911)")
             return
+        self.referring = True
         try:
             await call_refer(self.openai_call_id, f"tel:{to_number}")
         except UpstreamError as exc:
+            self.referring = False
             logger.warning("sip refer failed code=%s leg=%s", exc.code, leg)
             await sync_to_async(call_metadata_merge)(
                 call=pipeline.call, key="sip", fields={"transfer": {"leg": leg, "outcome": "failed"}}
@@ -156,12 +160,14 @@ async def run_sideband(
                     call=pipeline.call, key="sip", fields={"failure": "sideband_failed"}
                 )
         if sip is not None and sip.transfer_task is not None and not sip.transfer_task.done():
+            if sip.referring:  # OpenAI may close the session as the REFER takes the call, before it answers us
+                await asyncio.wait({sip.transfer_task}, timeout=REFER_ANSWER_LIMIT)
             sip.transfer_task.cancel()
-        if not pipeline.ended:
-            await sync_to_async(pipeline.finish)(reason)
         if sip is not None and sip.transferred:
             reason = Call.EndReason.TRANSFERRED  # OpenAI ends the session once the REFER took the call
-        elif reason != Call.EndReason.CALLER_HANGUP:
+        if not pipeline.ended:
+            await sync_to_async(pipeline.finish)(reason)
+        if reason not in (Call.EndReason.CALLER_HANGUP, Call.EndReason.TRANSFERRED):
             await call_hangup(openai_call_id)
         logger.info("sideband closed reason=%s", reason)
         return pipeline.call

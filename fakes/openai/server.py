@@ -296,7 +296,7 @@ class FakeOpenAI:
             state="incoming",
         )
         body = encode(incoming_call_event(call_id, to=to, caller=caller, created_at=int(self.clock())))
-        delivery = SipDelivery(call_id=call_id, webhook_id=webhook_id or new_id("wh"))
+        delivery = SipDelivery(call_id=call_id, webhook_id=webhook_id or new_id("wh"), body=body)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
             for _ in range(deliveries):
                 # Each delivery is signed afresh (a new timestamp), under the same webhook-id.
@@ -927,6 +927,7 @@ class SipDelivery:
 
     call_id: str
     webhook_id: str
+    body: bytes = b""  # the event as signed, for a test to deliver again
     statuses: list[int] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
 

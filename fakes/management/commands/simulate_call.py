@@ -4,7 +4,9 @@ shipped fake OpenAI (a scripted caller), then what was stored: transcript, intak
 Web calls follow the browser flow step by step: mint a client secret for the clinic's session, open the "WebRTC"
 call upstream with it (as the browser would), link the OpenAI call id and run the server's sideband through the
 call event pipeline until the call ends. Phone calls (`--channel phone`) go through Twilio webhooks and the media
-bridge with the fake Twilio peer.
+bridge with the fake Twilio peer. SIP calls (`--channel sip`) are answered by the fake OpenAI itself, as a Twilio SIP
+trunk's calls are: it posts the signed `realtime.call.incoming` to an in-process server, which accepts the call and
+attaches its sideband; transfers go out as `refer`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--org", help="Clinic slug.")
         parser.add_argument("--scenario", help="Shipped scenario name or a path to a scenario YAML file.")
-        parser.add_argument("--channel", choices=["web", "phone"], default="web")
+        parser.add_argument("--channel", choices=["web", "phone", "sip"], default="web")
         parser.add_argument("--list", action="store_true", help="List the shipped scenarios.")
         parser.add_argument("--time-scale", type=float, default=0.3, help="Scripted delays x this (0 = fastest).")
 
@@ -57,6 +59,9 @@ class Command(BaseCommand):
 
         if options["channel"] == "phone":
             self._report(*self._phone_call(organization, scenario, time_scale=options["time_scale"]))
+            return
+        if options["channel"] == "sip":
+            self._report(*self._sip_call(organization, scenario, time_scale=options["time_scale"]))
             return
 
         with FakeOpenAI.start_in_thread(scenario=scenario, time_scale=options["time_scale"], api_key=FAKE_KEY) as fake:
@@ -127,6 +132,42 @@ class Command(BaseCommand):
             self.stdout.write(f"transferred through Twilio's REST API ({len(transfers)} request)")
         timings = {"call_s": time.perf_counter() - started, "frames_sent": result.media.sent_frames}
         return result.call, timings
+
+    def _sip_call(
+        self, organization: Organization, scenario: Scenario, *, time_scale: float
+    ) -> tuple[Call, dict[str, float]]:
+        """OpenAI's side played by the fake: the call rings there, the signed webhook reaches an in-process server
+        (daphne), which accepts it and runs the sideband; the fake's scripted caller plays the scenario."""
+        from fakes.openai.webhooks import new_secret
+        from fakes.simulate_phone import serve_in_thread
+
+        number = organization.twilio_numbers.order_by("number").first()
+        if number is None:
+            raise CommandError(f"{organization.name} has no phone number: add one in the console first.")
+        settings.OPENAI_WEBHOOK_SECRET = settings.OPENAI_WEBHOOK_SECRET or new_secret()
+        with FakeOpenAI.start_in_thread(scenario=scenario, time_scale=time_scale, api_key=FAKE_KEY) as fake:
+            settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, FAKE_KEY
+            server_url = serve_in_thread()
+            started = time.perf_counter()
+            delivery = fake.run(
+                fake.place_sip_call(
+                    f"{server_url}/openai/webhook", settings.OPENAI_WEBHOOK_SECRET, to=number.number, scenario=scenario
+                ),
+                timeout=60,
+            )
+            answer = json.loads(delivery.answers[0]).get("code") if delivery.answers else "unanswered"
+            self.stdout.write(f"SIP call {delivery.call_id} to {number.number}: webhook answered {answer}")
+            if answer != "accepted":
+                raise CommandError(f"the call was not accepted ({answer})")
+            call = Call.objects.get(openai_call_id=delivery.call_id)
+            deadline = time.monotonic() + 600
+            while not call.is_ended and time.monotonic() < deadline:
+                time.sleep(0.2)
+                call.refresh_from_db()
+            record = fake.calls[delivery.call_id]
+        for target in record.refer_targets:
+            self.stdout.write(f"transferred with refer to {target}")
+        return call, {"call_s": time.perf_counter() - started}
 
     def _report(self, call: Call, timings: dict[str, float]) -> None:
         notifications.wait_for_in_flight()  # escalation pushes started by this call, before the process exits
