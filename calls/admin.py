@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,11 +25,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from calls import ledger
-from calls.audit import AuditedAdminMixin
+from calls.audit import AuditedAdminMixin, AuditUnavailable, audit_read, audit_unavailable_response
+from calls.audit_words import changes_only, event_sentence, names_for, object_history
 from calls.intake import normalize_phone
 from calls.models import (
     SEGMENT_SOURCE_KEY,
     SOURCE_FORWARDED,
+    AuditEvent,
     Call,
     CallSummary,
     Escalation,
@@ -43,7 +46,7 @@ from calls.services import (
     escalation_resolve,
 )
 from core.jsonsafe import printable
-from organizations.access import organizations_for_user, scope_for_user, signed_in
+from organizations.access import can_administer, organizations_for_user, scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
 from organizations.models import IntakeField, Organization
 
@@ -52,10 +55,12 @@ if TYPE_CHECKING:  # aliases that exist only in django-stubs
 
 EMPTY = "—"
 USAGE_REPORT_DAYS = 14
+HISTORY_ROWS = 200
 
 
 def _escalations_url(call: Call) -> str:
-    return reverse("admin:calls_escalation_changelist") + "?" + urlencode({"call": str(call.pk)})
+    # All of the call's escalations, not only the queue's default (open ones).
+    return reverse("admin:calls_escalation_changelist") + "?" + urlencode({"call": str(call.pk), "state": "all"})
 
 
 def _duration(seconds: int | None) -> str:
@@ -145,6 +150,87 @@ class ConnectedFilter(admin.SimpleListFilter):
         return queryset.exclude(NEVER_CONNECTED)
 
 
+class EscalationStateFilter(admin.SimpleListFilter):
+    """The queue opens on what needs someone: open escalations. Every other view is one click away."""
+
+    title = "status"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [
+            ("unresolved", "Open or acknowledged"),
+            (Escalation.Status.ACKNOWLEDGED.value, "Acknowledged"),
+            (Escalation.Status.RESOLVED.value, "Resolved"),
+            ("all", "All"),
+        ]
+
+    def choices(self, changelist: Any) -> Any:
+        for index, choice in enumerate(super().choices(changelist)):
+            if index == 0:
+                choice["display"] = "Open (default)"  # Django's "All" link means "no parameter": our default
+            yield choice
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> QuerySet[Escalation]:
+        value = self.value()
+        if value == "all" or "status__exact" in request.GET:  # an explicit status filter decides alone
+            return queryset
+        if value == "unresolved":
+            return queryset.exclude(status=Escalation.Status.RESOLVED)
+        if value in (Escalation.Status.ACKNOWLEDGED, Escalation.Status.RESOLVED):
+            return queryset.filter(status=value)
+        return queryset.filter(status=Escalation.Status.OPEN)
+
+
+class AuditHistoryMixin(ClinicScopedAdmin[Any]):
+    """The History page of a call or an escalation: what the audit trail recorded about it, in words. Clinic admins
+    and operators see reads too (who viewed it); staff see the changes (they do not review colleagues' access, as
+    in the audit trail)."""
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise Http404(f"No {self.opts.verbose_name} matches the given id.")
+        events = object_history(obj)
+        sees_reads = can_administer(request.user, obj.organization)
+        if not sees_reads:
+            events = changes_only(events)
+        rows = list(events.order_by("-at", "-id")[: HISTORY_ROWS + 1])
+        truncated = len(rows) > HISTORY_ROWS
+        rows = rows[:HISTORY_ROWS]
+        names = names_for(rows, request.user)
+        try:  # the page names the caller: a read like the change page
+            audit_read(
+                request, action=AuditEvent.Action.VIEW, objects=[obj], via="console", details={"page": "history"}
+            )
+        except AuditUnavailable:
+            return audit_unavailable_response()
+        may_open_rows = self.admin_site.get_model_admin(AuditEvent).has_view_permission(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {obj}",
+            "opts": self.opts,
+            "object": obj,
+            "change_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk]),
+            "scope_note": "Every read and change recorded in the audit trail."
+            if sees_reads
+            else "Every change recorded in the audit trail (clinic admins also see who viewed it).",
+            "rows": [
+                {
+                    "at": clinic_time(event.at, obj.organization),
+                    "sentence": event_sentence(event, names),
+                    "via": event.via or EMPTY,
+                    "url": reverse("admin:calls_auditevent_change", args=[event.pk]) if may_open_rows else "",
+                }
+                for event in rows
+            ],
+            "truncated": truncated,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/audit_history.html", context)
+
+
 # A web call the reaper ended without it ever showing any activity, and that no sideband attached to.
 NEVER_CONNECTED = Q(
     channel=Call.Channel.WEB,
@@ -187,7 +273,7 @@ class EscalationInline(admin.TabularInline[Escalation, Call]):
 
 
 @admin.register(Call)
-class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: reads recorded (calls.audit)
+class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]):  # reads recorded (calls.audit)
     list_display = [
         "started",
         "organization",
@@ -222,7 +308,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     inlines = [EscalationInline]
     fieldsets = [
         ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at", "duration"]}),
-        ("Caller", {"fields": ["caller_name", "caller_phone", "urgency", "escalation_summary"]}),
+        ("Caller", {"fields": ["caller_name", "caller_phone", "urgency_label", "escalation_summary"]}),
         ("Summary", {"fields": ["summary_display"]}),
         ("Recording", {"fields": ["recording_player"]}),
         ("Intake", {"fields": ["intake_table"]}),
@@ -246,6 +332,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     ]
     readonly_fields = [
         "duration",
+        "urgency_label",
         "escalation_summary",
         "summary_display",
         "recording_player",
@@ -323,7 +410,7 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
 
     @admin.display(description="Urgency", ordering="urgency")
     def urgency_label(self, obj: Call) -> str:
-        return obj.get_urgency_display() or EMPTY
+        return obj.get_shown_urgency_display() or EMPTY
 
     @admin.display(description="Escalation", ordering="escalation_level")
     def escalations_link(self, obj: Call) -> str:
@@ -336,9 +423,12 @@ class CallAdmin(AuditedAdminMixin, ClinicScopedAdmin[Call]):  # audit hook: read
     def duration(self, obj: Call) -> str:
         return _duration(obj.duration_seconds)
 
-    @admin.display(description="Reviewed", boolean=True, ordering="reviewed_at")
-    def reviewed(self, obj: Call) -> bool:
-        return obj.is_reviewed
+    @admin.display(description="Review", ordering="reviewed_at")
+    def reviewed(self, obj: Call) -> str:
+        # Words, not Django's red cross: an unreviewed call is work to do, not an error.
+        if obj.is_reviewed:
+            return "Reviewed"
+        return "Not yet"
 
     # Change page ---------------------------------------------------------------------------------------------------
 
@@ -588,7 +678,8 @@ def _intake_value(value: object) -> str:
 
 
 @admin.register(Escalation)
-class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin[Escalation]):  # audit hook: reads recorded (calls.audit)
+# Reads recorded (calls.audit), History in words (AuditHistoryMixin).
+class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Escalation]):
     list_display = [
         "raised",
         "level",
@@ -601,7 +692,7 @@ class EscalationAdmin(AuditedAdminMixin, ClinicScopedAdmin[Escalation]):  # audi
         "resolved_by",
     ]
     list_display_links = ["raised", "level"]
-    list_filter = ["status", "level", "source", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [EscalationStateFilter, "level", "source", ("organization", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["reason", "call__caller_phone", "call__caller_name"]
     search_help_text = "Search by reason or the caller's phone or name."
     list_select_related = ["call", "call__organization", "organization", "acknowledged_by", "resolved_by"]

@@ -1,4 +1,7 @@
-"""The console's audit trail: clinic admins browse who read or changed their clinic's patient data. Read-only."""
+"""The console's audit trail: clinic admins browse who read or changed their clinic's patient data. Read-only.
+
+Rows read as sentences with names ("Rita viewed the call of Robert Chen", calls.audit_words); the row's time opens
+the raw row (every id it holds)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
 
+from calls.audit import AuditUnavailable, audit_read, audit_unavailable_response
+from calls.audit_words import Names, event_sentence, names_for
 from calls.models import AuditEvent
 from organizations.access import admin_organizations_for_user
 from organizations.models import Organization
@@ -59,6 +65,7 @@ class ActorFilter(admin.SimpleListFilter):
 
 # Every column of a row, all read-only.
 COLUMNS = (
+    "what",
     "at",
     "action",
     "actor_user_id",
@@ -77,7 +84,8 @@ COLUMNS = (
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
-    list_display = ["at", "actor", "action", "object_type", "object_ref", "via", "ip", "request_id"]
+    list_display = ["at", "what", "via", "ip"]
+    list_display_links = ["at"]
     list_filter = ["action", ("at", admin.DateFieldListFilter), ActorFilter, "object_type", "via", ClinicFilter]
     search_fields = ["=object_id", "=request_id", "actor_username"]
     search_help_text = "Search by object id, request id or username."
@@ -88,6 +96,36 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     actions = None  # no bulk delete, not even for operators
     fields = COLUMNS
     readonly_fields = COLUMNS
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is None:
+            return response
+        # One lookup of the names for the whole page; the sentences are kept on the rows the page renders.
+        events = list(changelist.result_list)
+        return self._with_sentences(request, events, response)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._absent(request, object_id)
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = (getattr(response, "context_data", None) or {}).get("original")
+        return self._with_sentences(request, [original], response) if original is not None else response
+
+    def _with_sentences(self, request: HttpRequest, events: list[AuditEvent], response: HttpResponse) -> HttpResponse:
+        names = names_for(events, request.user)
+        for event in events:
+            event._sentence = event_sentence(event, names)  # type: ignore[attr-defined]
+        named = names.named_calls
+        if named:
+            # The sentences name callers: patient data shown, so recorded like any other read.
+            try:
+                audit_read(request, action=AuditEvent.Action.LIST, objects=named, via="console", object_type="call")
+            except AuditUnavailable:
+                return audit_unavailable_response()
+        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
         queryset = super().get_queryset(request)
@@ -101,12 +139,6 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
         # redirect to the index.
         if self.get_object(request, unquote(object_id)) is None:
             raise Http404("No audit event matches the given id.")
-
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        self._absent(request, object_id)
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
@@ -137,6 +169,11 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
 
     def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
         return False
+
+    @admin.display(description="What happened")
+    def what(self, obj: AuditEvent) -> SafeString:
+        sentence = getattr(obj, "_sentence", None)
+        return sentence if sentence is not None else event_sentence(obj, Names())
 
     @admin.display(description="Actor", ordering="actor_username")
     def actor(self, obj: AuditEvent) -> str:

@@ -15,7 +15,14 @@ from django.db.models import F, Q
 from django.db.models.base import ModelBase
 
 from organizations.models import OnCallPerson, Organization
-from organizations.vocabulary import ESCALATION_SEVERITY, EscalationLevel, PageChannel, PageStatus, Urgency
+from organizations.vocabulary import (
+    ESCALATION_SEVERITY,
+    EscalationLevel,
+    PageChannel,
+    PageStatus,
+    Urgency,
+    highest_urgency,
+)
 
 # A call's caller-side token outlives the call by this much (the browser's hang-up and the caller's last words may
 # arrive late), then stops working.
@@ -148,6 +155,15 @@ class Call(models.Model):
     @property
     def is_reviewed(self) -> bool:
         return self.reviewed_at is not None
+
+    @property
+    def shown_urgency(self) -> str:
+        """What staff are shown as the call's urgency: the intake's, raised to its highest escalation's (an
+        Emergency escalation with no intake is still an emergency call)."""
+        return highest_urgency(self.urgency, self.escalation_level)
+
+    def get_shown_urgency_display(self) -> str:
+        return Urgency(self.shown_urgency).label if self.shown_urgency else ""
 
     def issue_token(self) -> str:
         """Create a new caller-side token; only its hash is stored, the token is shown once."""

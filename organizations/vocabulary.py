@@ -90,3 +90,18 @@ DEFAULT_PAGING: dict[str, tuple[str, int]] = {
     EscalationLevel.HUMAN: (PagingAction.BOARD, 10),
     EscalationLevel.UNCERTAIN: (PagingAction.BOARD, 10),
 }
+
+
+# The urgency an escalation level means: a call escalated as an emergency is an emergency call, whatever its intake
+# said (or if it never got one). Asking for a human or the agent's uncertainty says nothing about urgency.
+URGENCY_OF_ESCALATION: dict[str, str] = {
+    EscalationLevel.EMERGENCY: Urgency.EMERGENCY,
+    EscalationLevel.URGENT: Urgency.URGENT,
+}
+URGENCY_RANK: dict[str, int] = {Urgency.ROUTINE: 1, Urgency.URGENT: 2, Urgency.EMERGENCY: 3}
+
+
+def highest_urgency(urgency: str, escalation_level: str) -> str:
+    """The more urgent of an intake's urgency and what the call's highest escalation means ('' when neither)."""
+    from_escalation = URGENCY_OF_ESCALATION.get(escalation_level, "")
+    return max(urgency, from_escalation, key=lambda value: URGENCY_RANK.get(value, 0))

@@ -40,7 +40,7 @@ def test_queue_lists_open_escalations_first_then_newest(org_a, admin_a, staff_a)
     open_old = escalate(org_a, age_minutes=30)
     open_new = escalate(org_a, age_minutes=5)
 
-    response = logged_in(staff_a).get(reverse(CHANGELIST))
+    response = logged_in(staff_a).get(reverse(CHANGELIST), {"state": "all"})
 
     assert response.status_code == 200
     assert [e.pk for e in response.context["cl"].result_list] == [
@@ -49,6 +49,29 @@ def test_queue_lists_open_escalations_first_then_newest(org_a, admin_a, staff_a)
         acknowledged.pk,
         resolved_new.pk,
     ]
+
+
+def test_queue_opens_on_open_escalations_and_every_other_state_is_one_click_away(org_a, admin_a, staff_a):
+    resolved = escalate(org_a, age_minutes=1)
+    escalation_resolve(escalation=resolved, user=admin_a)
+    acknowledged = escalate(org_a, age_minutes=2)
+    escalation_acknowledge(escalation=acknowledged, user=admin_a)
+    still_open = escalate(org_a, age_minutes=3)
+    client = logged_in(staff_a)
+
+    def listed(**params) -> list:
+        response = client.get(reverse(CHANGELIST), params)
+        assert response.status_code == 200
+        return [e.pk for e in response.context["cl"].result_list]
+
+    assert listed() == [still_open.pk]
+    assert listed(state="unresolved") == [still_open.pk, acknowledged.pk]
+    assert listed(state="acknowledged") == [acknowledged.pk]
+    assert listed(state="resolved") == [resolved.pk]
+    assert listed(state="all") == [still_open.pk, acknowledged.pk, resolved.pk]
+    html = client.get(reverse(CHANGELIST)).content.decode()
+    assert "Open (default)" in html
+    assert "?state=all" in html
 
 
 def test_queue_filters_by_level_status_and_source(org_a, admin_a):
@@ -64,8 +87,8 @@ def test_queue_filters_by_level_status_and_source(org_a, admin_a):
 
     assert listed(level__exact="emergency") == [emergency.pk]
     assert listed(status__exact="acknowledged") == [urgent.pk]
-    assert listed(source__exact="keyword") == [emergency.pk, urgent.pk]
-    assert listed(source__exact="staff") == []
+    assert listed(source__exact="keyword", state="all") == [emergency.pk, urgent.pk]
+    assert listed(source__exact="staff", state="all") == []
     assert listed(call=str(emergency.call_id)) == [emergency.pk]
 
 
