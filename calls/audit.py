@@ -383,6 +383,31 @@ def audit_change(instance: Model, *, action: str, fields: Iterable[str] = ()) ->
     )
 
 
+def audit_team_change(
+    *,
+    actor: User,
+    organization_id: Any,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    details: dict[str, Any],
+    via: str,
+) -> None:
+    """The recorder of team changes (organizations.services.team_*, installed by calls.apps): who added, removed or
+    changed the role of a member, or reset their access. Ids only; raises AuditUnavailable like audit_change."""
+    if action not in (Action.CREATE, Action.CHANGE, Action.DELETE):
+        raise ValueError(f"team changes are creates, changes or deletes, not {action!r}")
+    audit_record(
+        action=action,
+        object_type=object_type,
+        organization_id=organization_id,
+        object_id=object_id,
+        user=actor,
+        via=via,
+        details=details,
+    )
+
+
 def audit_segments_created(segments: list[TranscriptSegment]) -> None:
     """Record newly stored transcript segments: one row per call naming the new segments (inside the insert's
     transaction, like audit_change)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -25,7 +26,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from organizations.access import admin_organizations_for_user, organizations_for_user, role_in, scope_for_user
-from organizations.forms import BusinessHoursFormSet, IntakeFieldForm, OnCallPersonForm, OrganizationForm
+from organizations.forms import (
+    BusinessHoursFormSet,
+    IntakeFieldForm,
+    OnCallPersonForm,
+    OrganizationForm,
+    TeamMemberAddForm,
+)
 from organizations.models import (
     AGENT_LANGUAGES,
     AGENT_SETTINGS,
@@ -41,7 +48,16 @@ from organizations.models import (
     PagingRule,
     TwilioNumber,
 )
-from organizations.services import intake_fields_reset_to_default, membership_remove, membership_set
+from organizations.services import (
+    LAST_ADMIN,
+    AccessLink,
+    TeamChangeRefused,
+    intake_fields_reset_to_default,
+    team_access_link,
+    team_member_add,
+    team_member_remove,
+    team_member_role_set,
+)
 
 if TYPE_CHECKING:  # aliases that exist only in django-stubs
     from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
@@ -296,7 +312,11 @@ class TwilioNumberInline(ClinicScopedInline[TwilioNumber]):
     verbose_name_plural = "Phone numbers (Twilio)"
 
     def has_view_permission(self, request: HttpRequest, obj: Organization | None = None) -> bool:
-        return request.user.is_superuser or (obj is not None and request_role(request, obj) is not None)
+        # Without a clinic (obj None) Django asks whether the inline's queryset may be listed at all: it is scoped
+        # to the user's clinics already; a False here emptied the table for every clinic user.
+        if request.user.is_superuser:
+            return True
+        return request_role(request, obj) is not None if obj is not None else super().has_view_permission(request)
 
 
 @admin.register(Organization)
@@ -435,6 +455,110 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
             messages.SUCCESS,
         )
 
+    # Team ------------------------------------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        team = path(
+            "<path:object_id>/team/", self.admin_site.admin_view(self.team_view), name="organizations_organization_team"
+        )
+        return [team, *super().get_urls()]  # before the change page's catch-all
+
+    def get_object_links(self, request: HttpRequest, obj: Organization) -> list[dict[str, str]]:
+        if not may_administer(request, obj):
+            return []
+        return [{"label": "Team", "url": reverse("admin:organizations_organization_team", args=[obj.pk])}]
+
+    def team_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The clinic's team: add people (with an invitation link), change roles, remove, reset access. Every step
+        is a service in organizations.services, which checks the rules and records the audit row."""
+        organization = self.get_object(request, unquote(object_id))
+        if organization is None:
+            raise Http404("No clinic matches the given id.")  # another clinic looks absent
+        if not may_administer(request, organization):
+            raise PermissionDenied  # a member who is not a clinic admin
+        team_url = reverse("admin:organizations_organization_team", args=[organization.pk])
+        add_form = TeamMemberAddForm()
+        access: tuple[str, AccessLink] | None = None
+        if request.method == "POST":
+            operation = request.POST.get("operation", "")
+            try:
+                if operation == "add":
+                    add_form = TeamMemberAddForm(request.POST)
+                    if add_form.is_valid():
+                        data = add_form.cleaned_data
+                        membership = team_member_add(actor=request.user, organization=organization, **data)
+                        link = team_access_link(
+                            actor=request.user,
+                            organization=organization,
+                            membership_id=membership.pk,
+                            base_url=settings.PUBLIC_BASE_URL,
+                            send_email=bool(request.POST.get("send_email")),
+                        )
+                        access = (membership.user.get_username(), link)
+                        add_form = TeamMemberAddForm()
+                else:
+                    membership_id = _membership_id(request.POST.get("membership", ""))
+                    if operation == "role":
+                        membership = team_member_role_set(
+                            actor=request.user,
+                            organization=organization,
+                            membership_id=membership_id,
+                            role=request.POST.get("role", ""),
+                        )
+                        self.message_user(
+                            request,
+                            f"{membership.user.get_username()} is now {membership.get_role_display()}.",
+                            messages.SUCCESS,
+                        )
+                        return HttpResponseRedirect(team_url)
+                    if operation == "remove":
+                        team_member_remove(actor=request.user, organization=organization, membership_id=membership_id)
+                        self.message_user(request, "Removed from the team.", messages.SUCCESS)
+                        return HttpResponseRedirect(team_url)
+                    if operation == "reset":
+                        link = team_access_link(
+                            actor=request.user,
+                            organization=organization,
+                            membership_id=membership_id,
+                            base_url=settings.PUBLIC_BASE_URL,
+                            send_email=bool(request.POST.get("send_email")),
+                        )
+                        member = Membership.objects.select_related("user").get(pk=membership_id)
+                        access = (member.user.get_username(), link)
+                    elif operation != "role":
+                        raise PermissionDenied
+            except Membership.DoesNotExist:
+                raise Http404("No member matches the given id.") from None
+            except TeamChangeRefused as refusal:
+                if operation == "add":
+                    for field, problems in refusal.error_dict.items() if hasattr(refusal, "error_dict") else []:
+                        target = field if field in add_form.fields else None
+                        for problem in problems:
+                            add_form.add_error(target, problem)
+                    if not hasattr(refusal, "error_dict"):
+                        add_form.add_error(None, refusal.messages[0])
+                else:
+                    self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                    return HttpResponseRedirect(team_url)
+        members = list(
+            Membership.objects.filter(organization=organization).select_related("user").order_by("user__username")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Team of {organization.name}",
+            "opts": self.opts,
+            "object": organization,
+            "change_url": reverse("admin:organizations_organization_change", args=[organization.pk]),
+            "members": members,
+            "roles": Membership.Role.choices,
+            "add_form": add_form,
+            "access": access,
+            # Clinic admins and operators are the audit trail's readers too.
+            "audit_url": reverse("admin:calls_auditevent_changelist")
+            + f"?clinic={organization.pk}&object_type__exact=membership",
+        }
+        return TemplateResponse(request, "admin/organizations/team.html", context)
+
     def get_object_buttons(self, request: HttpRequest, obj: Organization) -> list[ObjectButton[Organization]]:
         if not self.has_change_permission(request, obj):
             return []
@@ -457,12 +581,32 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
 # --- Memberships ------------------------------------------------------------------------------------------------------
 
 
+class MembershipForm(forms.ModelForm[Membership]):
+    """Operators' membership form: the last-admin rule shown as a form error, not a failed save."""
+
+    class Meta:
+        model = Membership
+        fields = ["user", "organization", "role"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        original = self.instance
+        if original.pk is not None and original.role == Membership.Role.ADMIN and data.get("role") != original.role:
+            others = Membership.objects.filter(organization_id=original.organization_id, role=Membership.Role.ADMIN)
+            if not others.exclude(pk=original.pk).exists():
+                raise forms.ValidationError(LAST_ADMIN)
+        return data
+
+
 @admin.register(Membership)
 class MembershipAdmin(ClinicScopedAdmin[Membership]):
-    """Clinic admins see who belongs to their clinics; operators manage memberships. Saving goes through
-    organizations.services so the user's console groups and staff flag follow the role."""
+    """Who belongs to which clinic, for clinic admins (their clinics) and operators (every clinic). Clinic admins
+    manage people on each clinic's Team page (OrganizationAdmin.team_view), which this list links to; operators may
+    also add, re-role and remove here. Both go through the same services, which keep a clinic's last admin and
+    record the audit trail."""
 
-    list_display = ["user", "user_email", "organization", "role", "created_at"]
+    form = MembershipForm
+    list_display = ["user", "user_email", "organization", "role", "created_at", "team_link"]
     list_filter = ["role", ("organization", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "user__email", "organization__name"]
     list_select_related = ["user", "organization"]
@@ -482,23 +626,75 @@ class MembershipAdmin(ClinicScopedAdmin[Membership]):
             return ["user", "organization", "created_at"]  # change the role; a different pair is a new membership
         return ["created_at"]
 
+    # Clinic admins use the Team page; here only operators change anything.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return request.user.is_superuser
+
     @admin.display(description="Email", ordering="user__email")
     def user_email(self, obj: Membership) -> str:
         return obj.user.email
 
+    @admin.display(description="Manage")
+    def team_link(self, obj: Membership) -> str:
+        url = reverse("admin:organizations_organization_team", args=[obj.organization_id])
+        return format_html('<a href="{}">Team of {}</a>', url, obj.organization.name)
+
     def save_model(
         self, request: HttpRequest, obj: Membership, form: forms.ModelForm[Membership], change: bool
     ) -> None:
-        membership = membership_set(user=obj.user, organization=obj.organization, role=obj.role)
+        if change:
+            membership = team_member_role_set(
+                actor=request.user, organization=obj.organization, membership_id=obj.pk, role=obj.role
+            )
+        else:
+            membership = team_member_add(
+                actor=request.user,
+                organization=obj.organization,
+                username=obj.user.get_username(),
+                email=obj.user.email,
+                role=obj.role,
+            )
         obj.pk = membership.pk
         obj.refresh_from_db()
 
-    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        membership_remove(user=obj.user, organization=obj.organization)
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and request.method == "POST":
+            try:
+                team_member_remove(actor=request.user, organization=obj.organization, membership_id=obj.pk)
+            except TeamChangeRefused as refusal:
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:organizations_membership_change", args=[obj.pk]))
+            self.message_user(request, f"Removed {obj.user} from {obj.organization}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:organizations_membership_changelist"))
+        return super().delete_view(request, object_id, extra_context)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        kept = 0
         for membership in queryset.select_related("user", "organization"):
-            membership_remove(user=membership.user, organization=membership.organization)
+            try:
+                team_member_remove(
+                    actor=request.user, organization=membership.organization, membership_id=membership.pk
+                )
+            except TeamChangeRefused:
+                kept += 1
+        if kept:
+            self.message_user(request, f"{kept} clinic admin(s) kept: {LAST_ADMIN}", messages.WARNING)
+
+
+def _membership_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404("No member matches the given id.") from None
 
 
 def admin_change_link(obj: Model, text: str | None = None) -> str:

@@ -23,6 +23,7 @@ from organizations.models import (
     RETENTION_SETTINGS,
     BusinessHours,
     IntakeField,
+    Membership,
     OnCallPerson,
     Organization,
     validate_dial_countries,
@@ -214,3 +215,20 @@ class OperatorSetPasswordForm(auth_forms.AdminPasswordChangeForm):
             return super().save(commit=False)
         usable = self.cleaned_data.get("set_usable_password", True)
         return user_password_set(user=self.user, password=self.cleaned_data["password1"] if usable else None)
+
+
+class AccessLinkSetPasswordForm(auth_forms.SetPasswordForm):
+    """The page an invitation or access-reset link opens (organizations.services.team_access_link)."""
+
+    def save(self, commit: bool = True) -> Any:
+        if not commit:
+            return super().save(commit=False)
+        return user_password_set(user=self.user, password=self.cleaned_data["new_password1"])
+
+
+class TeamMemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False, help_text="The invitation link is e-mailed here when you ask for it.")
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.STAFF)

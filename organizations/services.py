@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from django.contrib.auth.models import Group, User
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.contrib.auth.models import AnonymousUser, Group, User
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Model
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
 
+from organizations.access import can_administer
 from organizations.models import (
     CLINIC_SETTINGS,
     DEFAULT_INTAKE_FIELDS,
@@ -23,6 +31,8 @@ from organizations.models import (
     TwilioNumber,
     validate_hours_do_not_overlap,
 )
+
+logger = logging.getLogger(__name__)
 
 # Group names created by migration organizations.0002; membership roles map onto them.
 ADMIN_GROUP = "Clinic admins"
@@ -41,6 +51,7 @@ STAFF_PERMISSIONS = {
         "view_escalationphrase",
         "view_oncallperson",
         "view_pagingrule",
+        "view_twilionumber",  # which numbers reach the clinic (operators assign them)
     ],
     "calls": [
         "view_call",
@@ -165,6 +176,234 @@ def membership_remove(*, user: User, organization: Organization) -> None:
     with transaction.atomic():
         Membership.objects.filter(user=user, organization=organization).delete()
         user_sync_console_access(user=user)
+
+
+# --- Team management (a clinic admin's, or an operator's, for any clinic) ------------------------------------------
+# membership_set / membership_remove above are the unchecked building blocks (seed_demo, tests); the console's team
+# page calls these, which check who acts, keep a clinic with at least one admin and record each change in the audit
+# trail.
+
+
+class TeamAuditRecorder(Protocol):
+    def __call__(
+        self,
+        *,
+        actor: User,
+        organization_id: Any,
+        action: str,
+        object_type: str,
+        object_id: Any,
+        details: dict[str, Any],
+        via: str,
+    ) -> None: ...
+
+
+# The audit trail lives in the calls app, above this one: calls installs its recorder at start-up (calls.apps), as it
+# installs the live-call heartbeat into core.drain. A team change that cannot be recorded is refused.
+_team_recorders: list[TeamAuditRecorder] = []
+
+
+def team_audit_install(recorder: TeamAuditRecorder) -> None:
+    _team_recorders[:] = [recorder]
+
+
+def _team_audit(
+    *, actor: User, organization: Organization, action: str, object_type: str, object_id: Any, **details: Any
+) -> None:
+    if not _team_recorders:
+        raise ImproperlyConfigured("no audit recorder installed for team changes (calls.apps installs it)")
+    _team_recorders[0](
+        actor=actor,
+        organization_id=organization.pk,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=details,
+        via="console",
+    )
+
+
+class TeamChangeRefused(ValidationError):
+    """A team change that would break a rule (the last admin, a taken username); `code` says which."""
+
+
+LAST_ADMIN = "A clinic keeps at least one clinic admin: make someone else an admin first."
+
+
+def _require_team_admin(actor: User | AnonymousUser, organization: Organization) -> User:
+    """Clinic admins manage their own clinic's team; operators (superusers) any clinic's."""
+    if not actor.is_authenticated or not can_administer(actor, organization):
+        raise PermissionDenied
+    return actor
+
+
+def _locked_membership(organization: Organization, membership_id: int) -> Membership:
+    """The clinic's membership, locked; another clinic's id is simply absent (Membership.DoesNotExist)."""
+    return (
+        Membership.objects.select_for_update().select_related("user").get(pk=membership_id, organization=organization)
+    )
+
+
+def _other_admins_exist(organization: Organization, membership: Membership) -> bool:
+    # Locking the clinic's admin rows: two admins demoting each other at once cannot both succeed.
+    admins = Membership.objects.select_for_update().filter(organization=organization, role=Membership.Role.ADMIN)
+    return any(row.pk != membership.pk for row in admins)
+
+
+def team_member_add(
+    *,
+    actor: User | AnonymousUser,
+    organization: Organization,
+    username: str,
+    email: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+) -> Membership:
+    """Add a new person to the clinic's team: a user with no password yet (they set one through an invitation link,
+    team_access_link) and a membership with `role`. Operators may also add an existing user by username; a clinic
+    admin cannot take over an account that exists (it may belong to another clinic)."""
+    actor = _require_team_admin(actor, organization)
+    if role not in Membership.Role.values:
+        raise TeamChangeRefused("Unknown role.", code="invalid_role")
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first()
+        if user is not None and not actor.is_superuser:
+            raise TeamChangeRefused("That username is taken; choose another.", code="username_taken")
+        if user is not None and Membership.objects.filter(user=user, organization=organization).exists():
+            raise TeamChangeRefused("That user is already on this clinic's team.", code="already_member")
+        if user is None:
+            user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+            user.set_unusable_password()
+            try:
+                user.full_clean()
+            except ValidationError as error:
+                raise TeamChangeRefused(error.message_dict, code="invalid_user") from None
+            user.save()
+        membership = membership_set(user=user, organization=organization, role=role)
+        _team_audit(
+            actor=actor,
+            organization=organization,
+            action="create",
+            object_type="membership",
+            object_id=membership.pk,
+            user_id=user.pk,
+        )
+    logger.info("team member added organization=%s membership=%s", organization.pk, membership.pk)
+    return membership
+
+
+def team_member_role_set(
+    *, actor: User | AnonymousUser, organization: Organization, membership_id: int, role: str
+) -> Membership:
+    """Change a member's role (admin or staff). The last admin cannot be made staff."""
+    actor = _require_team_admin(actor, organization)
+    if role not in Membership.Role.values:
+        raise TeamChangeRefused("Unknown role.", code="invalid_role")
+    with transaction.atomic():
+        membership = _locked_membership(organization, membership_id)
+        if membership.role == role:
+            return membership
+        if membership.role == Membership.Role.ADMIN and not _other_admins_exist(organization, membership):
+            raise TeamChangeRefused(LAST_ADMIN, code="last_admin")
+        membership = membership_set(user=membership.user, organization=organization, role=role)
+        _team_audit(
+            actor=actor,
+            organization=organization,
+            action="change",
+            object_type="membership",
+            object_id=membership.pk,
+            user_id=membership.user_id,
+            fields=["role"],
+        )
+    return membership
+
+
+def team_member_remove(*, actor: User | AnonymousUser, organization: Organization, membership_id: int) -> None:
+    """Take a member off the clinic's team (their user stays, with their other clinics). Not the last admin."""
+    actor = _require_team_admin(actor, organization)
+    with transaction.atomic():
+        membership = _locked_membership(organization, membership_id)
+        if membership.role == Membership.Role.ADMIN and not _other_admins_exist(organization, membership):
+            raise TeamChangeRefused(LAST_ADMIN, code="last_admin")
+        _team_audit(
+            actor=actor,
+            organization=organization,
+            action="delete",
+            object_type="membership",
+            object_id=membership.pk,
+            user_id=membership.user_id,
+        )
+        membership_remove(user=membership.user, organization=organization)
+        # Console sessions follow the staff flag (user_sync_console_access); API tokens name the user, not the
+        # clinic, and go with the last membership.
+        if not Membership.objects.filter(user=membership.user).exists():
+            Token.objects.filter(user=membership.user).delete()
+
+
+@dataclass(frozen=True)
+class AccessLink:
+    url: str
+    emailed_to: str  # empty when not sent
+
+
+def team_access_link(
+    *,
+    actor: User | AnonymousUser,
+    organization: Organization,
+    membership_id: int,
+    base_url: str,
+    send_email: bool = False,
+) -> AccessLink:
+    """A link with which the member sets a new password (an invitation for someone who never had one), made with
+    Django's password-reset tokens: it works once, stops working when the password changes or they sign in, and
+    expires after PASSWORD_RESET_TIMEOUT. Shown once to whoever asked; e-mailed to the member (after commit) when
+    `send_email` and they have an address.
+
+    A clinic admin resets only people whose every clinic they administer: a link for someone who also belongs to
+    another clinic (or an operator) would open that clinic to them."""
+    actor = _require_team_admin(actor, organization)
+    with transaction.atomic():
+        membership = _locked_membership(organization, membership_id)
+        user = membership.user
+        if not actor.is_superuser:
+            elsewhere = Membership.objects.filter(user=user).exclude(
+                organization__in=Membership.objects.filter(user=actor, role=Membership.Role.ADMIN).values(
+                    "organization"
+                )
+            )
+            if user.is_superuser or elsewhere.exists():
+                raise TeamChangeRefused(
+                    "This person also belongs to a clinic you do not administer; ask an operator to reset their "
+                    "access.",
+                    code="not_yours_to_reset",
+                )
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        url = base_url.rstrip("/") + reverse("account-set-password", kwargs={"uidb64": uid, "token": token})
+        emailed_to = user.email if send_email and user.email else ""
+        _team_audit(
+            actor=actor,
+            organization=organization,
+            action="change",
+            object_type="user",
+            object_id=user.pk,
+            event="access_reset",
+            emailed=bool(emailed_to),
+        )
+        if emailed_to:
+            transaction.on_commit(lambda: _send_access_email(emailed_to, organization.name, url))
+    return AccessLink(url=url, emailed_to=emailed_to)
+
+
+def _send_access_email(address: str, clinic: str, url: str) -> None:
+    send_mail(
+        subject=f"Your access to {clinic}'s voiceagent console",
+        message=f"Set your password for {clinic}'s console with this link (it works once):\n\n{url}\n\n"
+        "If you did not expect this message, ignore it.",
+        from_email=None,
+        recipient_list=[address],
+    )
 
 
 # --- Configuration updates (API) ---------------------------------------------------------------------------------

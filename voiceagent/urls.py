@@ -9,6 +9,8 @@ from core.errors import api_not_found, not_found_page
 admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
 admin.site.index_title = "Clinic console"
+# No public site to "view": the link led to a 404 (the live board is linked beside it).
+admin.site.site_url = None
 
 # A database outage raised outside a view (sessions, auth) answers 503 + Retry-After, not a 500 page.
 handler500 = "core.resilience.server_error"
@@ -21,6 +23,7 @@ urlpatterns = [
     # Before the admin: /admin/ is a clinic's home page (operators keep Django's index), plus /admin/home/<clinic>/.
     path("admin/", include("calls.home.urls")),
     path("admin/", admin.site.urls),
+    path("", include("organizations.account_urls")),  # invitation and access-reset links
     path("api/", include("calls.api.urls")),
     path("api/", include("calls.api.escalation_urls")),
     path("api/", include("realtime.api_urls")),

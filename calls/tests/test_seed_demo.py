@@ -74,7 +74,7 @@ def test_seeding_twice_leaves_exactly_the_same_data():
 
     assert snapshot() == first
     assert len(first["Organization"]) == 2
-    assert len(first["User"]) == 3
+    assert len(first["User"]) == 4  # three clinic users and the operator
 
 
 def test_demo_clinics_are_realistic_and_usable_from_the_demo_page():
@@ -100,7 +100,7 @@ def test_demo_clinics_are_realistic_and_usable_from_the_demo_page():
 def test_json_output_has_exactly_the_documented_shape_and_working_credentials():
     payload = json.loads(seed("--json"))
 
-    assert list(payload) == ["organizations"]
+    assert list(payload) == ["organizations", "operator"]
     assert len(payload["organizations"]) == 2
     roles = []
     for org in payload["organizations"]:
@@ -120,6 +120,22 @@ def test_json_output_has_exactly_the_documented_shape_and_working_credentials():
         ("riverside-family-medicine", "admin"),
         ("riverside-family-medicine", "staff"),
     ]
+    operator = payload["operator"]
+    assert set(operator) == {"username", "password", "api_token"}
+    client = Client()
+    assert client.login(username=operator["username"], password=operator["password"])
+    listed = client.get("/admin/organizations/organization/")
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == 2  # an operator sees every clinic
+    assert Token.objects.get(key=operator["api_token"]).user.is_superuser
+
+
+def test_the_printed_logins_include_an_operator():
+    printed = seed()
+
+    assert "Operator (every clinic)" in printed
+    assert "username operator" in printed
+    assert "password operator-demo" in printed
 
 
 def test_json_output_is_stable_across_runs():

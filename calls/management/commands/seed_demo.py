@@ -66,6 +66,10 @@ def served_origins(origin: str) -> list[str]:
 
 MON, TUE, WED, THU, FRI, SAT = range(6)
 
+# The demo operator: a superuser who sees and manages every clinic (Twilio numbers, teams, the whole audit trail).
+OPERATOR_USERNAME = "operator"
+OPERATOR_PASSWORD = "operator-demo"  # noqa: S105 - a published demo password, like the clinic users'
+
 
 @dataclass(frozen=True)
 class DemoUser:
@@ -447,11 +451,12 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from None
         with transaction.atomic(), audit_actor("system", via="command"):
             summary = [self._seed_clinic(clinic, origins) for clinic in DEMO_CLINICS]
+            operator = self._seed_operator()
         notifications.wait_for_in_flight()  # the demo escalations' board pushes, before this process exits
         if options["json"]:
-            self.stdout.write(json.dumps({"organizations": summary}, indent=2))
+            self.stdout.write(json.dumps({"organizations": summary, "operator": operator}, indent=2))
             return
-        self._print_logins(summary)
+        self._print_logins(summary, operator)
 
     # Clinics ---------------------------------------------------------------------------------------------------------
 
@@ -536,12 +541,38 @@ class Command(BaseCommand):
         membership = Membership.objects.filter(user=user, organization=organization).first()
         if membership is None or membership.role != spec.role:
             membership_set(user=user, organization=organization, role=spec.role)
+        return user, self._token_for(user)
+
+    def _seed_operator(self) -> dict[str, str]:
+        User = get_user_model()
+        user = User.objects.filter(username=OPERATOR_USERNAME).first()
+        if user is None:
+            user = User.objects.create_superuser(
+                username=OPERATOR_USERNAME,
+                password=OPERATOR_PASSWORD,
+                email=f"{OPERATOR_USERNAME}@demo.example",
+                first_name="Olivia",
+                last_name="Park",
+            )
+        else:
+            changed = []
+            if not (user.is_superuser and user.is_staff and user.is_active):
+                user.is_superuser = user.is_staff = user.is_active = True
+                changed += ["is_superuser", "is_staff", "is_active"]
+            if not user.check_password(OPERATOR_PASSWORD):  # the printed login must work
+                user.set_password(OPERATOR_PASSWORD)
+                changed.append("password")
+            if changed:
+                user.save(update_fields=changed)
+        return {"username": user.username, "password": OPERATOR_PASSWORD, "api_token": self._token_for(user)}
+
+    def _token_for(self, user: User) -> str:
         token, _ = Token.objects.get_or_create(user=user)
         if token_expires_at(token) <= timezone.now():
             # API tokens expire (API_TOKEN_TTL_HOURS): the printed demo token must work, so an expired one is replaced.
             token.delete()
             token = Token.objects.create(user=user)
-        return user, token.key
+        return token.key
 
     # Calls -----------------------------------------------------------------------------------------------------------
 
@@ -602,9 +633,13 @@ class Command(BaseCommand):
 
     # Output ----------------------------------------------------------------------------------------------------------
 
-    def _print_logins(self, summary: list[dict]) -> None:
+    def _print_logins(self, summary: list[dict], operator: dict[str, str]) -> None:
         self.stdout.write(self.style.SUCCESS("Demo clinics are ready."))
         self.stdout.write(f"Staff console: {ADMIN_URL}")
+        self.stdout.write(
+            f"\nOperator (every clinic)\n  {'operator':<6} username {operator['username']:<18} "
+            f"password {operator['password']}"
+        )
         for organization in summary:
             self.stdout.write(f"\n{organization['name']} (publishable key {organization['publishable_key']})")
             for user in organization["users"]:
