@@ -718,8 +718,9 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
             "Handling",
             {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]},
         ),
+        ("On-call pages", {"fields": ["acknowledged_by_person", "paging_next_at", "pages_display"]}),
     ]
-    readonly_fields = ["call_link", "triage_explanation"]
+    readonly_fields = ["call_link", "triage_explanation", "pages_display"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Escalation | None = None) -> _FieldsetSpec:
         if obj is None:
@@ -758,6 +759,38 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
         call = obj.call
         who = call.caller_name or call.caller_phone or call.get_channel_display() + " caller"
         return admin_change_link(call, f"{who}, {clinic_time(call.started_at, call.organization)}")
+
+    @admin.display(description="Pages sent")
+    def pages_display(self, obj: Escalation) -> str:
+        """Every page attempt: who, how, when (clinic time) and what became of it, failed tries included."""
+        pages = list(obj.pages.order_by("step", "channel"))
+        if not pages:
+            return "No one was paged (the clinic's rule for this level is board only, or nobody is on call)."
+        rows = [
+            (
+                page.step + 1,
+                page.person_name,
+                page.get_channel_display(),
+                clinic_time(page.created_at, obj.organization),
+                page.get_status_display(),
+                clinic_time(page.sent_at, obj.organization) if page.sent_at else EMPTY,
+                clinic_time(page.delivered_at, obj.organization) if page.delivered_at else EMPTY,
+                page.tries,
+                page.last_error or EMPTY,
+            )
+            for page in pages
+        ]
+        header = ("#", "Person", "Channel", "Paged", "Status", "Sent", "Delivered", "Tries", "Last error")
+        return format_html(
+            "<table class='pages'><tr>{}</tr>{}</table>",
+            format_html_join("", "<th>{}</th>", ((title,) for title in header)),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                "<td>{}</td></tr>",
+                rows,
+            ),
+        )
 
     @admin.display(description="Why triage escalated")
     def triage_explanation(self, obj: Escalation) -> str:

@@ -45,6 +45,7 @@ from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from calls import paging
 from calls.models import Escalation, Notification
 
 if TYPE_CHECKING:
@@ -300,6 +301,21 @@ def schedule_delivery(*, board: list[uuid.UUID], webhook: list[uuid.UUID]) -> No
     except Exception:
         # Never fail the request that committed the escalation: the rows are pending and the worker delivers them.
         logger.exception("could not schedule notification delivery")
+
+
+def schedule_pages(page_ids: list[uuid.UUID]) -> None:
+    """After commit: one immediate attempt at these on-call pages, off the calling thread (calls.paging). What is
+    not sent now is sent by the worker's next pass."""
+    if not page_ids:
+        return
+    try:
+        _submit(_deliver_pages, list(page_ids))
+    except Exception:
+        logger.exception("could not schedule page delivery")
+
+
+def _deliver_pages(page_ids: list[uuid.UUID]) -> None:
+    paging.pages_deliver(ids=page_ids)
 
 
 # --- Claiming and recording attempts ----------------------------------------------------------------------------------
@@ -573,8 +589,17 @@ def deliver_ids(notification_ids: list[uuid.UUID]) -> dict[str, int]:
 
 
 def deliver_due(*, limit: int = 50, now: dt.datetime | None = None) -> dict[str, int]:
-    """One worker pass: attempt up to `limit` due pending rows. `now` lets tests step through the back-off."""
-    return _deliver_claimed(_claim(limit=limit, now=now), now=now)
+    """One worker pass: attempt up to `limit` due pending rows, then the on-call paging pass (re-pages due, pages
+    due). `now` lets tests step through the back-off and the re-page intervals."""
+    counts = _deliver_claimed(_claim(limit=limit, now=now), now=now)
+    try:
+        paged = paging.paging_pass(now=now, limit=limit)
+    except Exception:  # a paging bug must not stop board pushes and webhooks; the next pass tries again
+        logger.exception("paging pass crashed")
+        return counts
+    counts[Notification.Status.DELIVERED] += paged[paging.PageStatus.SENT]
+    counts[Notification.Status.FAILED] += paged[paging.PageStatus.FAILED]
+    return counts
 
 
 def notifications_prune(*, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from calls import ledger
+from calls import ledger, paging
 from calls.audit import Action, audit_change, audit_record, audit_segments_created
 from calls.intake import IntakeResult, validate_intake
 from calls.models import (
@@ -31,9 +31,9 @@ from calls.models import (
     TranscriptSegment,
     WebhookReceipt,
 )
-from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue
+from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue, schedule_pages
 from calls.summaries import summary_enqueue
-from organizations.models import Organization
+from organizations.models import OnCallPerson, Organization
 from organizations.vocabulary import Urgency
 
 logger = logging.getLogger(__name__)
@@ -494,21 +494,51 @@ def escalation_create(
         # Outbox rows commit (or roll back) with the escalation; delivery starts after commit, off this thread.
         has_webhook = Organization.objects.filter(pk=locked.organization_id).exclude(webhook_url="").exists()
         notifications_enqueue(escalation=escalation, event=EVENT_CREATED, webhook=has_webhook)
+        # On-call pages are outbox rows too (none for backdated demo history); sent after commit, off this thread.
+        pages = [] if created_at is not None else paging.paging_start(escalation=escalation)
+        page_ids = [page.pk for page in pages]
+        if page_ids:
+            transaction.on_commit(lambda: schedule_pages(page_ids))
     logger.info("escalation created level=%s source=%s call=%s", level, source, call.pk)
     return escalation, True
 
 
-def escalation_acknowledge(*, escalation: Escalation, user: User) -> Escalation:
-    """Open → acknowledged, recording who and when. Acknowledging again changes nothing."""
+def escalation_acknowledge(
+    *, escalation: Escalation, user: User | None = None, person: OnCallPerson | None = None
+) -> Escalation:
+    """Open → acknowledged, recording who (a staff user, or an on-call person who replied ACK to a page) and when;
+    paging stops. Acknowledging again changes nothing."""
+    if (user is None) == (person is None):
+        raise ValueError("acknowledged by a user or an on-call person")
     with transaction.atomic():
         locked = Escalation.objects.select_for_update().get(pk=escalation.pk)
         if locked.status == Escalation.Status.OPEN:
             locked.status = Escalation.Status.ACKNOWLEDGED
             locked.acknowledged_by = user
+            locked.acknowledged_by_person = person
             locked.acknowledged_at = timezone.now()
-            _save(locked, ["status", "acknowledged_by", "acknowledged_at"])
+            _save(locked, ["status", "acknowledged_by", "acknowledged_by_person", "acknowledged_at"])
+            paging.paging_stop(escalation=locked)
             notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return locked
+
+
+def escalation_acknowledge_by_sms(*, from_number: str, to_number: str, body: str) -> list[Escalation]:
+    """An SMS reply to a page: `ACK` from a number we paged (from our number `to_number`) acknowledges the open
+    escalations it was paged for, as that on-call person. Anything else, or an unknown number, changes nothing."""
+    if body.strip().strip(".!").upper() not in {"ACK", "ACKNOWLEDGE", "OK ACK"}:
+        return []
+    acknowledged: list[Escalation] = []
+    seen: set[object] = set()
+    for page in paging.pages_paged_to(from_number=from_number, to_number=to_number):
+        if page.escalation_id in seen or page.person is None:
+            continue
+        seen.add(page.escalation_id)
+        escalation = escalation_acknowledge(escalation=page.escalation, person=page.person)
+        if escalation.acknowledged_by_person_id == page.person.pk:
+            acknowledged.append(escalation)
+    logger.info("sms acknowledgement escalations=%s", len(acknowledged))
+    return acknowledged
 
 
 def escalation_resolve(*, escalation: Escalation, user: User, note: str = "") -> Escalation:
@@ -531,6 +561,7 @@ def _resolve_locked(locked: Escalation, *, user: User, note: str) -> bool:
     locked.resolved_at = now
     locked.resolution_note = note
     _save(locked, ["status", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"])
+    paging.paging_stop(escalation=locked)
     notifications_enqueue(escalation=locked, event=EVENT_UPDATED, webhook=False)
     return True
 

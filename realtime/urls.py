@@ -5,6 +5,8 @@ from realtime.demo import demo_call
 from realtime.telephony import (
     DIAL_RESULT_PATH,
     RECORDING_STATUS_PATH,
+    SMS_PATH,
+    SMS_STATUS_PATH,
     STATUS_PATH,
     STREAM_ENDED_PATH,
     VOICE_PATH,
@@ -23,6 +25,8 @@ urlpatterns: list = [
     path(DIAL_RESULT_PATH.lstrip("/"), twilio_views.dial_result, name="twilio-dial-result"),
     path(VOICEMAIL_PATH.lstrip("/"), twilio_views.voicemail, name="twilio-voicemail"),
     path(RECORDING_STATUS_PATH.lstrip("/"), twilio_views.recording_status, name="twilio-recording-status"),
+    path(SMS_PATH.lstrip("/"), twilio_views.sms, name="twilio-sms"),
+    path(SMS_STATUS_PATH.lstrip("/"), twilio_views.sms_status, name="twilio-sms-status"),
     path("demo/call/", demo_call, name="demo-call"),
     # The console's player for a call's recording (staff login, tenancy, audit: realtime/telephony/recordings.py).
     path("console/calls/<uuid:call_id>/recording.wav", admin.site.admin_view(call_recording), name="call-recording"),

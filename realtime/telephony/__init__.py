@@ -17,3 +17,6 @@ STREAM_ENDED_PATH = "/twilio/stream-ended"
 DIAL_RESULT_PATH = "/twilio/dial-result"
 VOICEMAIL_PATH = "/twilio/voicemail"
 RECORDING_STATUS_PATH = "/twilio/recording-status"
+# On-call paging by SMS (calls.paging): replies to a page (`ACK`) and the Message status callback.
+SMS_PATH = "/twilio/sms"
+SMS_STATUS_PATH = "/twilio/sms-status"

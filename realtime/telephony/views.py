@@ -9,13 +9,18 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from twilio.twiml.messaging_response import MessagingResponse
 
+from calls import paging
 from calls.audit import audit_request_actor
+from calls.services import escalation_acknowledge_by_sms
 from core.drain import refuse_new_calls
 from realtime.telephony import services
 from realtime.telephony.signatures import request_is_from_twilio
 
 CALL_SID_RE = re.compile(r"^CA[0-9A-Za-z]{1,62}$")
+MESSAGE_SID_RE = re.compile(r"^(SM|MM)[0-9A-Za-z]{1,62}$")
+E164_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -124,5 +129,49 @@ def recording_status(request: HttpRequest, call_sid: str) -> HttpResponse:
         recording_status=request.POST.get("RecordingStatus", ""),
         duration=_int_or_none(request.POST.get("RecordingDuration")),
         idempotency_token=_idempotency_token(request),
+    )
+    return HttpResponse(status=204)
+
+
+def twilio_message_webhook(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """As twilio_webhook, for Messaging: the MessageSid instead of a CallSid."""
+
+    @csrf_exempt
+    @require_POST
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if not request_is_from_twilio(request):
+            return _error(403, "invalid_signature", "Missing or invalid Twilio signature.")
+        message_sid = request.POST.get("MessageSid", "")
+        if not MESSAGE_SID_RE.match(message_sid):
+            return _error(400, "invalid_message_sid", "MessageSid is missing or malformed.")
+        audit_request_actor(request, service="twilio", via="telephony")
+        return view(request, message_sid)
+
+    return wrapper
+
+
+@twilio_message_webhook
+def sms(request: HttpRequest, message_sid: str) -> HttpResponse:
+    """An SMS to one of our numbers: `ACK` from a paged on-call number acknowledges what it was paged for. The reply
+    says what happened; anything else (another text, an unknown number) changes nothing and gets no reply."""
+    sender, ours = request.POST.get("From", ""), request.POST.get("To", "")
+    response = MessagingResponse()
+    if E164_RE.match(sender) and E164_RE.match(ours):
+        acknowledged = escalation_acknowledge_by_sms(
+            from_number=sender, to_number=ours, body=request.POST.get("Body", "")[:160]
+        )
+        if acknowledged:
+            clinics = sorted({escalation.organization.name for escalation in acknowledged})
+            response.message(f"Acknowledged {len(acknowledged)} escalation(s) at {', '.join(clinics)}. Thank you.")
+    return _twiml(str(response))
+
+
+@twilio_message_webhook
+def sms_status(request: HttpRequest, message_sid: str) -> HttpResponse:
+    paging.page_status_update(
+        message_sid=message_sid,
+        message_status=request.POST.get("MessageStatus", request.POST.get("SmsStatus", "")),
+        error_code=request.POST.get("ErrorCode", "")[:16],
     )
     return HttpResponse(status=204)
