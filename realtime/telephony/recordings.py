@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
@@ -45,7 +47,7 @@ def recording_url(recording_sid: str) -> str:
     return f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{account}/Recordings/{recording_sid}.wav"
 
 
-def _chunks(client: httpx.Client, upstream: httpx.Response) -> Iterator[bytes]:
+def _chunks(client: httpx.Client, upstream: httpx.Response) -> Generator[bytes]:
     try:
         yield from upstream.iter_bytes(CHUNK_BYTES)
     except httpx.HTTPError as exc:  # Twilio went away mid-file: the player stops; nothing more to send
@@ -53,6 +55,21 @@ def _chunks(client: httpx.Client, upstream: httpx.Response) -> Iterator[bytes]:
     finally:
         upstream.close()
         client.close()
+
+
+async def _achunks(client: httpx.Client, upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The same, for the ASGI server: Django reads a sync iterator whole before sending any of it under ASGI, so
+    each chunk is read off the event loop and sent as it comes."""
+    chunks = _chunks(client, upstream)
+
+    def read() -> bytes | None:
+        return next(chunks, None)
+
+    try:
+        while (chunk := await sync_to_async(read, thread_sensitive=False)()) is not None:
+            yield chunk
+    finally:
+        await sync_to_async(chunks.close, thread_sensitive=False)()
 
 
 def call_recording(request: HttpRequest, call_id: uuid.UUID) -> HttpResponseBase:
@@ -86,8 +103,9 @@ def call_recording(request: HttpRequest, call_id: uuid.UUID) -> HttpResponseBase
         if status == 404:
             raise Http404("The recording is no longer stored at Twilio.")
         return HttpResponse("The recording could not be fetched from Twilio; try again shortly.", status=502)
+    streamed = _achunks(client, upstream) if isinstance(request, ASGIRequest) else _chunks(client, upstream)
     response = StreamingHttpResponse(
-        _chunks(client, upstream),
+        streamed,
         status=upstream.status_code,
         content_type="audio/wav" if upstream.status_code != 416 else "text/plain",
     )
