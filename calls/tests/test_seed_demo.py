@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Model
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from calls.models import Call, Escalation, Intake, TranscriptSegment
+from calls.models import Call, Escalation, Intake, Page, TranscriptSegment
 from organizations.models import (
     BusinessHours,
     Closure,
@@ -88,9 +89,13 @@ def test_demo_clinics_are_realistic_and_usable_from_the_demo_page():
         assert org.twilio_numbers.count() == 1
         assert org.escalation_phone.startswith("+1") and org.escalation_phone[5:9] == "5550"
         assert org.intake_fields.filter(name="patient_name", required=True).exists()
+        # Someone is on call around the clock, so a demo emergency pages (console e-mail, Twilio if configured).
+        [on_call] = org.on_call_now(timezone.now())
+        assert on_call.mobile and on_call.email.endswith(".demo.example")
         assert Call.objects.filter(organization=org).count() >= 2
         org.full_clean()
     assert Escalation.objects.filter(status=Escalation.Status.OPEN).count() == 1
+    assert not Page.objects.exists()  # the seeded history pages no one
     assert TranscriptSegment.objects.count() >= 30
     assert Intake.objects.count() == Call.objects.count()
     # One clinic keeps a late evening, and the hours do not overlap (validated on creation).

@@ -41,6 +41,7 @@ from organizations.models import (
     Closure,
     EscalationPhrase,
     Membership,
+    OnCallPerson,
     Organization,
     TwilioNumber,
     validate_hours_do_not_overlap,
@@ -521,6 +522,17 @@ class Command(BaseCommand):
         # Numbers are unique across clinics: one already routed elsewhere stays where it is.
         TwilioNumber.objects.get_or_create(
             number=spec.twilio_number, defaults={"organization": organization, "label": "Main line (demo)"}
+        )
+        # Someone on call around the clock, so an emergency in the demo pages: e-mail to the console backend (the
+        # server's output), SMS to the Twilio configured, or a failed SMS page on the escalation when there is none.
+        OnCallPerson.objects.get_or_create(
+            organization=organization,
+            name="On-call clinician (demo)",
+            defaults={
+                "mobile": spec.twilio_number[:-2] + "99",
+                "email": f"on-call@{spec.slug}.demo.example",
+                "position": 0,
+            },
         )
 
     def _seed_user(self, organization: Organization, spec: DemoUser) -> tuple[User, str]:
