@@ -10,7 +10,9 @@ no --json flag: its markdown rows (a fixed format) are read instead. A benchmark
 
 Databases: bench/api.py DROPS and recreates BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/voiceagent_bench) and loads 10k then 1M calls; bench/realtime.py then runs its
-pipeline in the same database (a large table, as in production). bench/bridge.py uses its own SQLite file.
+pipeline in the same database (a large table, as in production). bench/home.py DROPS and recreates its own
+BENCH_HOME_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/va_home_bench). bench/bridge.py uses its own
+SQLite file.
 """
 
 from __future__ import annotations
@@ -151,6 +153,27 @@ def caller_flood_rows(data: dict) -> list[tuple[str, str, str, str]]:
             f"({answers}); goal within 1.5x",
         )
     ]
+
+
+def home_rows(data: dict) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for block in data["sizes"].values():
+        pages = block["pages"]
+        base = pages["call list (baseline)"]
+        for name, row in pages.items():
+            rows.append(
+                (
+                    f"Console {name}",
+                    f"{int(block['calls']):,} calls in the clinic: p50 / p99, queries",
+                    f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms ({row['p50_ms'] / base['p50_ms']:.2f}x the call "
+                    f"list), {row['queries']} queries",
+                    "",
+                )
+            )
+    if rows:
+        loads = ", ".join(f"{int(size):,} in {secs:.0f} s" for size, secs in data.get("load_seconds", {}).items())
+        rows[0] = (*rows[0][:3], f"Django test client in process, DEBUG off; {data['database']}; COPY load: {loads}")
+    return rows
 
 
 BRIDGE_ROW = re.compile(
@@ -298,7 +321,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs (not for quoting)")
     parser.add_argument(
-        "--only", default="", help="comma list of names to run: triage,api,realtime,caller_flood,bridge"
+        "--only", default="", help="comma list of names to run: triage,api,realtime,home,caller_flood,bridge"
     )
     parser.add_argument("--output", default=str(BENCH / "results.md"), help="where to write the table")
     args = parser.parse_args()
@@ -327,6 +350,15 @@ def main() -> int:
             ["--mint-requests", "50" if quick else "200", "--calls", "1", "10", "50"],
             realtime_rows,
             {"DATABASE_URL": database_url},
+        ),
+        "home": Bench(
+            "Clinic home page",
+            "home.py",
+            ["--calls", "10000,100000" if quick else "10000,1000000", "--requests", "10" if quick else "30"],
+            home_rows,
+            {"BENCH_HOME_DATABASE_URL": os.environ.get("BENCH_HOME_DATABASE_URL", "")}
+            if os.environ.get("BENCH_HOME_DATABASE_URL")
+            else {},
         ),
         "caller_flood": Bench(
             "Caller flood",
