@@ -26,7 +26,7 @@ from django.http import (
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from calls.audit import Action, AuditUnavailable, audit_read, audit_record, audit_unavailable_response
 from calls.home.charts import Bar, bar_chart
@@ -58,7 +58,7 @@ def _clinic(request: HttpRequest, organization_id: uuid.UUID) -> Organization:
     return organization
 
 
-@require_GET
+@require_safe
 def index(request: HttpRequest) -> HttpResponse:
     """/admin/: a clinic user's home (their first clinic by name); operators get Django's index with links."""
     if request.user.is_superuser:
@@ -169,7 +169,6 @@ def _home(request: HttpRequest, organization: Organization, *, several: bool) ->
         "export_until": stats.window.last.isoformat(),
         "max_export_days": MAX_EXPORT_DAYS,
         "max_export_rows": f"{MAX_EXPORT_ROWS:,}",
-        "clinics_url": reverse("home:index") if several and not request.user.is_superuser else "",
         "other_clinics": (
             []
             if request.user.is_superuser or not several
