@@ -109,8 +109,12 @@ def test_json_output_has_exactly_the_documented_shape_and_working_credentials():
     assert len(payload["organizations"]) == 2
     roles = []
     for org in payload["organizations"]:
-        assert set(org) == {"id", "slug", "name", "publishable_key", "users"}
+        assert set(org) == {"id", "slug", "name", "publishable_key", "phone_numbers", "users"}
         stored = Organization.objects.get(pk=org["id"])
+        assert org["phone_numbers"] and org["phone_numbers"] == sorted(
+            stored.twilio_numbers.values_list("number", flat=True)
+        )
+        assert all(number.startswith("+1") for number in org["phone_numbers"])
         assert (stored.slug, stored.name, stored.publishable_key) == (org["slug"], org["name"], org["publishable_key"])
         for user in org["users"]:
             assert set(user) == {"username", "password", "role", "api_token"}

@@ -483,6 +483,8 @@ class Command(BaseCommand):
             "slug": organization.slug,
             "name": organization.name,
             "publishable_key": organization.publishable_key,
+            # What a script dials to place a simulated call (simulate_call --channel phone | sip).
+            "phone_numbers": list(organization.twilio_numbers.order_by("number").values_list("number", flat=True)),
             "users": [
                 {"username": user.username, "password": user_spec.password, "role": user_spec.role, "api_token": token}
                 for (user, token), user_spec in zip(users, spec.users, strict=True)

@@ -688,3 +688,33 @@ def test_every_socket_route_is_covered():
     # /ws/board/ is covered above; /twilio/media carries no clinic id in its URL (its call id and one-time token
     # arrive in the signed `start` message and are tested in realtime/tests/test_twilio_stream_tokens.py).
     assert routes == {"ws/board/", "twilio/media"}, f"a new socket route needs a cross-tenant test: {routes}"
+
+
+@pytest.mark.django_db
+def test_a_sip_call_lands_in_the_clinic_whose_number_was_dialled_and_the_answer_names_no_clinic(settings):
+    """POST /openai/webhook carries no clinic id: the dialled number alone picks the clinic (one number table for
+    Twilio and SIP), and the answer says only what was done."""
+    from django.test import Client
+
+    from calls.models import Call
+    from conftest import make_org
+    from fakes.openai.webhooks import encode, incoming_call_event, new_secret, signed_headers
+    from fakes.twilio.testing import add_number, open_around_the_clock
+
+    secret = new_secret()
+    settings.OPENAI_WEBHOOK_SECRET = secret
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # the accept fails fast; the call row is what matters here
+    clinic_a, clinic_b = make_org("sip-a"), make_org("sip-b")
+    add_number(clinic_a, "+14155550121")
+    add_number(clinic_b, "+14155550122")
+    for clinic in (clinic_a, clinic_b):
+        open_around_the_clock(clinic)
+    body = encode(incoming_call_event("rtc_for_a", to="+14155550121", caller="+16175550123"))
+    headers = {k: v for k, v in signed_headers(secret, body).items() if k != "content-type"}
+    response = Client().post("/openai/webhook", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 200
+    call = Call.objects.get(openai_call_id="rtc_for_a")
+    assert call.organization == clinic_a and not Call.objects.filter(organization=clinic_b).exists()
+    text = response.content.decode()
+    for marker in (str(clinic_a.pk), str(clinic_b.pk), clinic_a.name, clinic_b.name, str(call.pk)):
+        assert marker not in text

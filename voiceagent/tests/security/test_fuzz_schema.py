@@ -24,6 +24,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -207,3 +208,52 @@ def test_the_leak_check_catches_a_leak():
     for body in (b"... ZZQX-Canary-B ...", b"Traceback (most recent call last)", b"psycopg.errors.X", b"sk-abc"):
         with pytest.raises(LeakFound):
             check(None, Fake(body), Case)
+
+
+# --- POST /openai/webhook is not an API operation (no schema): fuzzed here with hypothesis directly -------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@pytest.mark.django_db
+def test_the_openai_webhook_answers_any_signed_or_unsigned_input_without_a_server_error_or_a_leak(settings):
+    from django.test import Client
+
+    from fakes.openai.webhooks import new_secret, signed_headers
+
+    secret = new_secret()
+    settings.OPENAI_WEBHOOK_SECRET = secret
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # OpenAI unreachable: accept/reject fail fast, never a 500
+    settings.OPENAI_API_KEY = OPENAI_KEY
+    signed_shapes = st.fixed_dictionaries(
+        {"type": st.sampled_from(["realtime.call.incoming", "response.completed"]) | st.text(max_size=30)},
+        optional={"data": _json | st.fixed_dictionaries({"call_id": _json, "sip_headers": _json}), "id": _json},
+    )
+
+    @hypothesis_settings(max_examples=MAX_EXAMPLES * 4, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        signed=st.booleans(),
+        event=signed_shapes | _json,
+        raw=st.binary(max_size=200),
+        use_raw=st.booleans(),
+        headers=st.dictionaries(
+            st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature"]), st.text(max_size=60)
+        ),
+    )
+    def run(signed, event, raw, use_raw, headers):
+        import json
+
+        body = raw if use_raw else json.dumps(event).encode()
+        sent = signed_headers(secret, body) if signed else headers
+        extra = {k: v for k, v in sent.items() if k != "content-type" and "\n" not in v and "\r" not in v}
+        response = Client().post("/openai/webhook", data=body, content_type="application/json", headers=extra)
+        assert response.status_code < 500, response.content
+        text = response.content.decode(errors="replace")
+        for marker in (*ALWAYS_FORBIDDEN, secret, OPENAI_KEY):
+            assert marker not in text
+
+    run()

@@ -6,10 +6,11 @@ endpoint: none is accepted and none writes anything.
 The fixed cases (the published test vector, each endpoint unsigned, forwarded hosts, replays and idempotency) are in
 realtime/tests/test_twilio_signatures.py, test_twilio_voice.py and test_twilio_status.py; this adds volume.
 
-OpenAI: we receive no OpenAI webhooks. The server learns about a Realtime call over its own outbound sideband
-WebSocket (authenticated with our API key) and from browser-forwarded events authenticated by the call's token
-(/api/calls/{id}/events, covered by the cross-tenant and authorization suites), so there is no inbound OpenAI
-signature to forge; test_there_is_no_openai_webhook_endpoint keeps it that way.
+OpenAI: one inbound endpoint, POST /openai/webhook (phone calls over SIP), signed per Standard Webhooks. Hypothesis
+forges, replays, ages and mutates signed `realtime.call.incoming` deliveries for a clinic's real number: none is
+accepted, none writes anything, none reaches OpenAI's call control (accept/reject). The fixed cases and the
+redelivery are in realtime/tests/test_openai_webhook.py; test_the_inbound_webhooks_are_exactly_these keeps the list
+of inbound endpoints known.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings
+from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
 from calls.models import AuditEvent, Call, Escalation
+from conftest import make_org
 from fakes.twilio.testing import TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, add_number, open_around_the_clock
 from fakes.twilio.webhooks import new_call_sid, sign, voice_params
 from realtime.telephony.signatures import websocket_signature_is_valid
@@ -261,10 +264,10 @@ def _routes(patterns, prefix: str = "") -> list[str]:
     return out
 
 
-def test_there_is_no_openai_webhook_endpoint():
-    """We receive no OpenAI webhooks (see the module docstring); if one is added, it needs signature tests here."""
+def test_the_inbound_webhooks_are_exactly_these():
+    """A new inbound webhook needs signature tests here."""
     routes = _routes(get_resolver().url_patterns)
-    assert not [route for route in routes if "openai" in route.lower() or "webhook" in route.lower()]
+    assert [route for route in routes if "openai" in route.lower() or "webhook" in route.lower()] == ["openai/webhook"]
     inbound = sorted(route for route in routes if route.startswith("twilio/"))
     assert inbound == [
         "twilio/dial-result",
@@ -274,3 +277,60 @@ def test_there_is_no_openai_webhook_endpoint():
         "twilio/voice",
         "twilio/voicemail",
     ]
+
+
+OPENAI_MUTATIONS = ["unsigned", "wrong_secret", "body_byte", "other_id", "old", "future", "signature_byte"]
+
+
+@pytest.mark.django_db
+def test_forged_replayed_stale_and_mutated_openai_webhooks_accept_nothing(settings):
+    from fakes.openai.webhooks import encode, incoming_call_event, new_secret, signed_headers
+
+    secret = new_secret()
+    settings.OPENAI_WEBHOOK_SECRET = secret
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:9/v1"  # nothing may be called: a refused delivery stops first
+    org = make_org("clinic-sip")
+    add_number(org, CLINIC_NUMBER)
+    open_around_the_clock(org)
+    tried: list[str] = []
+
+    @settings_(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(mutation=st.sampled_from(OPENAI_MUTATIONS), data=st.data())
+    def run(mutation, data):
+        body = encode(incoming_call_event("rtc_forged", to=CLINIC_NUMBER, caller="+16175550123"))
+        headers = signed_headers(secret, body, webhook_id="wh_signed")
+        if mutation == "unsigned":
+            for name in data.draw(
+                st.sets(st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature"]), min_size=1)
+            ):
+                del headers[name]
+        elif mutation == "wrong_secret":
+            headers = signed_headers(new_secret(), body, webhook_id="wh_signed")
+        elif mutation == "body_byte":
+            index = data.draw(st.integers(0, len(body) - 1))
+            body = body[:index] + bytes([(body[index] + data.draw(st.integers(1, 255))) % 256]) + body[index + 1 :]
+        elif mutation == "other_id":
+            headers["webhook-id"] = data.draw(
+                st.text(string.ascii_letters + string.digits, min_size=1, max_size=40).filter(
+                    lambda v: v != "wh_signed"
+                )
+            )
+        elif mutation in ("old", "future"):
+            offset = data.draw(st.integers(310, 10**8))  # 300 s is the window; a second may pass in between
+            stamp = int(headers["webhook-timestamp"]) + (offset if mutation == "future" else -offset)
+            headers = signed_headers(secret, body, webhook_id="wh_signed", timestamp=stamp)
+        else:
+            signature = headers["webhook-signature"]
+            index = data.draw(st.integers(3, len(signature) - 1))
+            replacement = data.draw(
+                st.sampled_from(string.ascii_letters + string.digits + "+/=").filter(lambda c: c != signature[index])
+            )
+            headers["webhook-signature"] = signature[:index] + replacement + signature[index + 1 :]
+        extra = {k: v for k, v in headers.items() if k != "content-type"}
+        response = Client().post("/openai/webhook", data=body, content_type="application/json", headers=extra)
+        tried.append(mutation)
+        assert response.status_code == 400, (mutation, response.content)
+        assert not Call.objects.exists() and not AuditEvent.objects.exists()
+
+    run()
+    assert set(tried) == set(OPENAI_MUTATIONS)
