@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -29,12 +30,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start_workers() -> list[subprocess.Popen[bytes]]:
-    """Start the workers as children of this process; they inherit its environment (and so its settings)."""
+def start_workers(openai_env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
+    """Start the workers as children of this process; they inherit its environment (and so its settings).
+    `openai_env` goes to the notification worker only: it makes the post-call summaries, so under `make run` it
+    must reach the built-in fake OpenAI this process runs (and dies with it)."""
     manage = Path(settings.BASE_DIR) / "manage.py"
     preexec = _die_with_parent if sys.platform == "linux" else None
     return [
-        subprocess.Popen([sys.executable, str(manage), *worker], preexec_fn=preexec)  # noqa: S603 (our own argv)
+        subprocess.Popen(  # noqa: S603 (our own argv)
+            [sys.executable, str(manage), *worker],
+            preexec_fn=preexec,
+            env={**os.environ, **openai_env} if openai_env and worker[0] == "deliver_notifications" else None,
+        )
         for worker in WORKERS
     ]
 
@@ -70,18 +77,19 @@ class Command(BaseCommand):
         from core.daphne_server import BoundedCommandLineInterface
 
         base = f"http://{host}:{port}"
-        # The workers start before the fake OpenAI is wired in: they never call OpenAI, and must not inherit the
-        # fake's address as if it were configuration.
-        workers = [] if no_workers else start_workers()
+        openai_env: dict[str, str] = {}
+        if not settings.OPENAI_API_KEY:
+            # No key: the built-in fake OpenAI (scripted caller) so every flow works on a machine with no internet.
+            from fakes.openai import FakeOpenAI
+
+            fake = FakeOpenAI.start_in_thread(scenario="routine_booking", time_scale=1.0)
+            settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-local-fake"
+            # Only the notification worker calls OpenAI (post-call summaries); the reaper gets nothing of the fake.
+            openai_env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-local-fake"}
+            self.stdout.write(f"no OPENAI_API_KEY: using the built-in fake OpenAI at {fake.base_url}")
+        workers = [] if no_workers else start_workers(openai_env)
         atexit.register(stop_workers, workers)
         try:
-            if not settings.OPENAI_API_KEY:
-                # No key: the built-in fake OpenAI (scripted caller) so every flow works on a machine with no internet.
-                from fakes.openai import FakeOpenAI
-
-                fake = FakeOpenAI.start_in_thread(scenario="routine_booking", time_scale=1.0)
-                settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = fake.base_url, "sk-local-fake"
-                self.stdout.write(f"no OPENAI_API_KEY: using the built-in fake OpenAI at {fake.base_url}")
             self.stdout.write(self.style.SUCCESS(f"voiceagent console: {base}/admin/"))
             self.stdout.write(f"browser call demo: {base}/demo/call/   API docs: {base}/api/docs/")
             engine = str(settings.DATABASES["default"]["ENGINE"])
