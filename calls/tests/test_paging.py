@@ -66,11 +66,10 @@ def later(escalation: Escalation, **delta: float) -> dt.datetime:
     return escalation.created_at + dt.timedelta(**delta)
 
 
-def test_a_new_emergency_pages_the_first_person_on_call_at_once_by_sms_and_email(
-    twilio, on_call, org_a, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        escalation = raise_emergency(org_a)
+@pytest.mark.django_db(transaction=True)
+def test_a_new_emergency_pages_the_first_person_on_call_at_once_by_sms_and_email(twilio, on_call, org_a):
+    escalation = raise_emergency(org_a)  # committed: the immediate attempt runs after commit, off this thread
+    notifications.wait_for_in_flight(timeout=60)
 
     [sms] = twilio.messages
     assert (sms["to"], sms["from"]) == (ANN, CLINIC_NUMBER)
