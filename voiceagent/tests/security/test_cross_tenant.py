@@ -510,7 +510,7 @@ async def test_clinic_a_board_socket_never_receives_clinic_b_escalations(world):
     connected, _ = await socket.connect()
     assert connected
     try:
-        snapshot = await socket.receive_json_from(timeout=5)
+        snapshot = await socket.receive_json_from(timeout=30)
         assert snapshot["type"] == "snapshot"
         assert str(b.escalation.pk) not in json.dumps(snapshot) and str(a.escalation.pk) in json.dumps(snapshot)
 
@@ -556,9 +556,12 @@ async def test_clinic_a_board_socket_never_receives_clinic_b_escalations(world):
                 "event": "created",
             },
         )
+        # Wait for A's own push (generously: a loaded machine re-reads slowly), then for anything that trails it.
         received = []
+        while str(mine.pk) not in json.dumps(received):
+            received.append(await socket.receive_json_from(timeout=30))
         while not await socket.receive_nothing(timeout=1.0):
-            received.append(await socket.receive_json_from(timeout=2))
+            received.append(await socket.receive_json_from(timeout=30))
         text = json.dumps(received)
         assert str(mine.pk) in text
         assert not any(escalation_id in text for escalation_id in foreign)
