@@ -18,10 +18,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(400)]
 
 # Longer than the server's restart can take on a loaded machine: the live callers are silent from the kill until the
 # new process answers, and a gap longer than the idle threshold would (rightly) get them reaped too.
-REAP_IDLE = 30.0
-# How long past the idle threshold the interrupted calls may take to be reaped (the reaper runs every second): slack
-# for a loaded machine, which only a reaper that does not run would exceed.
-REAP_SLACK = 20.0
+REAP_IDLE = 8.0
+REAP_SLACK = 60.0
+# How long a caller keeps retrying one request across the kill and the restart (a loaded machine restarts slowly).
+CALLER_PATIENCE = 120.0
 
 
 def _report(name: str, **figures: object) -> None:
@@ -39,6 +39,7 @@ class WebCaller:
         self.token = ""
         self.acked: list[str] = []
         self.statuses: list[int] = []
+        self.talk_until = float("inf")
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict, ok: int, deadline: float) -> dict:
         headers = {"X-Org-Key": self.org_key, **({"X-Call-Token": self.token} if self.token else {})}
@@ -55,13 +56,14 @@ class WebCaller:
                 raise TimeoutError(f"{path} never acknowledged")
             await asyncio.sleep(0.1)
 
-    async def run(self, *, talk_until: float, end: bool) -> None:
+    async def run(self, *, end: bool, items: int | None = None) -> None:
+        """Talk until `talk_until` (settable while running) or until `items` events were acknowledged."""
         async with httpx.AsyncClient(timeout=5) as client:
             started = await self._post(
-                client, "/api/call/start", {"channel": "web", "caller": {}}, 201, time.monotonic() + 30
+                client, "/api/call/start", {"channel": "web", "caller": {}}, 201, time.monotonic() + CALLER_PATIENCE
             )
             self.call_id, self.token = started["call_id"], started["call_token"]
-            while time.monotonic() < talk_until:
+            while time.monotonic() < self.talk_until and (items is None or len(self.acked) < items):
                 item = f"item_{uuid.uuid4().hex[:12]}"
                 event = {
                     "type": "conversation.item.input_audio_transcription.completed",
@@ -70,7 +72,11 @@ class WebCaller:
                     "transcript": f"I would like an appointment ({item[-4:]}).",
                 }
                 await self._post(
-                    client, f"/api/calls/{self.call_id}/events", {"events": [event]}, 200, time.monotonic() + 30
+                    client,
+                    f"/api/calls/{self.call_id}/events",
+                    {"events": [event]},
+                    200,
+                    time.monotonic() + CALLER_PATIENCE,
                 )
                 self.acked.append(item)
                 await asyncio.sleep(0.2)
@@ -80,7 +86,7 @@ class WebCaller:
                     "/api/call/end",
                     {"call_id": self.call_id, "reason": "caller_hangup"},
                     200,
-                    time.monotonic() + 30,
+                    time.monotonic() + CALLER_PATIENCE,
                 )
 
 
@@ -88,24 +94,46 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
     heartbeat = {"LIVE_CALL_HEARTBEAT_SECONDS": "1", "REAPER_IDLE_SECONDS": str(REAP_IDLE)}
     with FakeOpenAI.start_in_thread(time_scale=0.05, pace=0.0) as fake:
         server = deployment.server(openai_url=fake.base_url, **heartbeat)
-        deployment.manage_process("reap_calls", "--every", "1", **heartbeat)
         info = deployment.info
         phones = [phone_call_start(server.url, info["number"]) for _ in range(2)]
         assert all(call.call_id for call in phones)
         marks: dict[str, float] = {}
 
         async def scenario() -> tuple[list[WebCaller], WebCaller]:
-            talk_until = time.monotonic() + 9
             callers = [WebCaller(server.url, info["org_key"]) for _ in range(4)]
             vanishing = WebCaller(server.url, info["org_key"])  # its browser is gone with the server
-            tasks = [asyncio.create_task(c.run(talk_until=talk_until, end=True)) for c in callers]
-            tasks.append(asyncio.create_task(vanishing.run(talk_until=time.monotonic() + 3, end=False)))
-            media = [asyncio.create_task(phone_media(server.ws_url, call, max_seconds=30).run()) for call in phones]
-            await asyncio.sleep(3.5)
+            tasks = [asyncio.create_task(c.run(end=True)) for c in callers]
+            gone = asyncio.create_task(vanishing.run(items=3, end=False))
+            tasks.append(gone)
+            media_callers = [phone_media(server.ws_url, call, max_seconds=60) for call in phones]
+            media = [asyncio.create_task(caller.run()) for caller in media_callers]
+
+            # Kill once every call is under way (not after a fixed time: a loaded machine gets there later).
+            def under_way() -> bool:
+                return (
+                    gone.done()
+                    and all(c.acked for c in callers)
+                    and all(m.result.sent_frames >= 10 for m in media_callers)
+                )
+
+            ready_by = time.monotonic() + CALLER_PATIENCE
+            while not under_way():
+                assert time.monotonic() < ready_by, "the calls never got under way"
+                await asyncio.sleep(0.1)
             marks["kill"] = time.monotonic()
             server.kill()  # kill -9: no goodbye, no call ended, sockets reset
             await asyncio.to_thread(server.start)
             marks["back"] = time.monotonic()
+            # The reaper starts once the live callers are talking to the new process again: a restart slower than the
+            # idle threshold (a loaded machine) would otherwise get them reaped as well, rightly.
+            acked_before = [len(c.acked) for c in callers]
+            while not all(len(c.acked) > n for c, n in zip(callers, acked_before, strict=True)):
+                assert time.monotonic() < marks["back"] + CALLER_PATIENCE, "the live callers never got through again"
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(deployment.manage_process, "reap_calls", "--every", "1", **heartbeat)
+            marks["reaper"] = time.monotonic()
+            for caller in callers:  # the live callers talk on a little, then hang up
+                caller.talk_until = time.monotonic() + 3
             await asyncio.gather(*tasks, *media)
             return callers, vanishing
 
@@ -137,7 +165,14 @@ def test_a_killed_server_loses_no_acknowledged_segment_and_interrupted_calls_end
 
         deadline = REAP_IDLE + REAP_SLACK
         while not terminal():
-            assert time.monotonic() - marks["kill"] < deadline, "interrupted calls not reaped in time"
+            assert time.monotonic() - marks["reaper"] < deadline, (
+                "interrupted calls not reaped in time",
+                deployment.query(
+                    "SELECT channel, status, end_reason, last_activity_at, started_at, now() FROM calls_call "
+                    "WHERE id::text = ANY(%s)",
+                    (interrupted,),
+                ),
+            )
             time.sleep(0.2)
         reaped_after = time.monotonic() - marks["kill"]
         finished = deployment.query(

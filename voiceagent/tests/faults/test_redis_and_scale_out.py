@@ -98,6 +98,7 @@ def test_redis_down_for_30s_keeps_live_calls_and_call_paths_up_and_the_board_cat
                 except ValueError:
                     code = "not-json"
             return (path, response.status_code, code)
+
         escalated_calls: list[str] = []
 
         async def during_outage(client: httpx.AsyncClient) -> None:
