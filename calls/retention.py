@@ -5,7 +5,8 @@ Ages count from the call's start. Live calls are never touched (the reaper ends 
 - call_retention_days: whole calls go, with their transcript, intake, escalations and notifications.
 - intake_retention_days: the intake goes and the caller's name is blanked on the call (the name is what the caller
   told the agent); the call record itself (times, status, phone for callbacks) stays until call retention.
-- transcript_retention_days: the transcript goes, and so does escalation evidence (it quotes the caller).
+- transcript_retention_days: the transcript goes, and so do escalation evidence and the post-call summary (both
+  quote or retell what the caller said).
 
 Webhook receipts (ids of processed deliveries, no patient data) go once the sender can no longer redeliver them
 (WEBHOOK_RECEIPT_DAYS), whatever the clinics' settings.
@@ -27,7 +28,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from calls.audit import audit_record
-from calls.models import AuditEvent, Call, Escalation, Intake, TranscriptSegment, WebhookReceipt
+from calls.models import AuditEvent, Call, CallSummary, Escalation, Intake, TranscriptSegment, WebhookReceipt
 from organizations.models import Organization
 
 DEFAULT_BATCH_SIZE = 500
@@ -41,6 +42,7 @@ class PurgeCounts:
     intakes: int = 0
     transcript_segments: int = 0
     evidence_cleared: int = 0
+    summaries: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -48,6 +50,7 @@ class PurgeCounts:
             "intakes": self.intakes,
             "transcript_segments": self.transcript_segments,
             "evidence_cleared": self.evidence_cleared,
+            "summaries": self.summaries,
         }
 
 
@@ -123,6 +126,7 @@ def purge_organization(
             calls = _ended_calls(organization, transcript_cutoff)
             counts.transcript_segments = TranscriptSegment.objects.filter(call__in=calls).count()
             counts.evidence_cleared = Escalation.objects.filter(call__in=calls).exclude(evidence="").count()
+            counts.summaries = CallSummary.objects.filter(call__in=calls).count()
         return counts
 
     if call_cutoff:
@@ -159,6 +163,12 @@ def purge_organization(
             batch_size,
             lambda ids: Escalation.objects.filter(pk__in=ids).update(evidence=""),
             _recorder(organization, "escalation", organization.transcript_retention_days, cleared="evidence"),
+        )
+        counts.summaries = _in_batches(
+            CallSummary.objects.filter(call__in=calls).order_by("pk").values_list("pk", flat=True),
+            batch_size,
+            lambda ids: CallSummary.objects.filter(pk__in=ids).delete()[0],
+            _recorder(organization, "callsummary", organization.transcript_retention_days),
         )
     return counts
 

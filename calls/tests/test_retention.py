@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from calls.models import AuditEvent, Call, Escalation, Intake, Notification, TranscriptSegment
+from calls.models import AuditEvent, Call, CallSummary, Escalation, Intake, Notification, TranscriptSegment
 from calls.retention import purge_expired
 from calls.services import call_end, escalation_create, intake_store, transcript_segment_append
 from conftest import logged_in, make_call
@@ -72,6 +72,10 @@ def test_intakes_and_transcripts_go_on_their_own_clocks_and_the_call_record_stay
     assert TranscriptSegment.objects.filter(call=intake_only).count() == 2
     assert Intake.objects.filter(call=kept).exists() and TranscriptSegment.objects.filter(call=kept).count() == 2
     assert Call.objects.count() == 3
+    # The post-call summary retells the transcript: it goes with it.
+    assert counts.summaries == 1
+    assert not CallSummary.objects.filter(call=both).exists()
+    assert CallSummary.objects.filter(call=intake_only).exists() and CallSummary.objects.filter(call=kept).exists()
 
 
 def test_a_clinic_without_retention_keeps_everything_and_live_calls_are_never_touched(org_a, org_b):
@@ -115,7 +119,7 @@ def test_a_second_run_reports_zeros(org_a):
     second = purge_expired().totals()
 
     assert first["calls"] == 1 and first["intakes"] == 2 and first["transcript_segments"] == 2
-    assert second == {"calls": 0, "intakes": 0, "transcript_segments": 0, "evidence_cleared": 0}
+    assert second == {"calls": 0, "intakes": 0, "transcript_segments": 0, "evidence_cleared": 0, "summaries": 0}
 
 
 def test_deletes_run_in_batches_each_with_its_audit_row(org_a):
