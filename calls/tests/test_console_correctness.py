@@ -116,3 +116,26 @@ def test_view_site_link_is_gone(admin_a):
     page = logged_in(admin_a).get(reverse("admin:index")).content.decode()
 
     assert "View site" not in page
+
+
+def test_audit_trail_names_a_page_of_rows_in_a_constant_number_of_queries(org_a, admin_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = logged_in(admin_a)
+    url = reverse("admin:calls_auditevent_changelist")
+
+    def queries_for_a_page() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    make_call(org_a, caller_name="First Caller")
+    client.get(url)  # the page's own read rows exist from now on in both measurements
+    few = queries_for_a_page()
+    for number in range(12):
+        call = make_call(org_a, caller_name=f"Caller {number}")
+        client.get(reverse("admin:calls_call_change", args=[call.pk]))
+    many = queries_for_a_page()
+
+    assert many == few
