@@ -234,3 +234,10 @@ def test_a_new_member_needs_a_valid_username(org_a, admin_a):
     assert response.status_code == 200
     assert not User.objects.filter(username="no spaces!").exists()
     assert response.context["add_form"].errors
+
+
+def test_the_clinic_page_links_admins_to_the_team_and_not_staff(org_a, admin_a, staff_a):
+    change = reverse("admin:organizations_organization_change", args=[org_a.pk])
+
+    assert team_url(org_a) in logged_in(admin_a).get(change).content.decode()
+    assert team_url(org_a) not in logged_in(staff_a).get(change).content.decode()
