@@ -232,6 +232,9 @@ class Intake(models.Model):
     data = models.JSONField(default=dict)
     urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
     completed = models.BooleanField(default=False)
+    # Written or last changed from what a browser forwarded (event forwarding, or the browser's end of the call),
+    # not from what the server's own sideband or bridge saw.
+    forwarded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -277,6 +280,8 @@ class Escalation(models.Model):
     triage = models.JSONField(default=dict, blank=True)
     # Raised from the caller's words that reached us after the call ended: call the caller back now.
     after_call = models.BooleanField(default=False)
+    # Raised from events a browser forwarded (event forwarding), not from what the server's sideband or bridge saw.
+    forwarded = models.BooleanField(default=False)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(  # the staff member, for source "staff"; empty for automatic escalations

@@ -86,6 +86,32 @@ def caller_report_check(*, call: Call, segments: list[SegmentInput], intake: dic
     ]
 
 
+@dataclass(frozen=True)
+class ForwardedMark:
+    """What a call held before a browser's report was applied (forwarded_records_before)."""
+
+    escalations: frozenset[uuid.UUID]
+    intake_updated_at: dt.datetime | None
+
+
+def forwarded_records_before(call: Call) -> ForwardedMark:
+    return ForwardedMark(
+        escalations=frozenset(Escalation.objects.filter(call=call).values_list("pk", flat=True)),
+        intake_updated_at=Intake.objects.filter(call=call).values_list("updated_at", flat=True).first(),
+    )
+
+
+def forwarded_records_mark(*, call: Call, before: ForwardedMark) -> None:
+    """Mark `forwarded` what a browser's report (forwarded events, or the browser's end of the call) wrote on `call`
+    since `before`: the escalations it raised, and the intake when it created or changed it. Staff can then tell
+    them from what the server's own sideband or bridge saw. Runs in the transaction of the write it follows."""
+    Escalation.objects.filter(call=call).exclude(pk__in=before.escalations).update(forwarded=True)
+    intakes = Intake.objects.filter(call=call)
+    if before.intake_updated_at is not None:  # it existed: marked only if this report changed it
+        intakes = intakes.exclude(updated_at=before.intake_updated_at)
+    intakes.update(forwarded=True)
+
+
 class IntakeInvalid(Exception):
     def __init__(self, result: IntakeResult) -> None:
         super().__init__("intake failed validation")

@@ -9,7 +9,7 @@ from django.db.models import Max
 
 from calls.audit import Action, audit_change
 from calls.models import FORWARDED_KEY, SEGMENT_SOURCE_KEY, SOURCE_FORWARDED, Call, TranscriptSegment
-from calls.services import browser_agent_side_check, call_start
+from calls.services import browser_agent_side_check, call_start, forwarded_records_before, forwarded_records_mark
 from organizations.models import Organization
 from realtime import forwarded, sideband
 from realtime.pipeline import CallEventPipeline, PipelineResult, PipelineState
@@ -72,8 +72,8 @@ def forwarded_events_handle(*, call: Call, events: list[dict]) -> tuple[Pipeline
     A browser is trusted with the caller's own lines only. Agent lines, responses, tool calls, usage and errors are
     refused (calls.services.ForwardingRefused, the whole batch) unless the clinic chose event forwarding and the
     server is not attached to the call; once the call has ended only caller lines count (the token's grace). Lines
-    stored from a batch are marked `source: forwarded`, and the call `forwarded_events`, so staff can tell them from
-    what the server saw."""
+    stored from a batch are marked `source: forwarded`, escalations it raised and an intake it wrote `forwarded`, and
+    the call `forwarded_events`, so staff can tell them from what the server saw."""
     with transaction.atomic():
         locked = Call.objects.select_for_update().select_related("organization").get(pk=call.pk)
         if any(forwarded.is_agent_event(event) for event in events):
@@ -82,9 +82,11 @@ def forwarded_events_handle(*, call: Call, events: list[dict]) -> tuple[Pipeline
             events = [event for event in events if forwarded.is_caller_event(event)]
         last_seq = TranscriptSegment.objects.filter(call=locked).aggregate(top=Max("seq"))["top"] or 0
         state = PipelineState.from_dict((locked.metadata or {}).get(PIPELINE_STATE_KEY))
+        before = forwarded_records_before(locked)
         pipeline = CallEventPipeline(locked, state=state)
         result = pipeline.handle_many(events)
         _mark_forwarded(locked, after_seq=last_seq)
+        forwarded_records_mark(call=locked, before=before)
         locked.refresh_from_db()
         locked.metadata = {
             **(locked.metadata or {}),

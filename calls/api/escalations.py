@@ -88,8 +88,10 @@ class StaffEscalationSerializer(serializers.ModelSerializer):
             "resolved_by",
             "resolved_at",
             "resolution_note",
+            "forwarded",
         ]
         read_only_fields = fields
+        extra_kwargs = {"forwarded": {"help_text": "Raised from what the browser reported (event forwarding)."}}
 
 
 @extend_schema_field({"type": "string", "enum": [str(level) for level in STAFF_LEVELS]})

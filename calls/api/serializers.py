@@ -224,8 +224,9 @@ class IntakeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Intake
-        fields = ["data", "urgency", "completed"]
+        fields = ["data", "urgency", "completed", "forwarded"]
         read_only_fields = fields
+        extra_kwargs = {"forwarded": {"help_text": "Written from what the browser reported (event forwarding)."}}
 
 
 class EscalationSerializer(serializers.ModelSerializer):
@@ -245,8 +246,10 @@ class EscalationSerializer(serializers.ModelSerializer):
             "created_at",
             "acknowledged_by",
             "acknowledged_at",
+            "forwarded",
         ]
         read_only_fields = fields
+        extra_kwargs = {"forwarded": {"help_text": "Raised from what the browser reported (event forwarding)."}}
 
 
 class CallUsageSerializer(serializers.Serializer):

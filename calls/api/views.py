@@ -52,7 +52,15 @@ from calls.api.serializers import (
 from calls.audit import audit_read
 from calls.conversation import call_end_with_transcript
 from calls.models import Call, TranscriptSegment
-from calls.services import ForwardingRefused, IntakeInvalid, SegmentInput, call_start, caller_report_check
+from calls.services import (
+    ForwardingRefused,
+    IntakeInvalid,
+    SegmentInput,
+    call_start,
+    caller_report_check,
+    forwarded_records_before,
+    forwarded_records_mark,
+)
 from core.api.schema import (
     CALL_START_RESPONSE,
     CALLER_ERRORS,
@@ -289,10 +297,14 @@ class CallEndView(AsyncAPIView, CallerAPIView):
         ]
         with call_context(call.pk):
             try:
+                before = None
                 if is_caller:
                     segments = caller_report_check(call=call, segments=segments, intake=data["intake"])
+                    before = forwarded_records_before(call)
                 # Every caller line sent with the end is triaged like a live one (calls.conversation).
                 call_end_with_transcript(call=call, reason=data["reason"], transcript=segments, intake=data["intake"])
+                if before is not None:  # what the browser reported is marked as such
+                    forwarded_records_mark(call=call, before=before)
             except IntakeInvalid as invalid:
                 fields = {
                     "intake" if name == "non_field_errors" else f"intake.{name}": messages

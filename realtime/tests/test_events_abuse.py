@@ -183,6 +183,39 @@ def test_a_forwarding_clinics_agent_lines_are_stored_marked_as_forwarded(client,
 
 
 @pytest.mark.django_db
+def test_escalations_and_the_intake_written_from_forwarded_events_are_marked_as_forwarded(
+    client, forwarding_org, admin_a
+):
+    call_id, token = start_call(client, forwarding_org)
+    events = [
+        transcript("item_1", "I have crushing chest pain and can't breathe"),  # triage raises an escalation
+        created("r1"),
+        tool_call("c1", "complete_intake", json.dumps(VALID_INTAKE), response_id="r1"),
+    ]
+    assert forward(client, forwarding_org, call_id, token, events).status_code == 200
+
+    body = detail(call_id, admin_a)
+    assert body["escalations"] and all(escalation["forwarded"] for escalation in body["escalations"])
+    assert body["intake"]["data"]["patient_name"] == "Maria Lopez" and body["intake"]["forwarded"] is True
+    staff = Client()
+    staff.force_login(admin_a)
+    listed = staff.get("/api/escalations").json()["results"]
+    assert [row["forwarded"] for row in listed if row["call_id"] == call_id] == [True]
+
+
+@pytest.mark.django_db
+def test_what_the_server_saw_itself_is_not_marked_as_forwarded(org_a):
+    from calls.services import call_start, escalation_create, intake_store
+
+    call, _token = call_start(organization=org_a, channel=Call.Channel.WEB)
+    escalation, _ = escalation_create(call=call, level="urgent", source="keyword", reason="bleeding", evidence="x")
+    intake = intake_store(call=call, data=VALID_INTAKE)
+    escalation.refresh_from_db()
+    intake.refresh_from_db()
+    assert escalation.forwarded is False and intake.forwarded is False
+
+
+@pytest.mark.django_db
 def test_once_the_server_is_attached_the_browser_cannot_add_agent_lines_even_with_forwarding(client, forwarding_org):
     call_id, token = start_call(client, forwarding_org)
     Call.objects.filter(pk=call_id).update(openai_call_id="rtc_attached")
@@ -268,3 +301,10 @@ def test_caller_lines_sent_with_the_end_are_dated_inside_the_call(client, org_a,
     for segment in call.segments.all():
         assert call.started_at <= segment.occurred_at <= call.ended_at + dt.timedelta(seconds=1)
     assert {line["source"] for line in detail(call_id, admin_a)["transcript"]} == {"forwarded"}
+
+
+@pytest.mark.django_db
+def test_an_intake_the_browser_sends_with_the_end_is_marked_as_forwarded(client, forwarding_org, admin_a):
+    call_id, token = start_call(client, forwarding_org)
+    assert end(client, forwarding_org, call_id, token, intake=VALID_INTAKE).status_code == 200
+    assert detail(call_id, admin_a)["intake"]["forwarded"] is True
