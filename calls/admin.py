@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
@@ -23,10 +24,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from calls import ledger
 from calls.audit import AuditedAdminMixin, AuditUnavailable, audit_read, audit_unavailable_response
 from calls.audit_words import changes_only, event_sentence, names_for, object_history
+from calls.board_view import escalation_label, trigger_words
 from calls.intake import normalize_phone
 from calls.models import (
     SEGMENT_SOURCE_KEY,
@@ -48,7 +51,8 @@ from calls.services import (
 from core.jsonsafe import printable
 from organizations.access import can_administer, organizations_for_user, scope_for_user, signed_in
 from organizations.admin import ClinicScopedAdmin, ObjectButton, admin_change_link
-from organizations.models import IntakeField, Organization
+from organizations.clock import clinic_clock, clinic_time
+from organizations.models import IntakeField
 
 if TYPE_CHECKING:  # aliases that exist only in django-stubs
     from django.contrib.admin.options import _FieldGroups, _FieldsetSpec
@@ -68,13 +72,6 @@ def _duration(seconds: int | None) -> str:
         return EMPTY
     minutes, rest = divmod(seconds, 60)
     return f"{minutes}:{rest:02d}"
-
-
-def clinic_time(moment: dt.datetime | None, organization: Organization) -> str:
-    """A timestamp in the clinic's own time zone: staff think in clinic time, the server runs in UTC."""
-    if moment is None:
-        return EMPTY
-    return moment.astimezone(organization.tz).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 def _interrupted_note(segment: TranscriptSegment) -> str:
@@ -241,7 +238,7 @@ NEVER_CONNECTED = Q(
 )
 
 
-_INLINE_ESCALATION_COLUMNS = ("created_at", "level", "source", "status", "reason", "acknowledged_by", "resolved_by")
+_INLINE_ESCALATION_COLUMNS = ("raised", "level", "what", "source", "status", "acknowledged_by", "resolved_by")
 
 
 class EscalationInline(admin.TabularInline[Escalation, Call]):
@@ -258,8 +255,16 @@ class EscalationInline(admin.TabularInline[Escalation, Call]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Escalation]:
         return scope_for_user(super().get_queryset(request), request.user).select_related(
-            "acknowledged_by", "resolved_by"
+            "organization", "acknowledged_by", "resolved_by"
         )
+
+    @admin.display(description="Raised")
+    def raised(self, obj: Escalation) -> str:
+        return clinic_time(obj.created_at, obj.organization)
+
+    @admin.display(description="What")
+    def what(self, obj: Escalation) -> str:
+        return escalation_label(obj)
 
     # Django's inlines take the parent object here; mypy still checks against BaseModelAdmin's (request) only.
     def has_add_permission(self, request: HttpRequest, obj: Call | None) -> bool:  # type: ignore[override]
@@ -307,13 +312,13 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
     actions = ["mark_reviewed"]
     inlines = [EscalationInline]
     fieldsets = [
-        ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started_at", "ended_at", "duration"]}),
+        ("Call", {"fields": ["organization", "channel", "status", "end_reason", "started", "ended", "duration"]}),
         ("Caller", {"fields": ["caller_name", "caller_phone", "urgency_label", "escalation_summary"]}),
         ("Summary", {"fields": ["summary_display"]}),
         ("Recording", {"fields": ["recording_player"]}),
         ("Intake", {"fields": ["intake_table"]}),
         ("Transcript", {"fields": ["transcript_table"]}),
-        ("Review", {"fields": ["reviewed_by", "reviewed_at"]}),
+        ("Review", {"fields": ["reviewed_by", "reviewed_at_display"]}),
         ("Cost and speed", {"fields": ["cost_display", "latency_display", "ledger_table"]}),
         (
             "Technical details",
@@ -323,7 +328,7 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
                     "id",
                     "twilio_call_sid",
                     "openai_call_id",
-                    "last_activity_at",
+                    "last_activity",
                     "metadata_display",
                     "usage_display",
                 ],
@@ -331,6 +336,11 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
         ),
     ]
     readonly_fields = [
+        "started",
+        "ended",
+        "reviewed_at_display",
+        "last_activity",
+        "open_escalations",
         "duration",
         "urgency_label",
         "escalation_summary",
@@ -383,6 +393,18 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
     def started(self, obj: Call) -> str:
         return clinic_time(obj.started_at, obj.organization)
 
+    @admin.display(description="Ended")
+    def ended(self, obj: Call) -> str:
+        return clinic_time(obj.ended_at, obj.organization)
+
+    @admin.display(description="Last activity")
+    def last_activity(self, obj: Call) -> str:
+        return clinic_time(obj.last_activity_at, obj.organization)
+
+    @admin.display(description="Reviewed at")
+    def reviewed_at_display(self, obj: Call) -> str:
+        return clinic_time(obj.reviewed_at, obj.organization)
+
     @admin.display(description="Caller")
     def caller(self, obj: Call) -> str:
         return obj.caller_name or obj.caller_phone or EMPTY
@@ -431,6 +453,56 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
         return "Not yet"
 
     # Change page ---------------------------------------------------------------------------------------------------
+
+    def get_fieldsets(self, request: HttpRequest, obj: Call | None = None) -> _FieldsetSpec:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and self._unresolved(obj):
+            # What needs acting on comes first: the open emergency must not sit at the bottom of the page.
+            fieldsets.insert(0, ("Open escalations", {"fields": ["open_escalations"], "classes": ["open-escalations"]}))
+        return fieldsets
+
+    def _unresolved(self, obj: Call) -> list[Escalation]:
+        # `obj` came through the scoped queryset, and a call's escalations belong to the call's clinic.
+        return list(
+            Escalation.objects.filter(call=obj, organization_id=obj.organization_id)
+            .exclude(status=Escalation.Status.RESOLVED)
+            .select_related("organization", "acknowledged_by", "call")
+            .order_by("created_at")
+        )
+
+    @admin.display(description="Needs acting on")
+    def open_escalations(self, obj: Call) -> str:
+        rows = []
+        for escalation in self._unresolved(obj):
+            state = (
+                f"acknowledged by {escalation.acknowledged_by.get_username()}"
+                if escalation.acknowledged_by
+                else "not acknowledged"
+            )
+            rows.append(
+                (
+                    escalation.level,
+                    escalation.get_level_display(),
+                    escalation_label(escalation),
+                    clinic_time(escalation.created_at, escalation.organization),
+                    state,
+                    reverse("admin:calls_escalation_change", args=[escalation.pk]),
+                )
+            )
+        callback = (
+            format_html(' · <a href="tel:{}" class="callback">Call back {}</a>', obj.caller_phone, obj.caller_phone)
+            if obj.caller_phone
+            else ""
+        )
+        return format_html(
+            "<ul class='open-escalations-list'>{}</ul>{}",
+            format_html_join(
+                "",
+                '<li class="escalation-{}"><strong>{}</strong>: {}, raised {} ({}) · <a href="{}">act on it</a></li>',
+                rows,
+            ),
+            callback,
+        )
 
     @admin.display(description="Escalations")
     def escalation_summary(self, obj: Call) -> str:
@@ -529,7 +601,7 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
                 (
                     (
                         number,
-                        seg.occurred_at.astimezone(tz).strftime("%H:%M:%S"),
+                        clinic_clock(seg.occurred_at, tz),
                         # Lines the browser reported, not the server's own connection, say so.
                         f"{seg.get_speaker_display()} (forwarded)"
                         if (seg.metadata or {}).get(SEGMENT_SOURCE_KEY) == SOURCE_FORWARDED
@@ -712,15 +784,38 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
     autocomplete_fields = ["call"]
     add_fields: _FieldGroups = ["call", "level", "reason", "evidence"]
     fieldsets = [
-        (None, {"fields": ["organization", "call_link", "level", "source", "status", "created_at", "created_by"]}),
-        ("What happened", {"fields": ["reason", "evidence", "after_call", "triage_explanation"]}),
+        (
+            None,
+            {"fields": ["organization", "call_link", "level", "what", "source", "status", "raised_at", "created_by"]},
+        ),
+        ("Caller", {"fields": ["caller", "callback"]}),
+        ("What happened", {"fields": ["words", "reason", "evidence", "after_call", "triage_explanation"]}),
         (
             "Handling",
-            {"fields": ["acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "resolution_note"]},
+            {
+                "fields": [
+                    "acknowledged_by",
+                    "acknowledged_at_display",
+                    "resolved_by",
+                    "resolved_at_display",
+                    "resolution_note",
+                ]
+            },
         ),
         ("On-call pages", {"fields": ["acknowledged_by_person", "paging_next_at", "pages_display"]}),
     ]
-    readonly_fields = ["call_link", "triage_explanation", "pages_display"]
+    readonly_fields = [
+        "call_link",
+        "triage_explanation",
+        "pages_display",
+        "what",
+        "raised_at",
+        "caller",
+        "callback",
+        "words",
+        "acknowledged_at_display",
+        "resolved_at_display",
+    ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Escalation | None = None) -> _FieldsetSpec:
         if obj is None:
@@ -753,6 +848,53 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
     @admin.display(description="Raised (clinic time)", ordering="created_at")
     def raised(self, obj: Escalation) -> str:
         return clinic_time(obj.created_at, obj.organization)
+
+    @admin.display(description="What")
+    def what(self, obj: Escalation) -> str:
+        return escalation_label(obj)
+
+    @admin.display(description="Raised")
+    def raised_at(self, obj: Escalation) -> str:
+        return clinic_time(obj.created_at, obj.organization)
+
+    @admin.display(description="Acknowledged at")
+    def acknowledged_at_display(self, obj: Escalation) -> str:
+        return clinic_time(obj.acknowledged_at, obj.organization)
+
+    @admin.display(description="Resolved at")
+    def resolved_at_display(self, obj: Escalation) -> str:
+        return clinic_time(obj.resolved_at, obj.organization)
+
+    @admin.display(description="Name")
+    def caller(self, obj: Escalation) -> str:
+        return obj.call.caller_name or "Not given"
+
+    @admin.display(description="Callback number")
+    def callback(self, obj: Escalation) -> str:
+        if not obj.call.caller_phone:
+            return "No number (a browser call without one)"
+        return format_html('<a href="tel:{0}" class="callback">Call back {0}</a>', obj.call.caller_phone)
+
+    @admin.display(description="The words that raised it")
+    def words(self, obj: Escalation) -> str:
+        trigger = trigger_words(obj)
+        if trigger is None:
+            return EMPTY
+        text = trigger["text"]
+        parts: list[str] = []
+        at = 0
+        for start, end in trigger["highlights"]:
+            parts.append(format_html("{}<mark>{}</mark>", text[at:start], text[start:end]))
+            at = end
+        parts.append(format_html("{}", text[at:]))
+        said = format_html(" <small>({})</small>", trigger["said_at"]) if trigger.get("said_at") else ""
+        return format_html(
+            "<q class='trigger-words'>{}{}{}</q>{}",
+            "… " if trigger.get("cut_before") else "",
+            mark_safe("".join(parts)),  # noqa: S308 (each part escaped by format_html above)
+            " …" if trigger.get("cut_after") else "",
+            said,
+        )
 
     @admin.display(description="Call", ordering="call__started_at")
     def call_link(self, obj: Escalation) -> str:
@@ -833,12 +975,26 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
         self.message_user(request, f"{count} escalation(s) acknowledged.", messages.SUCCESS)
 
     @admin.action(description="Resolve selected escalations", permissions=["change"])
-    def resolve(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> None:
+    def resolve(self, request: HttpRequest, queryset: QuerySet[Escalation]) -> HttpResponse | None:
+        # Resolving asks for a short note (what was done): an intermediate page, as Django's delete action has.
+        note = request.POST.get("note", "").strip()[:2000]
+        if not note:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resolve escalations",
+                "opts": self.opts,
+                "escalations": list(queryset.exclude(status=Escalation.Status.RESOLVED)),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "note_missing": "note" in request.POST,
+            }
+            status = 400 if "note" in request.POST else 200
+            return TemplateResponse(request, "admin/calls/escalation/resolve_selected.html", context, status=status)
         count = 0
         for escalation in queryset.exclude(status=Escalation.Status.RESOLVED):
-            escalation_resolve(escalation=escalation, user=signed_in(request.user))
+            escalation_resolve(escalation=escalation, user=signed_in(request.user), note=note)
             count += 1
         self.message_user(request, f"{count} escalation(s) resolved.", messages.SUCCESS)
+        return None
 
     def get_object_buttons(self, request: HttpRequest, obj: Escalation) -> list[ObjectButton[Escalation]]:
         if not super().has_change_permission(request):
@@ -868,10 +1024,11 @@ class EscalationAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Es
                 ObjectButton(
                     name="resolve",
                     label="Resolve",
-                    explanation="Close this escalation (your name and the time are recorded). Add a note on what "
-                    "was done if it helps the next person.",
+                    explanation="Close this escalation (your name and the time are recorded). Say in a short "
+                    "note what was done: it is kept with the escalation for the next person.",
                     run=resolve,
                     with_note=True,
+                    note_required=True,
                 )
             )
         return buttons

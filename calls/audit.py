@@ -451,18 +451,25 @@ class AuditContextMiddleware(SyncAsyncMiddleware):
             _request_var.reset(token)
 
 
+# The patient data a board item carries (calls.board_view.escalation_details), named in its audit rows.
+BOARD_DETAIL_FIELDS = ("caller_name", "caller_phone", "trigger")
+
+
 def board_push_audited(scope: dict[str, Any], items: list[dict[str, Any]], *, event: str = "") -> bool:
     """For the board consumer: record a push of board `items` (board_item dicts) to the socket's user. False when
     the row cannot be written, and then the push must not be sent (fail closed)."""
     if not items:
         return True  # nothing about anyone was sent
     client = scope.get("client") or (None,)
+    details: dict[str, Any] = {"fields": list(BOARD_DETAIL_FIELDS)}  # what of the patient's data was sent
+    if event:
+        details["event"] = event
     try:
         audit_push(
             user=scope["user"],
             escalation_ids_by_org=_ids_by_org(items),
             ip=client[0],
-            details={"event": event} if event else None,
+            details=details,
         )
     except AuditUnavailable:
         return False
@@ -483,6 +490,7 @@ def board_page_refusal(request: HttpRequest, items: list[dict[str, Any]]) -> Htt
                     object_ids=ids,
                     request=request,
                     via="board",
+                    details={"fields": list(BOARD_DETAIL_FIELDS)},
                 )
                 for organization_id, ids in _ids_by_org(items).items()
             ]

@@ -166,7 +166,7 @@ class EscalationBoardConsumer(JsonWebsocketConsumer):
         """Re-read one escalation, scoped to the socket's clinics, and send it (audited first, fail closed)."""
         escalation = (
             Escalation.objects.filter(pk=escalation_id, organization_id__in=self.organization_ids)
-            .select_related("organization", "acknowledged_by")
+            .select_related("organization", "acknowledged_by", "call")
             .first()
         )
         if escalation is not None:

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.base import ModelBase
 
+from organizations.clock import clinic_time
 from organizations.models import OnCallPerson, Organization
 from organizations.vocabulary import (
     ESCALATION_SEVERITY,
@@ -146,7 +147,9 @@ class Call(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} call {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+        # The page title: in the clinic's zone, labelled, like every time on the page.
+        started = clinic_time(self.started_at, self.organization)
+        return f"{self.get_channel_display()} call {started} ({self.get_status_display()})"
 
     @property
     def is_ended(self) -> bool:

@@ -25,7 +25,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 import socket
 import ssl
 import time
@@ -46,6 +45,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calls import paging
+from calls.board_view import escalation_details, reason_codes
 from calls.models import Escalation, Notification
 
 if TYPE_CHECKING:
@@ -74,7 +74,6 @@ GROUP_SEND_TIMEOUT = 1.0  # a frozen Redis must not hang whoever sends (docs/fac
 WEBHOOK_TIMEOUTS = {"connect": 3.0, "read": 5.0, "write": 5.0, "pool": 3.0}
 SIGNATURE_HEADER = "X-Voiceagent-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300
-REASON_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 # --- Group names and what the board shows -----------------------------------------------------------------------------
@@ -85,23 +84,10 @@ def board_group(organization_id: uuid.UUID | str) -> str:
     return f"escalations_org_{uuid.UUID(str(organization_id)).hex}"
 
 
-def reason_codes(escalation: Escalation) -> list[str]:
-    """Machine reason codes only. Triage and the telephony fallback store codes ("chest_pain, stroke_signs",
-    "transfer_unanswered"); the agent's tool and staff store free text, which may quote the caller, so it never
-    leaves as a code."""
-    parts = [part.strip() for part in escalation.reason.split(",") if part.strip()]
-    coded = escalation.source in {Escalation.Source.KEYWORD, Escalation.Source.SYSTEM}
-    if coded and all(REASON_CODE_RE.match(part) for part in parts):
-        return parts
-    free_text: dict[str, str] = {
-        Escalation.Source.AGENT_TOOL: "agent_reported",
-        Escalation.Source.STAFF: "staff_override",
-    }
-    return [free_text.get(escalation.source, "other")]
-
-
 def board_item(escalation: Escalation) -> dict[str, Any]:
-    """What the live board shows about one escalation: ids, levels, codes and times; no caller details."""
+    """What the live board shows about one escalation: ids, levels, codes and times, and what staff need to act
+    (calls.board_view.escalation_details: caller, callback number, the words, pages). Sent only after the read is
+    audited; `escalation` comes with its organization, call and acknowledged_by selected."""
     codes = reason_codes(escalation)
     return {
         "id": str(escalation.pk),
@@ -118,6 +104,8 @@ def board_item(escalation: Escalation) -> dict[str, Any]:
         "acknowledged_at": escalation.acknowledged_at.isoformat() if escalation.acknowledged_at else None,
         "acknowledged_by": escalation.acknowledged_by.get_username() if escalation.acknowledged_by else None,
         "call_url": reverse("admin:calls_call_change", args=[escalation.call_id]),
+        "escalation_url": reverse("admin:calls_escalation_change", args=[escalation.pk]),
+        **escalation_details(escalation),
     }
 
 
@@ -128,7 +116,7 @@ def board_escalations(organization_ids: Iterable[Any], *, limit: int = 200) -> l
             organization_id__in=list(organization_ids),
             status__in=[Escalation.Status.OPEN, Escalation.Status.ACKNOWLEDGED],
         )
-        .select_related("organization", "acknowledged_by")
+        .select_related("organization", "acknowledged_by", "call")
         .order_by("-created_at")[:limit]
     )
     return [board_item(escalation) for escalation in rows]

@@ -98,6 +98,7 @@ class ObjectButton[M: Model]:
     explanation: str
     run: Callable[[HttpRequest, M, str], str]
     with_note: bool = False
+    note_required: bool = False  # the step is refused without a note (resolving an escalation)
 
 
 class ClinicScopedAdmin[M: Model](admin.ModelAdmin[M]):
@@ -178,11 +179,15 @@ class ClinicScopedAdmin[M: Model](admin.ModelAdmin[M]):
         if spec is None:
             raise PermissionDenied
         change_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        note_missing = False
         if request.method == "POST":
             note = request.POST.get("note", "").strip()[:2000] if spec.with_note else ""
-            self.message_user(request, spec.run(request, obj, note), messages.SUCCESS)
-            return HttpResponseRedirect(change_url)
+            if not (spec.note_required and not note):
+                self.message_user(request, spec.run(request, obj, note), messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+            note_missing = True
         context = {
+            "note_missing": note_missing,
             **self.admin_site.each_context(request),
             "title": f"{spec.label}: {obj}",
             "opts": self.opts,
@@ -190,7 +195,9 @@ class ClinicScopedAdmin[M: Model](admin.ModelAdmin[M]):
             "button": spec,
             "change_url": change_url,
         }
-        return TemplateResponse(request, "admin/object_button_confirm.html", context)
+        return TemplateResponse(
+            request, "admin/object_button_confirm.html", context, status=400 if note_missing else 200
+        )
 
 
 class ClinicScopedInline[C: Model](admin.TabularInline[C, Organization]):
@@ -344,6 +351,10 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         ("Services and providers", {"fields": ["services", "providers"]}),
         ("Website widget", {"fields": ["publishable_key", "allowed_origins", "event_forwarding"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
+        (
+            "Acknowledgement targets",
+            {"fields": ["ack_target_emergency_minutes", "ack_target_urgent_minutes", "ack_target_other_minutes"]},
+        ),
         ("Escalation webhook", {"fields": ["webhook_url", "webhook_secret_hint"]}),
         ("On-call paging", {"fields": list(PAGING_SETTINGS)}),
         # purge_expired deletes what is older; empty keeps forever; audit rows always stay

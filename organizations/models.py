@@ -212,6 +212,16 @@ def validate_language_list(value: object) -> None:
         raise ValidationError("Unsupported language code(s): %(codes)s.", params={"codes": ", ".join(unknown)})
 
 
+MAX_ACK_TARGET_MINUTES = 24 * 60
+# The clinic setting each escalation level is measured against (levels not named use the "other" target).
+ACK_TARGET_FIELDS = {
+    EscalationLevel.EMERGENCY.value: "ack_target_emergency_minutes",
+    EscalationLevel.URGENT.value: "ack_target_urgent_minutes",
+    EscalationLevel.HUMAN.value: "ack_target_other_minutes",
+    EscalationLevel.UNCERTAIN.value: "ack_target_other_minutes",
+}
+
+
 class Organization(models.Model):
     """A clinic: the tenant every call, user and setting belongs to."""
 
@@ -389,12 +399,37 @@ class Organization(models.Model):
         "only). Transcript text is never sent.",
     )
 
+    # How soon staff should acknowledge an escalation, per level: the board colours its age against it (amber past
+    # half of it, red past it). Defaults follow a triage desk's habit: emergencies within minutes.
+    ack_target_emergency_minutes = models.PositiveIntegerField(
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_ACK_TARGET_MINUTES)],
+        help_text="Acknowledge emergencies within this many minutes (the board turns their age red after it).",
+    )
+    ack_target_urgent_minutes = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_ACK_TARGET_MINUTES)],
+        help_text="Acknowledge urgent escalations within this many minutes.",
+    )
+    ack_target_other_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_ACK_TARGET_MINUTES)],
+        help_text="Acknowledge requests for a person and the agent's uncertainty within this many minutes.",
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(publishable_key__startswith="pk_"), name="org_publishable_key_prefix"),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__gte": 1, f"{field}__lte": MAX_ACK_TARGET_MINUTES}),
+                    name=f"org_{field}_range",
+                )
+                for field in sorted(set(ACK_TARGET_FIELDS.values()))
+            ),
             models.CheckConstraint(
                 condition=Q(webhook_url="") | Q(webhook_url__startswith="https://"), name="org_webhook_url_https"
             ),
@@ -491,6 +526,10 @@ class Organization(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    def ack_target_seconds(self, level: str) -> int:
+        """How soon an escalation of `level` should be acknowledged (the board's age colour)."""
+        return 60 * int(getattr(self, ACK_TARGET_FIELDS.get(level, "ack_target_other_minutes")))
 
     # --- Business hours -----------------------------------------------------------------------------------------
     # Intervals are fetched once per call of these methods (or taken from a prefetch of `hours`/`closures`).

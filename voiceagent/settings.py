@@ -126,6 +126,8 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError):
 USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = "en-us"
+# Times Django renders are labelled with their zone, in organizations.clock's format (core/formats/en).
+FORMAT_MODULE_PATH = ["core.formats"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -170,6 +172,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Absolute console session lifetime (the idle timeout is SESSION_COOKIE_AGE, renewed on every request).
     "organizations.auth.SessionLifetimeMiddleware",
+    # Console pages in the clinic's time zone (one zone per page; operators see UTC, and the header says so).
+    "organizations.clock.ClinicTimeZoneMiddleware",
     # Who is acting, for the audit rows of this request's reads and changes.
     "calls.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -111,6 +111,12 @@ class NoteInputSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+class ResolveInputSerializer(serializers.Serializer):
+    note = serializers.CharField(
+        max_length=2000, help_text="Required: what was done (stored with the escalation, shown to colleagues)."
+    )
+
+
 class DeescalateResultSerializer(serializers.Serializer):
     call_id = serializers.UUIDField()
     escalated = serializers.BooleanField()
@@ -317,15 +323,16 @@ class EscalationResolveView(StaffView):
     @extend_schema(
         operation_id="escalation_resolve",
         summary="Resolve an escalation",
-        description="→ resolved with an optional `note`, recording who and when (and acknowledging it in your name "
-        "if nobody had). Idempotent: resolving a resolved escalation answers 200 and changes nothing.",
+        description="→ resolved with a short `note` (required: what was done), recording who and when (and "
+        "acknowledging it in your name if nobody had). Idempotent: resolving a resolved escalation answers 200 and "
+        "changes nothing.",
         tags=["Escalations"],
-        request=NoteInputSerializer,
+        request=ResolveInputSerializer,
         responses={200: StaffEscalationSerializer, **WRITE_RESPONSES},
     )
     def post(self, request: Request, escalation_id: uuid.UUID) -> Response:
         escalation = _escalation_or_404(request, escalation_id)
-        data = _validated(NoteInputSerializer, request.data)
+        data = _validated(ResolveInputSerializer, request.data)
         return Response(
             _out(escalation_resolve(escalation=escalation, user=signed_in(request.user), note=data["note"]))
         )

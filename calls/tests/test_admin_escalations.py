@@ -114,7 +114,7 @@ def test_the_acknowledge_and_resolve_actions_record_who_and_when(
     escalation_a, staff_a, action, status, by_field, at_field
 ):
     response = logged_in(staff_a).post(
-        reverse(CHANGELIST), {"action": action, "_selected_action": [str(escalation_a.pk)]}
+        reverse(CHANGELIST), {"action": action, "_selected_action": [str(escalation_a.pk)], "note": "called back"}
     )
 
     assert response.status_code == 302
@@ -139,6 +139,23 @@ def test_resolve_button_keeps_the_note(escalation_a, admin_a):
     assert escalation_a.resolution_note == "Called back; booked for tomorrow 9:00."
 
 
+def test_resolving_asks_for_a_note_and_refuses_without_one(escalation_a, staff_a):
+    client = logged_in(staff_a)
+    url = reverse("admin:calls_escalation_button", args=[escalation_a.pk, "resolve"])
+    assert "Note (required)" in client.get(url).content.decode()
+    assert client.post(url, {"note": "   "}).status_code == 400
+
+    asked = client.post(reverse(CHANGELIST), {"action": "resolve", "_selected_action": [str(escalation_a.pk)]})
+    assert asked.status_code == 200 and "Note (required)" in asked.content.decode()
+    refused = client.post(
+        reverse(CHANGELIST), {"action": "resolve", "_selected_action": [str(escalation_a.pk)], "note": ""}
+    )
+    assert refused.status_code == 400
+
+    escalation_a.refresh_from_db()
+    assert escalation_a.status == Escalation.Status.OPEN
+
+
 def test_acknowledging_again_keeps_the_first_acknowledgement(escalation_a, admin_a, staff_a):
     escalation_acknowledge(escalation=escalation_a, user=staff_a)
     escalation_a.refresh_from_db()
@@ -153,7 +170,9 @@ def test_acknowledging_again_keeps_the_first_acknowledgement(escalation_a, admin
 
 @pytest.mark.parametrize("action", ["acknowledge", "resolve"])
 def test_actions_cannot_touch_another_clinics_escalation(action, escalation_a, admin_b):
-    logged_in(admin_b).post(reverse(CHANGELIST), {"action": action, "_selected_action": [str(escalation_a.pk)]})
+    logged_in(admin_b).post(
+        reverse(CHANGELIST), {"action": action, "_selected_action": [str(escalation_a.pk)], "note": "x"}
+    )
 
     escalation_a.refresh_from_db()
     assert escalation_a.status == Escalation.Status.OPEN

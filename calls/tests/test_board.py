@@ -7,6 +7,7 @@ import json
 import pytest
 from django.test import Client
 
+from calls.models import AuditEvent
 from calls.services import escalation_acknowledge, escalation_create, escalation_resolve
 from conftest import PASSWORD, logged_in, make_call, make_user
 
@@ -61,8 +62,21 @@ def test_the_board_lists_open_and_acknowledged_escalations_of_my_clinics_only(or
     assert items[str(emergency.pk)]["level"] == "emergency" and items[str(emergency.pk)]["reason_code"] == "chest_pain"
     assert items[str(emergency.pk)]["call_url"] == f"/admin/calls/call/{call_a.pk}/change/"
     assert items[str(urgent.pk)]["status"] == "acknowledged" and items[str(urgent.pk)]["acknowledged_by"] == "sam"
+    # What staff need to act: the caller and a callback link, the reason in words, the clinic's target.
+    shown = items[str(emergency.pk)]
+    assert (shown["caller_name"], shown["caller_phone"]) == ("Jane Doe", "+14155550199")
+    assert shown["callback_url"] == "tel:+14155550199"
+    assert shown["reason_label"] == "Chest pain"
+    assert shown["ack_target_seconds"] == 120  # the default target for emergencies: 2 minutes
+    assert shown["created_at_display"].endswith(("EST", "EDT"))  # the clinic's zone, labelled
+    assert shown["pages"] == []  # nobody paged: nothing extra shown
     html = response.content.decode()
-    assert "stroke_signs" not in html and "Jane Doe" not in html and "+14155550199" not in html
+    assert "stroke_signs" not in html and "Stroke signs" not in html  # clinic B's escalation never shows
+    # The page's read of those details is audited, naming the patient data it sent.
+    row = AuditEvent.objects.filter(via="board", action="list").latest("id")
+    assert row.actor_user_id == staff_a.pk and set(row.object_ids) == set(items)
+    assert row.details["fields"] == ["caller_name", "caller_phone", "trigger"]
+    assert "Jane Doe" not in json.dumps(row.details)
 
 
 def test_text_from_the_database_is_escaped(org_a, staff_a):

@@ -3,8 +3,9 @@
 A real ASGI server (uvicorn, in a thread of this process, so it shares the test database and the in-memory
 channel layer) serves the app; staff log in through the console's login form, open the board, a simulated
 emergency call runs through the call event pipeline inside the server, and the escalation appears on two open
-boards without a reload. Acknowledging it on one board moves it out of the open list on both (the second only
-hears it through the broadcast). Screenshots go to test-artifacts/board/.
+boards without a reload, with what staff need to act (caller, callback link, the words with the evidence marked),
+also at phone width. Acknowledging it on one board moves it out of the open list on both (the second only hears it
+through the broadcast); resolving asks for a note. Screenshots go to test-artifacts/board/.
 """
 
 from __future__ import annotations
@@ -125,7 +126,11 @@ def _log_in(browser, live: LiveServer, username: str):
     # Failed requests by URL (the browser's own favicon probe aside); console errors other than those.
     page.on(
         "response",
-        lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and "favicon" not in r.url else None,
+        lambda r: (
+            errors.append(f"{r.status} {r.url} {r.request.post_data}")
+            if r.status >= 400 and "favicon" not in r.url
+            else None
+        ),
     )
 
     def on_console(message) -> None:
@@ -200,13 +205,37 @@ def test_staff_see_a_new_emergency_live_and_acknowledging_it_clears_it_from_ever
         assert "board-row--emergency" in board.get_attribute(row, "class")
         assert board.locator("#board-alert").is_visible()
         assert board.inner_text("#open-count") == "1"
-    assert "chest_pain" in page.inner_text(row)
+    # What staff need to act: the reason in words, the caller and a callback link, the words with the evidence marked.
+    text = page.inner_text(row)
+    assert "Chest pain" in text and "chest_pain" not in text
+    assert "Jane Doe" in text
+    assert page.get_attribute(f"{row} a.board-callback", "href") == "tel:+14155550199"
+    assert "chest pain" in " ".join(page.locator(f"{row} .board-words mark").all_inner_texts())
+    assert page.locator(f"{row} .board-age").get_attribute("class") in {
+        "board-age board-age--fresh",
+        "board-age board-age--due",
+        "board-age board-age--overdue",  # a slow machine may pass half the 2-minute target; the colour is there
+    }
     _status, _who, call_id = live.run_in_server(_escalation_state, escalation_id)
-    assert page.get_attribute(f"{row} a", "href") == f"/admin/calls/call/{call_id}/change/"
+    assert page.get_attribute(f"{row} a.board-call-link", "href") == f"/admin/calls/call/{call_id}/change/"
     html = page.content()
     assert str(foreign.pk) not in html and "stroke_signs" not in html  # clinic B's emergency never shows
-    assert "Jane Doe" not in html and "+14155550199" not in html
+    assert "Stroke signs" not in html
+    assert "times in America/New_York" in page.inner_text("#board-zone")
     page.screenshot(path=str(ARTIFACTS / "02-emergency-alert.png"), full_page=True)
+
+    # The same board at phone width: one card per escalation, the callback link and the buttons within the screen.
+    phone = second.context.browser.new_context(
+        viewport={"width": 390, "height": 844}, storage_state=second.context.storage_state()
+    ).new_page()
+    phone.goto(f"{live.url}/board/")
+    phone.wait_for_selector(row, timeout=10_000)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the side
+    for selector in (f"{row} a.board-callback", f"{row} button[data-action=acknowledge]"):
+        box = phone.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    phone.screenshot(path=str(ARTIFACTS / "02b-emergency-phone.png"), full_page=True)
+    phone.context.close()
 
     page.click(f"{row} button[data-action=acknowledge]")
     for board in (page, second):
@@ -219,4 +248,24 @@ def test_staff_see_a_new_emergency_live_and_acknowledging_it_clears_it_from_ever
     second.screenshot(path=str(ARTIFACTS / "04-second-board-after-broadcast.png"), full_page=True)
 
     assert live.run_in_server(_escalation_state, escalation_id)[:2] == ("acknowledged", "sam")
+
+    # Resolving asks for a short note; without one nothing is sent.
+    ack_row = f'#ack-rows tr[data-id="{escalation_id}"]'
+    page.click(f"{ack_row} button[data-action=resolve]")
+    page.wait_for_selector(f"{ack_row} form.board-note input[name=note]")
+    page.click(f"{ack_row} button[type=submit]")
+    page.wait_for_selector("#board-error:not([hidden])")  # says a note is needed, sends nothing
+    assert "note" in page.inner_text("#board-error")
+    assert live.run_in_server(_escalation_state, escalation_id)[0] == "acknowledged"
+    page.fill(f"{ack_row} input[name=note]", "Called back; the family called 911.")
+    page.screenshot(path=str(ARTIFACTS / "05-resolve-note.png"), full_page=True)
+    page.click(f"{ack_row} button[type=submit]")
+    for board in (page, second):
+        board.wait_for_selector(ack_row, state="detached", timeout=5_000)
+    assert live.run_in_server(_resolution, escalation_id) == ("resolved", "Called back; the family called 911.")
     assert errors == [] and second_errors == []
+
+
+def _resolution(escalation_id: str) -> tuple[str, str]:
+    escalation = Escalation.objects.get(pk=escalation_id)
+    return escalation.status, escalation.resolution_note

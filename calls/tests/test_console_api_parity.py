@@ -87,19 +87,21 @@ def test_escalating_in_the_console_leaves_what_the_api_leaves(org_a, staff_a):
 def test_console_actions_leave_what_the_api_leaves(org_a, staff_a, action):
     by_api, by_action, by_button = open_escalation(org_a), open_escalation(org_a), open_escalation(org_a)
 
+    note = {"note": "called back"}  # resolving asks for one everywhere; acknowledging ignores it
     mark = last_id()
-    assert (
-        api(staff_a).post(f"/api/escalations/{by_api.pk}/{action}", content_type="application/json").status_code == 200
-    )
+    response = api(staff_a).post(f"/api/escalations/{by_api.pk}/{action}", note, content_type="application/json")
+    assert response.status_code == 200
     api_rows = changes_since(mark)
 
     mark = last_id()
-    response = logged_in(staff_a).post(reverse(CHANGELIST), {"action": action, "_selected_action": [str(by_action.pk)]})
+    response = logged_in(staff_a).post(
+        reverse(CHANGELIST), {"action": action, "_selected_action": [str(by_action.pk)], **note}
+    )
     assert response.status_code == 302
     action_rows = changes_since(mark)
 
     mark = last_id()
-    response = logged_in(staff_a).post(reverse("admin:calls_escalation_button", args=[by_button.pk, action]))
+    response = logged_in(staff_a).post(reverse("admin:calls_escalation_button", args=[by_button.pk, action]), note)
     assert response.status_code == 302
     button_rows = changes_since(mark)
 

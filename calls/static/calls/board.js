@@ -17,6 +17,7 @@
 
   const escalations = new Map(); // id -> item (open or acknowledged only)
   const seen = new Set(); // ids ever shown: an emergency alerts once
+  const editing = new Set(); // ids whose resolve note is being typed
   let socket = null;
   let retry = 0;
   let audio = null;
@@ -34,9 +35,10 @@
     return Math.floor(hours / 24) + " days";
   }
 
-  function cell(text, className) {
+  function cell(text, className, label) {
     const td = document.createElement("td");
     if (className) td.className = className;
+    if (label) td.dataset.label = label; // the column's name, shown beside the value at phone width
     td.textContent = text;
     return td;
   }
@@ -47,38 +49,168 @@
     button.className = "button board-action board-action--" + action;
     button.textContent = label;
     button.dataset.action = action;
-    button.addEventListener("click", function () { act(item.id, action, button); });
+    button.addEventListener("click", function () {
+      if (action === "resolve") askNote(item, button); else act(item.id, action, button, null);
+    });
     return button;
+  }
+
+  // Age colour against the clinic's acknowledgement target: amber past half of it, red past it (open only).
+  function ageState(item) {
+    if (item.status !== "open" || !item.ack_target_seconds) return "";
+    const seconds = (Date.now() - Date.parse(item.created_at)) / 1000;
+    if (seconds >= item.ack_target_seconds) return "overdue";
+    if (seconds >= item.ack_target_seconds / 2) return "due";
+    return "fresh";
+  }
+
+  function paintAge(td, item) {
+    td.textContent = age(item.created_at);
+    const state = ageState(item);
+    td.className = "board-age" + (state ? " board-age--" + state : "");
+    if (state === "overdue") td.textContent += " · over target";
+  }
+
+  // The caller's words with the evidence marked: text nodes and <mark> elements, never innerHTML.
+  function words(trigger) {
+    const p = document.createElement("p");
+    p.className = "board-words";
+    const text = trigger.text;
+    let at = 0;
+    if (trigger.cut_before) p.appendChild(document.createTextNode("… "));
+    (trigger.highlights || []).forEach(function (span) {
+      if (span[0] < at) return;
+      p.appendChild(document.createTextNode(text.slice(at, span[0])));
+      const mark = document.createElement("mark");
+      mark.textContent = text.slice(span[0], span[1]);
+      p.appendChild(mark);
+      at = span[1];
+    });
+    p.appendChild(document.createTextNode(text.slice(at)));
+    if (trigger.cut_after) p.appendChild(document.createTextNode(" …"));
+    if (trigger.said_at) {
+      const when = document.createElement("span");
+      when.className = "board-said-at";
+      when.textContent = " (" + trigger.said_at + ")";
+      p.appendChild(when);
+    }
+    return p;
+  }
+
+  function line(text, className) {
+    const div = document.createElement("div");
+    div.className = className;
+    div.textContent = text;
+    return div;
   }
 
   function row(item) {
     const tr = document.createElement("tr");
     tr.dataset.id = item.id;
     tr.className = "board-row board-row--" + item.level;
-    const level = cell("", "board-level");
+    const level = cell("", "board-level", "Level");
     const badge = document.createElement("span");
     badge.className = "board-badge board-badge--" + item.level;
     badge.textContent = item.level_label;
     level.appendChild(badge);
     tr.appendChild(level);
-    tr.appendChild(cell(item.reason_code || item.source_label, "board-reason"));
-    tr.appendChild(cell(item.organization_name, "board-clinic"));
-    const ageCell = cell(age(item.created_at), "board-age");
+
+    const what = cell("", "board-reason", "What");
+    const label = document.createElement("strong");
+    label.className = "board-label";
+    label.textContent = item.reason_label || item.source_label;
+    what.appendChild(label);
+    if (item.after_call) what.appendChild(line("Said after the call ended: call back now", "board-after-call"));
+    if (item.trigger) what.appendChild(words(item.trigger));
+    tr.appendChild(what);
+
+    const caller = cell("", "board-caller", "Caller");
+    caller.appendChild(line(item.caller_name || "Name not given", "board-caller-name"));
+    if (item.callback_url) {
+      const tel = document.createElement("a");
+      tel.href = item.callback_url;
+      tel.className = "board-callback";
+      tel.textContent = "Call back " + item.caller_phone;
+      caller.appendChild(tel);
+    } else {
+      caller.appendChild(line("No callback number", "board-no-number"));
+    }
+    tr.appendChild(caller);
+
+    tr.appendChild(cell(item.organization_name, "board-clinic", "Clinic"));
+    const ageCell = cell("", "board-age", "Age");
     ageCell.dataset.created = item.created_at;
-    ageCell.title = new Date(item.created_at).toLocaleString();
+    ageCell.title = "Raised " + (item.created_at_display || item.created_at);
+    paintAge(ageCell, item);
     tr.appendChild(ageCell);
-    const callCell = cell("", "board-call");
-    const link = document.createElement("a");
-    link.href = item.call_url;
-    link.textContent = "Open call";
-    callCell.appendChild(link);
-    tr.appendChild(callCell);
-    if (item.status === "acknowledged") tr.appendChild(cell(item.acknowledged_by || "", "board-by"));
-    const actions = cell("", "board-actions");
+
+    const people = cell("", "board-people", "Paged");
+    (item.pages || []).forEach(function (page) {
+      const text = "Paged: " + page.person + " by " + page.channel + (page.status ? " (" + page.status + (page.at ? " " + page.at : "") + ")" : "");
+      people.appendChild(line(text, "board-page board-page--" + (page.state || page.status)));
+      if (page.acknowledged_by) people.appendChild(line("Acknowledged by " + page.acknowledged_by, "board-page-ack"));
+    });
+    if (item.status === "acknowledged" && item.acknowledged_by) {
+      people.appendChild(line("Acknowledged by " + item.acknowledged_by + (item.acknowledged_at_display ? ", " + item.acknowledged_at_display : ""), "board-by"));
+    }
+    tr.appendChild(people);
+
+    const actions = cell("", "board-actions", "");
     if (item.status === "open") actions.appendChild(actionButton("Acknowledge", item, "acknowledge"));
     actions.appendChild(actionButton("Resolve", item, "resolve"));
+    const links = document.createElement("div");
+    links.className = "board-links";
+    const link = document.createElement("a");
+    link.href = item.call_url;
+    link.className = "board-call-link";
+    link.textContent = "Open call";
+    links.appendChild(link);
+    if (item.escalation_url) {
+      const details = document.createElement("a");
+      details.href = item.escalation_url;
+      details.textContent = "Escalation";
+      links.appendChild(document.createTextNode(" · "));
+      links.appendChild(details);
+    }
+    actions.appendChild(links);
     tr.appendChild(actions);
     return tr;
+  }
+
+  // Resolve asks for a short note first (required, stored with the escalation and in its audit trail).
+  function askNote(item, button) {
+    const actions = button.parentNode;
+    if (actions.querySelector(".board-note")) return;
+    const form = document.createElement("form");
+    form.className = "board-note";
+    form.noValidate = true; // the check below says what is missing, the same in every browser
+    const input = document.createElement("input");
+    input.type = "text";
+    input.name = "note";
+    input.required = true;
+    input.maxLength = 2000;
+    input.placeholder = "What was done (required)";
+    input.setAttribute("aria-label", "Resolution note");
+    const submit = document.createElement("button");
+    submit.type = "submit";
+    submit.className = "button board-action board-action--confirm-resolve";
+    submit.textContent = "Resolve with note";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "button board-action board-action--cancel";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", function () { form.remove(); editing.delete(item.id); });
+    form.append(input, submit, cancel);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const note = input.value.trim();
+      if (!note) { input.focus(); showError("Add a short note on what was done before resolving."); return; }
+      if (submit.disabled) return; // already sent
+      act(item.id, "resolve", submit, note);
+    });
+    actions.appendChild(form);
+    editing.add(item.id);
+    input.focus();
   }
 
   function render() {
@@ -99,7 +231,10 @@
 
   function fill(prefix, items) {
     const body = document.getElementById(prefix + "-rows");
-    body.replaceChildren.apply(body, items.map(row));
+    // A row whose resolve note is being typed is kept as it is, so a push does not wipe the note.
+    const kept = new Map();
+    body.querySelectorAll("tr[data-id]").forEach(function (tr) { if (editing.has(tr.dataset.id)) kept.set(tr.dataset.id, tr); });
+    body.replaceChildren.apply(body, items.map(function (item) { return kept.get(item.id) || row(item); }));
     document.getElementById(prefix + "-count").textContent = String(items.length);
     document.getElementById(prefix + "-none").hidden = items.length > 0;
     document.getElementById(prefix + "-table").hidden = items.length === 0;
@@ -128,7 +263,8 @@
   // --- alerts -----------------------------------------------------------------------------------------------
 
   function alarm(item) {
-    alertText.textContent = item.organization_name + ": " + (item.reason_code || item.source_label);
+    alertText.textContent = item.organization_name + ": " + (item.reason_label || item.source_label) +
+      (item.caller_phone ? " · call back " + item.caller_phone : "");
     alertEl.hidden = false;
     document.body.classList.add("board-alarm");
     beep();
@@ -183,14 +319,14 @@
 
   // --- actions ----------------------------------------------------------------------------------------------
 
-  function act(id, action, button) {
+  function act(id, action, button, note) {
     button.disabled = true;
     showError("");
     fetch(apiBase + encodeURIComponent(id) + "/" + action, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken, "Accept": "application/json" },
-      body: "{}",
+      body: JSON.stringify(note === null ? {} : { note: note }),
     })
       .then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (body) {
@@ -199,6 +335,7 @@
             throw new Error(message);
           }
           // The broadcast will say the same; applying the answer now keeps the board honest if the socket is down.
+          editing.delete(id);
           const current = escalations.get(id);
           if (current) {
             upsert(Object.assign({}, current, {
@@ -261,7 +398,10 @@
   });
 
   window.setInterval(function () {
-    document.querySelectorAll(".board-age").forEach(function (td) { td.textContent = age(td.dataset.created); });
+    document.querySelectorAll("tr[data-id] .board-age").forEach(function (td) {
+      const item = escalations.get(td.parentNode.dataset.id);
+      if (item) paintAge(td, item);
+    });
   }, 10000);
 
   const initial = JSON.parse(document.getElementById("board-snapshot").textContent);
