@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 PUBLIC_BASE_URL = "https://bench.voice.example"
 AUTH_TOKEN = "bench-twilio-auth-token"  # noqa: S105 - a fake credential for a loopback benchmark
-CLINIC_NUMBER = "+15555550100"
+CLINIC_NUMBER = "+14155550100"
 FRAME_BYTES = 160
 FRAME_SECONDS = 0.02
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -138,7 +138,7 @@ def prepare_clinic():
     org = organization_create(
         name="Bench Clinic",
         slug="bench-clinic",
-        escalation_phone="+15555550111",
+        escalation_phone="+14155550111",  # a number the dialling rules accept (555-01xx is reserved)
         agent_greeting="Thank you for calling Bench Clinic. How can I help?",
     )
     for weekday in range(7):

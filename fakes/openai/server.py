@@ -301,7 +301,7 @@ class FakeOpenAI:
             for _ in range(deliveries):
                 # Each delivery is signed afresh (a new timestamp), under the same webhook-id.
                 headers = signed_headers(secret, body, webhook_id=delivery.webhook_id)
-                async with client.post(webhook_url, data=body, headers=headers) as response:
+                async with client.post(webhook_url, data=body, headers=headers, allow_redirects=False) as response:
                     delivery.statuses.append(response.status)
                     delivery.answers.append(await response.text())
         return delivery
