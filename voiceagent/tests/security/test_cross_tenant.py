@@ -557,7 +557,7 @@ async def test_clinic_a_board_socket_never_receives_clinic_b_escalations(world):
             },
         )
         # Wait for A's own push (generously: a loaded machine re-reads slowly), then for anything that trails it.
-        received = []
+        received: list[dict] = []
         while str(mine.pk) not in json.dumps(received):
             received.append(await socket.receive_json_from(timeout=30))
         while not await socket.receive_nothing(timeout=1.0):
