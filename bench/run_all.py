@@ -183,6 +183,23 @@ BRIDGE_ROW = re.compile(
 )
 
 
+def sip_rows(data: dict) -> list[tuple[str, str, str, str]]:
+    """bench/sip.py: SIP and the media bridge at the same N (uvicorn)."""
+    out = []
+    for row in data["rows"]:
+        sip, br = row["sip"], row["bridge"]
+        out.append(
+            (
+                f"SIP vs media bridge (N={row['n']})",
+                "server CPU % of a core; RSS KiB per call",
+                f"SIP {sip['cpu']:.1f} %, {sip['rss_per_call']:.0f} KiB; bridge {br['cpu']:.1f} %, "
+                f"{br['rss_per_call']:.0f} KiB",
+                f"SIP accepted {sip['accepted']}/{row['n']}; the fake sends audio deltas on the sideband (upper bound)",
+            )
+        )
+    return out
+
+
 def bridge_from_stdout(text: str) -> dict:
     """bench/bridge.py's markdown rows (used only while it has no --json)."""
     rows = []
@@ -321,7 +338,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs (not for quoting)")
     parser.add_argument(
-        "--only", default="", help="comma list of names to run: triage,api,realtime,home,caller_flood,bridge"
+        "--only", default="", help="comma list of names to run: triage,api,realtime,home,caller_flood,bridge,sip"
     )
     parser.add_argument("--output", default=str(BENCH / "results.md"), help="where to write the table")
     args = parser.parse_args()
@@ -381,6 +398,13 @@ def main() -> int:
                 "2",
             ],
             bridge_rows,
+            {},
+        ),
+        "sip": Bench(
+            "SIP vs media bridge",
+            "sip.py",
+            ["--calls", "20" if quick else "20,50", "--duration", "4" if quick else "8"],
+            sip_rows,
             {},
         ),
     }
