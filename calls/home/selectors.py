@@ -148,35 +148,45 @@ def home_stats(organization: Organization, *, period: Period, now: dt.datetime) 
     tz = organization.tz
     all_calls = _counted_calls(organization, window)
     connected = ~NEVER_CONNECTED
-    totals = all_calls.aggregate(
-        never_connected=Count("pk", filter=NEVER_CONNECTED),
-        calls=Count("pk", filter=connected),
-        answered=Count("pk", filter=connected & Q(status=Call.Status.COMPLETED) & ~VOICEMAIL),
-        transferred=Count("pk", filter=connected & Q(end_reason=Call.EndReason.TRANSFERRED)),
-        voicemail=Count("pk", filter=connected & VOICEMAIL),
-        after_hours=Count("pk", filter=connected & _after_hours(organization, window)),
-        failed=Count("pk", filter=connected & Q(status__in=[Call.Status.FAILED, Call.Status.ABANDONED])),
-        live=Count("pk", filter=connected & Q(status=Call.Status.IN_PROGRESS)),
-        not_reviewed=Count("pk", filter=connected & Q(reviewed_at__isnull=True) & ~Q(status=Call.Status.IN_PROGRESS)),
-    )
-    calls = all_calls.exclude(NEVER_CONNECTED)
-    for name, value in totals.items():
-        setattr(stats, name, value or 0)
-
-    # The chart: calls per clinic-local hour (today) or day.
+    # One scan of the period's calls: grouped by chart bucket (clinic-local hour today, else day) and by the models
+    # the usage was billed under (the price depends on them); the page's totals are the sums of the groups.
     trunc = TruncHour("started_at", tzinfo=tz) if period == Period.TODAY else TruncDate("started_at", tzinfo=tz)
-    grouped = {
-        _bucket_key(row["bucket"], tz, period): (row["n"], row["escalated"])
-        for row in calls.annotate(bucket=trunc)
-        .values("bucket")
-        .annotate(n=Count("pk"), escalated=Count("pk", filter=Q(escalated=True)))
-        .order_by()
+    counters = {
+        "never_connected": NEVER_CONNECTED,
+        "calls": connected,
+        "escalated": connected & Q(escalated=True),
+        "answered": connected & Q(status=Call.Status.COMPLETED) & ~VOICEMAIL,
+        "transferred": connected & Q(end_reason=Call.EndReason.TRANSFERRED),
+        "voicemail": connected & VOICEMAIL,
+        "after_hours": connected & _after_hours(organization, window),
+        "failed": connected & Q(status__in=[Call.Status.FAILED, Call.Status.ABANDONED]),
+        "live": connected & Q(status=Call.Status.IN_PROGRESS),
+        "not_reviewed": connected & Q(reviewed_at__isnull=True) & ~Q(status=Call.Status.IN_PROGRESS),
     }
+    groups: Any = (
+        all_calls.annotate(bucket=trunc)
+        .values("bucket", "realtime_model", "transcription_model")
+        .annotate(
+            **{name: Count("pk", filter=condition) for name, condition in counters.items()},
+            **{f"sum_{name}": Sum(name, filter=connected) for name in TOKEN_FIELDS},
+        )
+        .order_by()
+    )
     counted: dict[Any, list[int]] = {}
-    for key, (n, escalated) in grouped.items():  # DST: a repeated hour lands twice on one label
-        slot = counted.setdefault(key, [0, 0])
-        slot[0] += n
-        slot[1] += escalated
+    for row in groups:
+        for name in counters:
+            if name != "escalated":
+                setattr(stats, name, getattr(stats, name) + row[name])
+        slot = counted.setdefault(_bucket_key(row["bucket"], tz, period), [0, 0])  # DST: an hour may come twice
+        slot[0] += row["calls"]
+        slot[1] += row["escalated"]
+        counts = {name: row[f"sum_{name}"] or 0 for name in TOKEN_FIELDS}
+        if any(counts.values()):
+            cost = estimated_cost(
+                counts, realtime_model=row["realtime_model"], transcription_model=row["transcription_model"]
+            )
+            stats.cost = None if cost is None or stats.cost is None else stats.cost + cost
+    stats.priced_calls = stats.calls
     keys: list[Any] = list(range(24)) if period == Period.TODAY else _days(window)
     stats.buckets = [(key, *counted.get(key, [0, 0])) for key in keys]
 
@@ -223,19 +233,6 @@ def home_stats(organization: Organization, *, period: Period, now: dt.datetime) 
         else open_escalations.count()
     )
 
-    # Estimated cost from the call ledger, grouped by the models the usage was billed under.
-    usage_rows: Any = (
-        calls.values("realtime_model", "transcription_model")
-        .annotate(n=Count("pk"), **{f"sum_{name}": Sum(name) for name in TOKEN_FIELDS})
-        .order_by()
-    )
-    for row in usage_rows:
-        counts = {name: row[f"sum_{name}"] or 0 for name in TOKEN_FIELDS}
-        cost = estimated_cost(
-            counts, realtime_model=row["realtime_model"], transcription_model=row["transcription_model"]
-        )
-        stats.cost = None if cost is None or stats.cost is None else stats.cost + cost
-        stats.priced_calls += row["n"]
     return stats
 
 
