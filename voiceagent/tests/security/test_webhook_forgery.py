@@ -272,6 +272,8 @@ def test_the_inbound_webhooks_are_exactly_these():
     assert inbound == [
         "twilio/dial-result",
         "twilio/recording-status",
+        "twilio/sms",  # paging replies and delivery status: signed (twilio_message_webhook)
+        "twilio/sms-status",
         "twilio/status",
         "twilio/stream-ended",
         "twilio/voice",
