@@ -194,6 +194,8 @@ ROUTES_WITHOUT_TENANT_IDS = {
     r"admin/authtoken/tokenproxy/<path:object_id>/",  # API tokens: operator-only (tested below)
     r"^api/",  # the API's catch-all 404
     r"^admin/r/",  # the admin's view-on-site shortcut, shadowed by one plain 404 (test_admin_shortcut.py)
+    # An invitation / reset link: a signed one-time token for one user, no clinic object id (test_team.py).
+    r"account/set-password/<uidb64>/<token>/",
 }
 
 
@@ -405,6 +407,8 @@ def _console_urls(a: Clinic) -> list[tuple[str, str]]:
     urls.append(("view_on_site", f"/admin/r/{call_type.pk}/{a.call.pk}/"))
     urls.append(("clinic_home", f"/admin/home/{a.org.pk}/"))
     urls.append(("clinic_export", f"/admin/home/{a.org.pk}/export/?kind=calls&since=2020-01-01&until=2020-01-02"))
+    urls.append(("clinic_team", f"/admin/organizations/organization/{a.org.pk}/team/"))
+    urls.append(("call_recording", f"/console/calls/{a.call.pk}/recording.wav"))
     return urls
 
 
@@ -645,6 +649,11 @@ def _routes(patterns, prefix: str = "") -> list[str]:
 def _route_is_covered(route: str) -> bool:
     if any(route.startswith(allowed) for allowed in ROUTES_WITHOUT_TENANT_IDS):
         return True
+    if route in (
+        "admin/organizations/organization/<path:object_id>/team/",
+        "console/calls/<uuid:call_id>/recording.wav",
+    ):
+        return True  # the team page and the recording proxy, in _console_urls
     console = re.match(r"^admin/(\w+/\w+)/<path:object_id>/(.*)$", route)
     if console:
         model, rest = console.groups()
