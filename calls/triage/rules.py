@@ -26,6 +26,7 @@ written to lean towards escalating.
 from __future__ import annotations
 
 import bisect
+import importlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -375,7 +376,9 @@ class _Dispatch:
 
     @classmethod
     def build(cls, branches: list[tuple[int, str]]) -> _Dispatch:
-        from re import _parser  # the stdlib's own parser: only used here to find each pattern's first characters
+        # The stdlib's own parser, only used here to find each pattern's first characters. Imported by name: typeshed
+        # has no stub for the private module, so a static import fails the type check.
+        _parser: Any = importlib.import_module("re._parser")
 
         by_len: list[dict[str, list[int]]] = [{} for _ in range(_PREFIX_LEN + 1)]
         anywhere = []
