@@ -37,14 +37,13 @@ class SessionRequestSerializer(serializers.Serializer):
 
 
 class RealtimeAttachSerializer(serializers.Serializer):
-    openai_call_id = serializers.CharField(
-        max_length=124, help_text="From the Location header of POST /realtime/calls."
+    # A RegexField, so the schema carries the pattern the server enforces.
+    openai_call_id = serializers.RegexField(
+        OPENAI_CALL_ID_RE,
+        max_length=124,
+        help_text="From the Location header of POST /realtime/calls (rtc_…).",
+        error_messages={"invalid": "Expected an OpenAI call id like rtc_…"},
     )
-
-    def validate_openai_call_id(self, value: str) -> str:
-        if not OPENAI_CALL_ID_RE.match(value):
-            raise serializers.ValidationError("Expected an OpenAI call id like rtc_…")
-        return value
 
 
 class EventBatchSerializer(serializers.Serializer):

@@ -493,6 +493,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "voiceagent API",
     "DESCRIPTION": "AI voice receptionist for outpatient clinics.",
     "VERSION": "0.1.0",
+    # 3.1 (JSON Schema 2020-12): the schema can say that no key holds a NUL (patternProperties; core/api/schema.py).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # /api/schema and /api/docs: public only with PUBLIC_API_DOCS (default: in DEBUG), otherwise console staff only.
     "SERVE_PERMISSIONS": ["core.api.schema.ApiDocsVisible"],
@@ -512,6 +514,8 @@ SPECTACULAR_SETTINGS = {
         "EscalationLevelEnum": "organizations.vocabulary.EscalationLevel",
         "EscalationPhraseLevelEnum": "organizations.vocabulary.PHRASE_LEVEL_CHOICES",
         "WebChannelEnum": ["web"],
+        "SpeakerEnum": "calls.models.TranscriptSegment.Speaker",
+        "ReportedSpeakerEnum": "calls.api.serializers.REPORTED_SPEAKER_CHOICES",
         "LiveCallStatusEnum": ["in_progress"],
     },
 }

@@ -136,7 +136,8 @@ class EscalationListQuerySerializer(serializers.Serializer):
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data if data is not None else {})
+    # No body is an empty one (DRF gives {}); a JSON null is not an object, as the schema says: 400.
+    serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

@@ -77,8 +77,16 @@ class CallStartSerializer(serializers.Serializer):
         return value
 
 
+# What a request may report: system lines are the server's own notes, refused from any sender.
+REPORTED_SPEAKERS = [TranscriptSegment.Speaker.CALLER, TranscriptSegment.Speaker.AGENT]
+REPORTED_SPEAKER_CHOICES = [(speaker.value, speaker.label) for speaker in REPORTED_SPEAKERS]
+
+
 class TranscriptItemSerializer(serializers.Serializer):
-    speaker = serializers.ChoiceField(choices=TranscriptSegment.Speaker.choices)
+    speaker = serializers.ChoiceField(
+        choices=REPORTED_SPEAKER_CHOICES,
+        help_text="caller, or agent where the clinic chose event forwarding (system notes are the server's own).",
+    )
     text = serializers.CharField(max_length=MAX_SEGMENT_CHARS)
     timestamp = serializers.DateTimeField(required=False, allow_null=True, default=None)
     item_id = serializers.CharField(

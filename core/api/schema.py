@@ -103,33 +103,62 @@ class ApiDocsVisible(BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
-# A JSON Schema `pattern` for "no NUL": the server refuses U+0000 in every string (core/jsonsafe.py).
+# A JSON Schema `pattern` for "no NUL": the server refuses U+0000 in every string and every key (core/jsonsafe.py).
 NO_NUL_PATTERN = "^[^\\u0000]*$"
+# Any JSON value without a NUL in a string or a key, at any depth: what a free-form field (metadata, intake, an
+# event) and a field the server ignores may hold. Keys are constrained with patternProperties + no other properties,
+# which generators follow (they ignore propertyNames); both need OpenAPI 3.1 (SPECTACULAR_SETTINGS["OAS_VERSION"]).
+FREE_JSON = "FreeJsonValue"
+FREE_JSON_REF = {"$ref": f"#/components/schemas/{FREE_JSON}"}
+FREE_JSON_SCHEMA: dict[str, Any] = {
+    "description": "Any JSON value; no string or key may contain NUL (U+0000).",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "string", "pattern": NO_NUL_PATTERN},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "array", "items": FREE_JSON_REF},
+        {"type": "object", "patternProperties": {NO_NUL_PATTERN: FREE_JSON_REF}, "additionalProperties": False},
+    ],
+}
+
+
+def _keys_without_nul(schema: dict[str, Any], values: Any) -> None:
+    """Any other key may be sent (the server ignores or stores it) as long as it and its value hold no NUL."""
+    schema["patternProperties"] = {NO_NUL_PATTERN: values}
+    schema["additionalProperties"] = False
 
 
 def _no_nul(schema: Any) -> None:
-    if not isinstance(schema, dict):
+    if not isinstance(schema, dict) or "$ref" in schema:
         return
     if schema.get("type") == "string" and not ({"format", "enum", "pattern"} & schema.keys()):
         schema["pattern"] = NO_NUL_PATTERN
-    if schema.get("additionalProperties") in ({}, True):
-        schema["additionalProperties"] = {"pattern": NO_NUL_PATTERN}  # free-form values: strings among them
-    for key in ("properties",):
-        for child in (schema.get(key) or {}).values():
-            _no_nul(child)
-    for key in ("items", "additionalProperties"):
-        _no_nul(schema.get(key))
+    for child in (schema.get("properties") or {}).values():
+        _no_nul(child)
+    _no_nul(schema.get("items"))
     for key in ("allOf", "anyOf", "oneOf"):
         for child in schema.get(key) or []:
             _no_nul(child)
+    if schema.get("type") == "object" and "patternProperties" not in schema:
+        extra = schema.get("additionalProperties", True)
+        if extra is not False:  # False: the serializer refuses unknown fields (400)
+            if extra in ({}, True):
+                extra = FREE_JSON_REF
+            else:
+                _no_nul(extra)
+            _keys_without_nul(schema, extra)
 
 
 def document_text_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """POSTPROCESSING_HOOK: the input rules every operation enforces, in the schema: no NUL in any string of a
-    request body or a parameter (request components, inline bodies, parameters)."""
-    for name, schema in (result.get("components", {}).get("schemas") or {}).items():
+    """POSTPROCESSING_HOOK: the input rules every operation enforces, in the schema: no NUL in any string or key of
+    a request body or a parameter (request components, inline bodies, parameters), including fields the server
+    ignores and the free-form values of metadata, intake and events."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in schemas.items():
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: the input side of each serializer
             _no_nul(schema)
+    schemas[FREE_JSON] = FREE_JSON_SCHEMA
     for operations in (result.get("paths") or {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):

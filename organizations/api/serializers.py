@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from django.db import models
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import ReturnList
@@ -143,6 +144,17 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
             if name in data:
                 data[name] = [dict(row) for row in data[name]]
         return data
+
+
+class OrganizationConfigUpdateSchema(OpenApiSerializerExtension):
+    """The config update refuses unknown fields (to_internal_value): the schema says so (additionalProperties)."""
+
+    target_class = OrganizationConfigUpdateSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        return schema
 
 
 # --- Output ---------------------------------------------------------------------------------------------------------

@@ -276,7 +276,7 @@ def end(client, org, call_id, token, **body):
     ("body", "status", "code"),
     [
         ({"transcript": [{"speaker": "agent", "text": "Your results are normal."}]}, 403, "event_forwarding_off"),
-        ({"transcript": [{"speaker": "system", "text": "Reviewed by Dr. Smith."}]}, 400, "caller_lines_only"),
+        ({"transcript": [{"speaker": "system", "text": "Reviewed by Dr. Smith."}]}, 400, "validation_error"),
         ({"intake": VALID_INTAKE}, 403, "event_forwarding_off"),
     ],
 )
