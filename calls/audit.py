@@ -303,6 +303,27 @@ def audit_push(
     write_events(events)
 
 
+def audit_sign_in(request: HttpRequest, *, user: User, organization_ids: Iterable[Any], via: str) -> None:
+    """Record that `user` signed in for an API token, one row per clinic of theirs (each clinic's trail shows its
+    people's sign-ins; an operator's row names no clinic). Ids only, never the token; raises AuditUnavailable."""
+    request = getattr(request, "_request", request)
+    ids = list(organization_ids) or [None]
+    events = [
+        build_event(
+            action=Action.CREATE,
+            object_type="apitoken",
+            organization_id=organization_id,
+            object_id=user.pk,
+            user=user,
+            request=request,
+            via=via,
+            details={"event": "sign_in"},
+        )
+        for organization_id in ids
+    ]
+    write_events(events)
+
+
 def audit_unavailable_response() -> HttpResponse:
     """What the console answers when the audit row cannot be written: no data."""
     return HttpResponse(

@@ -2,8 +2,11 @@
 
 - login lockout: after LOGIN_LOCKOUT_FAILURES failed logins for one username (or LOGIN_LOCKOUT_IP_FAILURES from
   one address) within LOGIN_LOCKOUT_WINDOW_SECONDS, every attempt is refused for LOGIN_LOCKOUT_SECONDS, even with
-  the right password. The answer is the ordinary "wrong username or password" one, for known and unknown usernames
-  alike, so the lockout reveals nothing about which accounts exist. Attempts during a lockout do not extend it.
+  the right password. The answer says sign-in is locked and for how long (`lockout_message`), in the same words for
+  known and unknown usernames alike: failures are counted per typed username whether or not it exists, so the
+  lockout reveals nothing about which accounts exist. Attempts during a lockout do not extend it.
+- login throttle: every sign-in attempt (console form, `POST /api/auth/token`) counts against the address's
+  THROTTLE_LOGIN_IP_RATE, right or wrong, so one address cannot make the server hash passwords without limit.
 - console sessions: idle timeout is SESSION_COOKIE_AGE with SESSION_SAVE_EVERY_REQUEST; `SessionLifetimeMiddleware`
   ends a session SESSION_ABSOLUTE_LIFETIME_SECONDS after login however active it was.
 - API tokens (`Authorization: Token <key>`) expire API_TOKEN_TTL_HOURS after they were issued (401 `token_expired`)
@@ -19,14 +22,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import update_last_login
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.cache import cache
 from django.dispatch import receiver
@@ -74,17 +79,74 @@ def _count_failure(key: str, limit: int) -> None:
         cache.set(f"{key}:n", 1, timeout=window)
         failures = 1
     if failures >= limit:
-        # add, not set: a failure racing this one cannot push the end of the lockout back.
-        cache.add(f"{key}:locked", True, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        # add, not set: a failure racing this one cannot push the end of the lockout back. The value is when it
+        # ends, so the refusal can say how long is left.
+        seconds = settings.LOGIN_LOCKOUT_SECONDS
+        cache.add(f"{key}:locked", time.time() + seconds, timeout=seconds)
         cache.delete(f"{key}:n")
 
 
-def login_locked(username: str | None, request: HttpRequest | None) -> bool:
+def _lock_keys(username: str | None, request: HttpRequest | None) -> list[str]:
     keys = [f"{_username_key(username)}:locked"] if username else []
     ip = _ip_of(request)
     if ip:
         keys.append(f"{_key('ip', ip)}:locked")
-    return bool(keys) and any(cache.get_many(keys).values())
+    return keys
+
+
+def lockout_remaining(username: str | None, request: HttpRequest | None) -> int:
+    """Seconds until `username` and the request's address may sign in again; 0 when neither is locked."""
+    keys = _lock_keys(username, request)
+    if not keys:
+        return 0
+    now = time.time()
+    remaining = 0.0
+    for value in cache.get_many(keys).values():
+        # A lock written before the end time was stored (True) lasts at most a whole lockout.
+        ends = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        left = settings.LOGIN_LOCKOUT_SECONDS if ends is None else ends - now
+        remaining = max(remaining, left)
+    return max(0, math.ceil(remaining))
+
+
+def login_locked(username: str | None, request: HttpRequest | None) -> bool:
+    return lockout_remaining(username, request) > 0
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def lockout_message(seconds: int) -> str:
+    """The refusal during a lockout: the same words whichever username was typed (it names neither the account nor
+    whether it exists), so the console and the token endpoint say exactly this."""
+    return (
+        f"Too many failed sign-in attempts: signing in is locked for {_duration(seconds)}. Wait and try again "
+        "then, or ask your clinic's admin to reset your password."
+    )
+
+
+def login_throttle_hit(request: HttpRequest) -> float | None:
+    """Count one sign-in attempt against the address's THROTTLE_LOGIN_IP_RATE; the seconds to wait when it is over
+    the limit, else None."""
+    # Here, not at the top: core.api.throttling imports DRF's views, which import this module (an authenticator).
+    from core.api.throttling import hit, parse_rate
+
+    limit, period = parse_rate(settings.THROTTLE_LOGIN_IP_RATE)
+    allowed, wait = hit(f"login_ip:{(client_ip(request) or 'unknown')[:100]}", limit, period)
+    return None if allowed else wait
+
+
+def login_throttled_message(wait: float) -> str:
+    return f"Too many sign-in attempts from your address; try again in {_duration(max(1, math.ceil(wait)))}."
+
+
+def login_failures_forget(username: str) -> None:
+    """A successful sign-in forgets the username's earlier failures (the console does it on user_logged_in)."""
+    cache.delete(f"{_username_key(username)}:n")
 
 
 @receiver(user_login_failed, dispatch_uid="organizations_auth_count_failure")
@@ -102,7 +164,7 @@ def _login_started(sender: Any, request: HttpRequest | None, user: Any, **kwargs
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_LOGIN_AT_KEY] = int(time.time())
     if getattr(user, "get_username", None):
-        cache.delete(f"{_username_key(user.get_username())}:n")
+        login_failures_forget(user.get_username())
 
 
 class LockoutModelBackend(ModelBackend):
@@ -178,6 +240,46 @@ class SessionLifetimeMiddleware:
 
 def token_expires_at(token: Token) -> dt.datetime:
     return token.created + dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+
+
+def api_token_issue(*, user: Any) -> Token:
+    """The user's API token (DRF keeps one per user): the current one while it is valid, else a new one. Every
+    client of the user shares it until it expires or one of them logs out."""
+    token, _ = Token.objects.get_or_create(user=user)
+    if timezone.now() >= token_expires_at(token):
+        Token.objects.filter(pk=token.pk).delete()  # expired: it can never work again
+        token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+class SignInRefused(Exception):
+    """A sign-in the token endpoint refuses: its status, machine code, message and Retry-After seconds."""
+
+    def __init__(self, status: int, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+INVALID_CREDENTIALS = "Wrong username or password, or the account cannot use the staff API."
+
+
+def api_sign_in(*, request: HttpRequest, username: str, password: str) -> tuple[Any, Token]:
+    """`POST /api/auth/token`: a staff username and password for the user's expiring API token, under the console
+    login's rules: the address's sign-in rate, the lockout (the same message for any username) and the staff flag.
+    Raises SignInRefused."""
+    wait = login_throttle_hit(request)
+    if wait is not None:
+        raise SignInRefused(429, "throttled", login_throttled_message(wait), retry_after=wait)
+    # Through django.contrib.auth: the lockout backend refuses a locked name, and a failure fires user_login_failed.
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_staff:  # the console asks for a staff account too (AdminAuthenticationForm)
+        remaining = lockout_remaining(username, request)
+        if remaining:
+            raise SignInRefused(429, "login_locked", lockout_message(remaining), retry_after=remaining)
+        raise SignInRefused(401, "invalid_credentials", INVALID_CREDENTIALS)
+    login_failures_forget(user.get_username())
+    update_last_login(type(user), user)
+    return user, api_token_issue(user=user)
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):

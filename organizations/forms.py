@@ -10,11 +10,17 @@ import zoneinfo
 from typing import Any
 
 from django import forms
-from django.contrib.admin.forms import AdminPasswordChangeForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 from django.forms.formsets import DELETION_FIELD_NAME
 
+from organizations.auth import (
+    lockout_message,
+    lockout_remaining,
+    login_throttle_hit,
+    login_throttled_message,
+)
 from organizations.models import (
     AGENT_LANGUAGES,
     CLINIC_SETTINGS,
@@ -232,3 +238,23 @@ class TeamMemberAddForm(forms.Form):
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.STAFF)
+
+
+class StaffLoginForm(AdminAuthenticationForm):
+    """The console's login form: over the address's sign-in rate it refuses before any password is checked, and a
+    refused sign-in during a lockout says so and for how long (organizations.auth), in the same words for any
+    username."""
+
+    def clean(self) -> dict[str, Any]:
+        if self.request is not None and self.data.get("username") is not None:
+            wait = login_throttle_hit(self.request)
+            if wait is not None:
+                raise ValidationError(login_throttled_message(wait), code="throttled")
+        try:
+            return super().clean()
+        except ValidationError as error:
+            # Checked after the attempt, so the failure that starts a lockout already says it.
+            remaining = lockout_remaining(self.cleaned_data.get("username"), self.request)
+            if remaining and getattr(error, "code", None) == "invalid_login":
+                raise ValidationError(lockout_message(remaining), code="locked") from None
+            raise

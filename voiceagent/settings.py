@@ -600,6 +600,11 @@ LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5, minimum=1, maximum
 LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 20, minimum=1, maximum=10_000)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env_int("LOGIN_LOCKOUT_WINDOW_SECONDS", 15 * 60, minimum=10, maximum=24 * 3600)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=10, maximum=24 * 3600)
+# Sign-in attempts per address (console form and POST /api/auth/token, right or wrong), e.g. "30/min": each one
+# hashes a password, and a front desk shares one address.
+THROTTLE_LOGIN_IP_RATE = env_str("THROTTLE_LOGIN_IP_RATE", "30/min")
+if not re.match(r"^\s*\d+\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$", THROTTLE_LOGIN_IP_RATE):
+    raise ImproperlyConfigured(f"THROTTLE_LOGIN_IP_RATE: expected a rate like 30/min, got {THROTTLE_LOGIN_IP_RATE!r}")
 
 # HTTPS everywhere in production (DEBUG off); each can be overridden, e.g. SECURE_SSL_REDIRECT=false for the test
 # suite (the test client speaks http) or behind a proxy that already redirects.

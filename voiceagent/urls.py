@@ -5,12 +5,15 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.errors import api_not_found, not_found_page
+from organizations.forms import StaffLoginForm
 
 admin.site.site_header = "voiceagent — clinic console"
 admin.site.site_title = "voiceagent"
 admin.site.index_title = "Clinic console"
 # No public site to "view": the link led to a 404 (the live board is linked beside it).
 admin.site.site_url = None
+# Sign-in throttle and a lockout that says it is one (organizations.auth).
+admin.site.login_form = StaffLoginForm
 
 # A database outage raised outside a view (sessions, auth) answers 503 + Retry-After, not a 500 page.
 handler500 = "core.resilience.server_error"

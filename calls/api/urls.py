@@ -6,6 +6,7 @@ from django.http import HttpResponseBase
 from django.urls import URLPattern, path
 
 from calls.api import views
+from calls.api.auth_token import ApiTokenView
 
 
 def optional_slash(route: str, view: Callable[..., HttpResponseBase], name: str) -> list[URLPattern]:
@@ -13,6 +14,7 @@ def optional_slash(route: str, view: Callable[..., HttpResponseBase], name: str)
 
 
 urlpatterns = [
+    *optional_slash("auth/token", ApiTokenView.as_view(), "auth-token"),
     *optional_slash("call/start", views.CallStartView.as_view(), "call-start"),
     *optional_slash("call/end", views.CallEndView.as_view(), "call-end"),
     *optional_slash("calls", views.CallListView.as_view(), "call-list"),

@@ -34,14 +34,18 @@ def attempt(username: str, password: str, ip: str = "198.51.100.7") -> tuple[int
 
 
 def test_five_failures_lock_the_account_even_for_the_right_password(staff_a):
-    for _ in range(5):
-        status, message, signed_in = attempt("sam", "wrong-password")
+    for _ in range(4):
+        status, wrong_message, signed_in = attempt("sam", "wrong-password")
         assert (status, signed_in) == (200, False)
+    assert "correct username and password" in wrong_message
+    fifth = attempt("sam", "wrong-password")
 
     status, locked_message, signed_in = attempt("sam", PASSWORD)
 
     assert (status, signed_in) == (200, False)
-    assert locked_message == message  # the same words as a wrong password: nothing tells an attacker more
+    # It says what happened and for how long, from the failure that started it.
+    assert fifth[1] == locked_message
+    assert "locked for 15 minutes" in locked_message and "correct username" not in locked_message
 
 
 def test_a_locked_out_answer_is_the_same_for_unknown_users(staff_a):
@@ -51,9 +55,33 @@ def test_a_locked_out_answer_is_the_same_for_unknown_users(staff_a):
 
     known = attempt("sam", "wrong-password", ip="198.51.100.1")
     unknown = attempt("nobody-here", "wrong-password", ip="198.51.100.2")
-    fresh_unknown = attempt("never-tried", "wrong-password", ip="198.51.100.3")
+    known_right_password = attempt("sam", PASSWORD, ip="198.51.100.1")
+    fresh_known = attempt("alice-not-tried", "wrong-password", ip="198.51.100.3")
+    fresh_unknown = attempt("never-tried", "wrong-password", ip="198.51.100.4")
 
-    assert known == unknown == fresh_unknown
+    assert known == unknown == known_right_password
+    assert "locked" in known[1]
+    # Without a lockout an existing and a made-up username get the same ordinary answer.
+    assert fresh_known == fresh_unknown and "locked" not in fresh_unknown[1]
+
+
+def test_the_lockout_message_counts_down(staff_a, settings):
+    settings.LOGIN_LOCKOUT_SECONDS = 45
+    for _ in range(5):
+        attempt("sam", "wrong-password")
+    assert "locked for 45 seconds" in attempt("sam", PASSWORD)[1]
+
+
+def test_an_address_over_the_sign_in_rate_is_refused_before_any_password_is_checked(staff_a, settings):
+    settings.THROTTLE_LOGIN_IP_RATE = "3/min"
+    for _ in range(3):
+        assert attempt("sam", PASSWORD, ip="203.0.113.9")[2] is True
+
+    status, message, signed_in = attempt("sam", PASSWORD, ip="203.0.113.9")
+
+    assert (status, signed_in) == (200, False)
+    assert "Too many sign-in attempts from your address" in message
+    assert attempt("sam", PASSWORD, ip="203.0.113.10")[2] is True  # other addresses are not affected
 
 
 def test_four_failures_then_the_right_password_signs_in_and_clears_the_count(staff_a):

@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from calls import notifications
 from calls.audit import audit_actor
@@ -35,7 +34,7 @@ from calls.services import (
     escalation_create,
     escalation_resolve,
 )
-from organizations.auth import token_expires_at
+from organizations.auth import api_token_issue
 from organizations.models import (
     BusinessHours,
     Closure,
@@ -581,12 +580,8 @@ class Command(BaseCommand):
         return {"username": user.username, "password": OPERATOR_PASSWORD, "api_token": self._token_for(user)}
 
     def _token_for(self, user: User) -> str:
-        token, _ = Token.objects.get_or_create(user=user)
-        if token_expires_at(token) <= timezone.now():
-            # API tokens expire (API_TOKEN_TTL_HOURS): the printed demo token must work, so an expired one is replaced.
-            token.delete()
-            token = Token.objects.create(user=user)
-        return token.key
+        # The same token POST /api/auth/token answers: the current one, or a new one once it expired.
+        return api_token_issue(user=user).key
 
     # Calls -----------------------------------------------------------------------------------------------------------
 
