@@ -349,7 +349,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
         ("Phones", {"fields": ["escalation_phone", "on_call_phone", "dial_countries"]}),
         ("Services and providers", {"fields": ["services", "providers"]}),
-        ("Website widget", {"fields": ["publishable_key", "allowed_origins", "event_forwarding"]}),
+        ("Website widget", {"fields": ["clinic_id", "publishable_key", "allowed_origins", "event_forwarding"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),
         (
             "Acknowledgement targets",
@@ -417,7 +417,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         return super().get_queryset(request).prefetch_related("hours", "closures")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Organization | None = None) -> list[str]:
-        fields = ["publishable_key", "webhook_secret_hint", "created_at", "updated_at"]
+        fields = ["clinic_id", "publishable_key", "webhook_secret_hint", "created_at", "updated_at"]
         fields += self.READ_ONLY_DISPLAY.values()
         if not request.user.is_superuser:
             fields.append("slug")  # integrations refer to the slug; operators change it
@@ -442,6 +442,11 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
         # operator already defined its own in the inline.
         if not change and not form.instance.intake_fields.exists():
             intake_fields_reset_to_default(organization=form.instance)
+
+    @admin.display(description="Clinic id (API)")
+    def clinic_id(self, obj: Organization) -> str:
+        # What the API names the clinic by (GET /api/org/config/{id or slug}, ?organization= on lists).
+        return "—" if obj._state.adding else str(obj.pk)  # a new clinic's default id is not saved yet
 
     @admin.display(description="Open now", boolean=True)
     def open_now(self, obj: Organization) -> bool:

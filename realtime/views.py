@@ -175,6 +175,21 @@ class RealtimeAttachView(AsyncAPIView, CallerAPIView):
         ),
         tags=["Caller side"],
         request=RealtimeAttachSerializer,
+        examples=[
+            OpenApiExample(
+                "The id from the Location header", request_only=True, value={"openai_call_id": "rtc_u1Xq9v3bC7dK2"}
+            ),
+            OpenApiExample(
+                "Attached",
+                response_only=True,
+                status_codes=["202"],
+                value={
+                    "call_id": "3f1c2a4e-8b7d-4c1e-9a2f-5d6e7f8a9b0c",
+                    "openai_call_id": "rtc_u1Xq9v3bC7dK2",
+                    "sideband": "attached",
+                },
+            ),
+        ],
         responses={
             202: inline_serializer(
                 "RealtimeAttached",
@@ -230,6 +245,38 @@ class CallEventsView(AsyncAPIView, CallerAPIView):
         ),
         tags=["Caller side"],
         request=EventBatchSerializer,
+        examples=[
+            OpenApiExample(
+                "A caller's line and the agent's answer",
+                request_only=True,
+                value={
+                    "events": [
+                        {
+                            "type": "conversation.item.input_audio_transcription.completed",
+                            "event_id": "event_101",
+                            "item_id": "item_001",
+                            "content_index": 0,
+                            "transcript": "I'd like to book a checkup.",
+                        },
+                        {
+                            "type": "response.output_audio_transcript.done",
+                            "event_id": "event_102",
+                            "response_id": "resp_001",
+                            "item_id": "item_002",
+                            "output_index": 0,
+                            "content_index": 0,
+                            "transcript": "Of course. May I have the patient's full name?",
+                        },
+                    ]
+                },
+            ),
+            OpenApiExample(
+                "Nothing to send back",
+                response_only=True,
+                status_codes=["200"],
+                value={"client_events": [], "call_status": "in_progress"},
+            ),
+        ],
         responses={
             200: inline_serializer(
                 "CallEventsResult",

@@ -291,6 +291,14 @@ class CallDeescalateView(StaffView):
         tags=["Escalations"],
         request=NoteInputSerializer,
         responses={200: DeescalateResultSerializer, **WRITE_RESPONSES},
+        examples=[
+            OpenApiExample(
+                "De-escalate with a note",
+                request_only=True,
+                value={"note": "Called back: a routine question, not an emergency."},
+            ),
+            OpenApiExample("Without a note", request_only=True, value={}),
+        ],
     )
     def post(self, request: Request, call_id: uuid.UUID) -> Response:
         call = _call_or_404(request, call_id)
@@ -330,6 +338,13 @@ class EscalationResolveView(StaffView):
         tags=["Escalations"],
         request=ResolveInputSerializer,
         responses={200: StaffEscalationSerializer, **WRITE_RESPONSES},
+        examples=[
+            OpenApiExample(
+                "Resolve with a note", request_only=True, value={"note": "Patient reached 911; the clinic followed up."}
+            ),
+            OpenApiExample("Without a note", request_only=True, value={}),
+            OpenApiExample("Resolved", response_only=True, value=EXAMPLE_ESCALATION),
+        ],
     )
     def post(self, request: Request, escalation_id: uuid.UUID) -> Response:
         escalation = _escalation_or_404(request, escalation_id)

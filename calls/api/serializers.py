@@ -64,8 +64,18 @@ class CallerInfoSerializer(serializers.Serializer):
 
 
 class CallStartSerializer(serializers.Serializer):
-    channel = serializers.ChoiceField(choices=[Call.Channel.WEB.value], help_text="Website calls: always web.")
-    caller = CallerInfoSerializer()
+    """Everything is optional, so `{}` starts a web call: the channel has one possible value (phone calls start at
+    Twilio's webhook) and a caller may stay anonymous until the agent takes the intake."""
+
+    channel = serializers.ChoiceField(
+        choices=[Call.Channel.WEB.value],
+        required=False,
+        default=Call.Channel.WEB.value,
+        help_text="Website calls: always web (the default).",
+    )
+    caller = CallerInfoSerializer(
+        required=False, help_text="What the page already knows about the caller, if anything; the agent asks anyway."
+    )
     metadata = serializers.DictField(
         required=False, default=dict, help_text="Free-form context from the widget (at most 4 KB of JSON)."
     )
@@ -154,6 +164,7 @@ class CallSummarySerializer(serializers.ModelSerializer):
             "escalated",
             "escalation_level",
             "urgency",
+            "caller_name",
             "caller_phone",
             "transcript_segments",
             "intake_completed",

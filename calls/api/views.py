@@ -91,6 +91,7 @@ CALL_DETAIL_EXAMPLE = OpenApiExample(
         "escalated": False,
         "escalation_level": "",
         "urgency": Urgency.ROUTINE.value,
+        "caller_name": "Ana Diaz",
         "caller_phone": "+14155550123",
         "transcript_segments": 2,
         "intake_completed": True,
@@ -164,13 +165,15 @@ class CallStartView(AsyncAPIView, CallerAPIView):
         operation_id="call_start",
         summary="Start a web call",
         description="Caller side: authenticate with the clinic's publishable key (X-Org-Key). Creates a live call "
-        "and returns its call_token once; send it as X-Call-Token on this call's later requests.",
+        "and returns its call_token once; send it as X-Call-Token on this call's later requests. Every field is "
+        "optional: `{}` starts an anonymous web call (the agent takes the caller's details in the intake).",
         tags=["Caller side"],
         request=CallStartSerializer,
         responses={201: CALL_START_RESPONSE, **CALLER_ERRORS},
         examples=[
+            OpenApiExample("Start an anonymous web call", request_only=True, value={}),
             OpenApiExample(
-                "Start a web call",
+                "Start a web call with what the page knows",
                 request_only=True,
                 value={
                     "channel": "web",
@@ -198,12 +201,13 @@ class CallStartView(AsyncAPIView, CallerAPIView):
         serializer = CallStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        caller = data.get("caller") or {}  # optional: `{}` starts an anonymous web call
         call, token = await off_shared_thread(  # caller-side work never runs on the shared sync thread
             call_start,
             organization=organization,
             channel=data["channel"],
-            caller_name=data["caller"]["name"],
-            caller_phone=data["caller"]["phone"],
+            caller_name=caller.get("name", ""),
+            caller_phone=caller.get("phone", ""),
             client_metadata=data["metadata"],
         )
         body = {

@@ -42,7 +42,7 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 def test_staff_list_their_clinics_calls_newest_first(org_a, org_b, staff_a):
-    old = make_call(org_a, minutes_ago=30, caller_phone="+14155550001")
+    old = make_call(org_a, minutes_ago=30, caller_phone="+14155550001", caller_name="Ana Diaz")
     new = make_call(org_a, minutes_ago=5)
     make_call(org_b, minutes_ago=1)
     transcript_segment_append(call=old, speaker="caller", text="hello")
@@ -57,6 +57,7 @@ def test_staff_list_their_clinics_calls_newest_first(org_a, org_b, staff_a):
     assert row["organization"] == str(org_a.pk)
     assert row["transcript_segments"] == 2
     assert row["caller_phone"] == "+14155550001"
+    assert row["caller_name"] == "Ana Diaz" and body["results"][0]["caller_name"] == ""
     assert row["status"] == "in_progress" and row["ended_at"] is None and row["duration_seconds"] is None
     assert row["intake_completed"] is False and row["reviewed"] is False and row["escalated"] is False
     assert body["next"] is None and body["previous"] is None
@@ -208,7 +209,7 @@ def test_the_number_of_list_queries_does_not_depend_on_the_page_size(org_a, staf
 
 
 def test_the_detail_shows_transcript_intake_and_escalations(org_a, staff_a, admin_a):
-    call = make_call(org_a, caller_phone="+14155550123")
+    call = make_call(org_a, caller_phone="+14155550123", caller_name="Ana Diaz")
     transcript_segment_append(call=call, speaker="agent", text="Clinic A, hello.")
     transcript_segment_append(call=call, speaker="caller", text="My chest hurts.")
     escalation, _ = escalation_create(call=call, level="emergency", source="keyword", evidence="My chest hurts.")
@@ -221,6 +222,7 @@ def test_the_detail_shows_transcript_intake_and_escalations(org_a, staff_a, admi
     assert response.status_code == 200
     body = response.json()
     assert body["id"] == str(call.pk)
+    assert (body["caller_name"], body["caller_phone"]) == ("Ana Diaz", "+14155550123")
     assert [(s["seq"], s["speaker"], s["text"]) for s in body["transcript"]] == [
         (1, "agent", "Clinic A, hello."),
         (2, "caller", "My chest hurts."),

@@ -59,6 +59,24 @@ def test_the_schema_documents_every_endpoint_with_examples_and_error_shapes(db):
     assert {"401", "404"} <= set(paths["/api/calls/{call_id}"]["get"]["responses"])
 
 
+def test_every_request_body_is_documented_with_examples(db):
+    schema = Client().get("/api/schema/", headers={"Accept": "application/json"}).json()
+    bodies = {
+        f"{method.upper()} {path}": operation["requestBody"]["content"]
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict) and "requestBody" in operation
+    }
+
+    assert "POST /api/call/start" in bodies and "POST /api/auth/token" in bodies
+    undocumented = [name for name, content in bodies.items() if not all("examples" in c for c in content.values())]
+    assert undocumented == []
+    # `{}` is a valid call start (every field optional), and the schema says so.
+    start = bodies["POST /api/call/start"]["application/json"]
+    assert {} in [example["value"] for example in start["examples"].values()]
+    assert not schema["paths"]["/api/call/start"]["post"]["requestBody"].get("required")
+
+
 def test_the_docs_page_is_served_with_local_assets(db, settings):
     # Releases run collectstatic (hashed names); tests have no manifest, so name assets plainly.
     settings.STORAGES = {

@@ -1,4 +1,5 @@
 """GET/POST/PATCH /api/org/config/{org_id}: members read their clinic's configuration, clinic admins change it.
+`org_id` is the clinic's id (a UUID, shown in the console) or its slug.
 
 A user of another clinic gets 404 (never 403, never data); a staff member of the clinic gets 403 on writes.
 """
@@ -9,7 +10,8 @@ import uuid
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,8 +64,17 @@ CONFIG_EXAMPLE = {
     "next_opening": "2026-03-03T08:00:00-05:00",
 }
 
+ORG_PARAMETER = OpenApiParameter(
+    "org_id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The clinic's id (a UUID, shown in the console on the clinic's page and in POST /api/auth/token's "
+    "answer) or its slug, e.g. riverside-family-medicine.",
+)
+
 UPDATE_SCHEMA = extend_schema(
     request=OrganizationConfigUpdateSerializer,
+    parameters=[ORG_PARAMETER],
     responses={
         200: OrganizationConfigSerializer,
         400: ERROR_400,
@@ -104,12 +115,14 @@ class OrganizationConfigView(APIView):
     authentication_classes = STAFF_AUTHENTICATION
     permission_classes = [IsAuthenticated]
 
-    def _organization(self, request: Request, org_id: uuid.UUID) -> Organization:
+    def _organization(self, request: Request, org_id: str) -> Organization:
+        lookup: dict[str, object]
+        try:
+            lookup = {"pk": uuid.UUID(org_id)}
+        except ValueError:
+            lookup = {"slug": org_id}
         organization = (
-            _config_queryset()
-            .filter(pk__in=organizations_for_user(request.user).values("pk"))
-            .filter(pk=org_id)
-            .first()
+            _config_queryset().filter(pk__in=organizations_for_user(request.user).values("pk")).filter(**lookup).first()
         )
         if organization is None:
             raise ApiError(404, "not_found", "No such clinic.")
@@ -120,23 +133,24 @@ class OrganizationConfigView(APIView):
         summary="A clinic's configuration",
         description="Any member of the clinic. Never includes deployment secrets or the webhook signing secret.",
         tags=["Staff"],
+        parameters=[ORG_PARAMETER],
         responses={200: OrganizationConfigSerializer, 401: ERROR_401, 403: ERROR_403, 404: ERROR_404},
         examples=[OpenApiExample("Configuration", response_only=True, value=CONFIG_EXAMPLE)],
     )
-    def get(self, request: Request, org_id: uuid.UUID) -> Response:
+    def get(self, request: Request, org_id: str) -> Response:
         return Response(OrganizationConfigSerializer(self._organization(request, org_id)).data)
 
     @extend_schema(operation_id="org_config_update", summary="Change a clinic's configuration (POST)")
     @UPDATE_SCHEMA
-    def post(self, request: Request, org_id: uuid.UUID) -> Response:
+    def post(self, request: Request, org_id: str) -> Response:
         return self._update(request, org_id)
 
     @extend_schema(operation_id="org_config_partial_update", summary="Change a clinic's configuration (PATCH)")
     @UPDATE_SCHEMA
-    def patch(self, request: Request, org_id: uuid.UUID) -> Response:
+    def patch(self, request: Request, org_id: str) -> Response:
         return self._update(request, org_id)
 
-    def _update(self, request: Request, org_id: uuid.UUID) -> Response:
+    def _update(self, request: Request, org_id: str) -> Response:
         organization = self._organization(request, org_id)
         if not can_administer(request.user, organization):
             raise ApiError(403, "permission_denied", "Only the clinic's admins can change its configuration.")

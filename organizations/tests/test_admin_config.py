@@ -312,3 +312,10 @@ def test_an_idle_timeout_with_semantic_turn_detection_is_a_field_error(org_a, ad
     assert "idle_timeout_ms" in response.context["adminform"].form.errors
     org_a.refresh_from_db()
     assert (org_a.turn_detection, org_a.idle_timeout_ms) == ("server_vad", None)
+
+
+@pytest.mark.parametrize("persona", ["admin_a", "staff_a"])
+def test_the_clinic_page_shows_the_id_the_api_names_the_clinic_by(request, org_a, persona):
+    html = logged_in(request.getfixturevalue(persona)).get(change_url(org_a)).content.decode()
+
+    assert "Clinic id (API)" in html and str(org_a.pk) in html

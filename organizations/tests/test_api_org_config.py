@@ -354,3 +354,20 @@ def test_a_new_clinic_keeps_todays_turn_detection(org_a, staff_a):
         None,
         "auto",
     )
+
+
+def test_the_configuration_is_reachable_by_the_clinics_slug_as_by_its_id(org_a, admin_a):
+    by_id = api(admin_a).get(url(org_a))
+    by_slug = api(admin_a).get(f"/api/org/config/{org_a.slug}")
+    patched = api(admin_a).patch(
+        f"/api/org/config/{org_a.slug}/", data=json.dumps({"services": ["Flu shots"]}), content_type="application/json"
+    )
+
+    assert by_id.status_code == by_slug.status_code == patched.status_code == 200
+    assert by_slug.json() == by_id.json()
+    assert patched.json()["services"] == ["Flu shots"]
+
+
+def test_another_clinics_slug_answers_404_like_an_unknown_one(org_a, org_b, admin_a):
+    for ref in (org_b.slug, "no-such-clinic", str(org_b.pk)):
+        assert_error(api(admin_a).get(f"/api/org/config/{ref}"), 404, "not_found")
