@@ -10,7 +10,6 @@ import uuid
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -66,7 +65,8 @@ CONFIG_EXAMPLE = {
 
 ORG_PARAMETER = OpenApiParameter(
     "org_id",
-    OpenApiTypes.STR,
+    # A slug's characters (a UUID is made of them too); anything else names no clinic (404).
+    {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$", "maxLength": 64},
     OpenApiParameter.PATH,
     description="The clinic's id (a UUID, shown in the console on the clinic's page and in POST /api/auth/token's "
     "answer) or its slug, e.g. riverside-family-medicine.",
