@@ -114,6 +114,15 @@ STAFF_ATTACKS = [
         lambda a, b: {"name": "Pwned", "webhook_url": "https://evil.example/hook"},
         covers=("path:org_id",),
     ),
+    # The clinic's slug names it as well as its id: another clinic's slug answers 404 too.
+    Attack("org_config_retrieve", "GET", lambda a, b: f"/api/org/config/{a.org.slug}", covers=("path:org_id",)),
+    Attack(
+        "org_config_partial_update",
+        "PATCH",
+        lambda a, b: f"/api/org/config/{a.org.slug}",
+        lambda a, b: {"name": "Pwned"},
+        covers=("path:org_id",),
+    ),
     # An id of the wrong kind in the right place answers like an unknown id.
     Attack("calls_retrieve", "GET", lambda a, b: f"/api/calls/{a.escalation.pk}"),
     Attack("escalation_acknowledge", "POST", lambda a, b: f"/api/escalations/{a.call.pk}/acknowledge"),
@@ -670,7 +679,7 @@ def _route_is_covered(route: str) -> bool:
         "api/calls/<uuid:call_id>/deescalate": "call_deescalate",
         "api/escalations/<uuid:escalation_id>/acknowledge": "escalation_acknowledge",
         "api/escalations/<uuid:escalation_id>/resolve": "escalation_resolve",
-        "api/org/config/<uuid:org_id>": "org_config_retrieve",
+        "api/org/config/<str:org_id>": "org_config_retrieve",  # by id or by slug
     }
     if route.rstrip("/") == "api/calls/<uuid:call_id>/transcript":
         return "call_transcript" in {attack.operation for attack in CALLER_ATTACKS}
