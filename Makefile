@@ -7,10 +7,14 @@ PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
+# A .venv that is not Python 3.12 (made by another python, or whose interpreter is gone) is rebuilt, not reused:
+# a first `make run` before 3.12 was installed must not break every later one.
+VENV_WRONG := $(if $(wildcard $(PY)),$(shell "$(PY)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 || echo wrong),)
+VENV_REBUILD := $(if $(VENV_WRONG),venv-rebuild,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install install-dev run test lint bench fuzz
+.PHONY: help install install-dev run test lint bench fuzz venv-rebuild
 
 help:
 	@echo "make run    install, migrate, seed demo clinics and serve on http://$(HOST):$(PORT)/admin/"
@@ -19,16 +23,22 @@ help:
 	@echo "make bench  run the benchmarks in bench/ and print one table"
 	@echo "make fuzz   the long schema fuzz: 100 examples per operation, mode and role"
 
-$(VENV)/bin/python:
+$(VENV)/bin/python: $(VENV_REBUILD)
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	@if [ -n "$(VENV_WRONG)" ]; then \
+		echo "$(VENV) is not Python 3.12 ($$("$(PY)" -V 2>/dev/null || echo 'its python does not run')): rebuilding it" >&2; \
+		rm -rf $(VENV); fi
 	"$(PYTHON312)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+venv-rebuild:
+
+# The stamps depend on venv-rebuild too: a rebuilt .venv has none of the packages they stand for.
+$(VENV)/.runtime: requirements.txt $(VENV_REBUILD) | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV_REBUILD) | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.runtime
 
