@@ -231,6 +231,7 @@ def test_the_detail_shows_transcript_intake_and_escalations(org_a, staff_a, admi
         "data": {"patient_name": "Ana Diaz", "urgency": "emergency"},
         "urgency": "emergency",
         "completed": False,
+        "forwarded": False,
     }
     assert [(e["level"], e["status"], e["acknowledged_by"]) for e in body["escalations"]] == [
         ("emergency", "acknowledged", "alice"),
