@@ -23,6 +23,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 ARRIVAL_TIMEOUT = 30  # a hang guard on a loaded machine: the test asserts arrival, not speed
 
 
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    """The embedded default (no REDIS_URL), whatever this run's environment says: CI sets REDIS_URL, and with a
+    shared layer the board does not poll (group sends reach every process)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.BOARD_FEED_POLL_SECONDS = 0.5
+
+
 def _session_cookie(user) -> str:
     client = Client()
     client.force_login(user)

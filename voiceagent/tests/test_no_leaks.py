@@ -184,7 +184,7 @@ def test_canary_patient_data_never_reaches_logs_errors_urls_or_the_channel_layer
         assert hits(response.get("Location", ""), canary) == []
     for group, message in layer_messages:
         assert hits(json.dumps(message) + group, canary) == []
-        assert set(message) <= {"type", "escalation_id", "call_id", "event"}
+        assert set(message) <= {"type", "escalation_id", "call_id", "event", "notification_id"}
     audit = json.dumps(list(AuditEvent.objects.values("object_ids", "details", "object_id", "request_id")), default=str)
     assert hits(audit, canary) == []
 
