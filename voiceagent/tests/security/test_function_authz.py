@@ -53,7 +53,7 @@ POLICY: dict[str, tuple] = {
     "org_config_partial_update": (401,      401,    403,   ALLOW),
     "auth_logout":               (401,      401,    ALLOW, ALLOW),
     # Sign-in: the credentials are the body (a staff username and password), so every role may ask; the body, not
-    # the headers, decides (wrong credentials: 401, tested in organizations/tests/test_auth_token.py).
+    # the headers, decides (wrong credentials: 401, tested in calls/tests/test_api_auth_token.py).
     "auth_token":                (ALLOW,    ALLOW,  ALLOW, ALLOW),
 }  # fmt: skip
 SIGN_IN_OPERATIONS = {"auth_token"}
