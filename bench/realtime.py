@@ -71,6 +71,7 @@ def bench_minting(org, fake, *, requests: int) -> dict:
         "OPENAI_API_KEY": "sk-bench",
         "THROTTLE_CALLER_IP_RATE": "1000000/min",
         "THROTTLE_CALLER_ORG_RATE": "1000000/min",
+        "THROTTLE_CALLER_ORG_IP_RATE": "1000000/min",  # the per-address share of a clinic's calls: one address here
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
