@@ -96,7 +96,13 @@ def test_an_escalation_raised_by_another_process_reaches_the_open_board_without_
         assert pushed[0]["escalation"]["level"] == "emergency"
 
         server.send_signal(signal.SIGINT)  # Ctrl-C: the server stops, and its workers with it
-        server.wait(60)
+        try:
+            # Generous: daphne lets open connections close (10 s), then each worker gets SIGTERM and up to 10 s.
+            server.wait(120)
+        except subprocess.TimeoutExpired:
+            log.flush()
+            tail = (tmp_path / "serve.log").read_bytes()[-4000:].decode(errors="replace")
+            raise AssertionError(f"serve did not stop on Ctrl-C; its log ends:\n{tail}") from None
         wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30, what="workers stopped")
     finally:
         if server.poll() is None:

@@ -38,7 +38,9 @@ def test_every_input_string_says_it_may_not_hold_nul(schema):
     caller = schema["components"]["schemas"]["CallerInfoRequest"]["properties"]
     assert caller["name"]["pattern"] == NO_NUL_PATTERN
     metadata = schema["components"]["schemas"]["CallStartRequest"]["properties"]["metadata"]
-    assert metadata["additionalProperties"] == {"pattern": NO_NUL_PATTERN}
+    # Keys too (OpenAPI 3.1 patternProperties): a key with a NUL matches no pattern, and no other key is allowed.
+    assert metadata["additionalProperties"] is False
+    assert list(metadata["patternProperties"]) == [NO_NUL_PATTERN]
 
 
 def test_a_refused_csrf_check_under_api_answers_in_the_error_shape(staff_a):

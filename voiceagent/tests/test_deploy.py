@@ -47,14 +47,23 @@ def manage(*args: str, **overrides: str) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_passes_with_production_settings():
-    result = manage("check", "--deploy", "--fail-level", "WARNING")
+    # Production names an SMTP server: on-call e-mail pages must really be sent.
+    result = manage("check", "--deploy", "--fail-level", "WARNING", EMAIL_HOST="smtp.clinic.example")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_fails_without_an_smtp_server_for_pages():
+    # Without EMAIL_HOST the console mail backend would only print the on-call pages: Django's deploy check says so.
+    result = manage("check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0 and "mail.E001" in result.stdout + result.stderr
+
+
 def test_check_deploy_fails_when_https_is_switched_off():
     # The gate bites: the test suite's own override would not pass in production.
-    result = manage("check", "--deploy", "--fail-level", "WARNING", SECURE_SSL_REDIRECT="false")
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", SECURE_SSL_REDIRECT="false", EMAIL_HOST="smtp.clinic.example"
+    )
     assert result.returncode != 0 and "security.W008" in result.stdout + result.stderr
 
 
