@@ -76,6 +76,9 @@ class Command(BaseCommand):
         # daphne with request bodies bounded while they arrive (stock daphne reads a whole body first).
         from core.daphne_server import BoundedCommandLineInterface
 
+        # Ctrl-C must stop the server: a process started in the background by a non-interactive shell (a CI job,
+        # `make run &`) inherits SIGINT as ignored, and then neither Python nor Twisted would ever see it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         base = f"http://{host}:{port}"
         openai_env: dict[str, str] = {}
         if not settings.OPENAI_API_KEY:
