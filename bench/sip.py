@@ -10,8 +10,8 @@ audio crosses our server). The media bridge at the same N is bench/bridge.py's r
 50 μ-law frames a second each way per call through /twilio/media. Server CPU % of one core over the measured
 window, RSS per call = (RSS under load - idle RSS) / N.
 
-The fake also sends `response.output_audio.delta` on the sideband (it does not tell a SIP sideband from a model
-socket there), which the sideband parses and drops: the SIP figures are an upper bound.
+As upstream, the fake sends no `response.output_audio.delta` on a call's sideband (the audio goes over SIP media),
+so the SIP figures are events only: transcripts, responses, tool calls and playback notices.
 """
 
 from __future__ import annotations

@@ -917,7 +917,10 @@ class RealtimeSession:
         said = 0
         for n, data in enumerate(chunks, start=1):
             await self._checkpoint(run, self.pace * len(data) / per_ms / 1000)
-            await self.send({"type": "response.output_audio.delta", **ids, "delta": base64.b64encode(data).decode()})
+            if not self.is_call:
+                # A call's audio goes to the caller over its media (RTP/WebRTC), not as events on the sideband.
+                encoded = base64.b64encode(data).decode()
+                await self.send({"type": "response.output_audio.delta", **ids, "delta": encoded})
             await self._audio_queued(rid, len(data) // per_ms)
             self.audio_ms[item["id"]] += len(data) // per_ms
             run.audio_ms += len(data) // per_ms

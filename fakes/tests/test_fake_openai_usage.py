@@ -92,7 +92,10 @@ async def test_playback_starts_after_the_audio_part_and_stops_after_the_response
     started = types.index("output_audio_buffer.started")
     first_done = types.index("response.done")
     # Playback starts with the first audio and ends once it has played out: after response.done, as upstream.
-    assert types.index("response.output_audio.delta") < started < first_done
+    assert types.index("response.content_part.added") < started < first_done
+    # The audio itself goes to the caller over the call's media, never as events on the sideband.
+    assert "response.output_audio.delta" not in types
+    assert "response.output_audio_transcript.delta" in types
     assert types.index("output_audio_buffer.stopped") > first_done
     assert types.count("output_audio_buffer.started") == types.count("output_audio_buffer.stopped") == 2
 
