@@ -432,7 +432,7 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
 
     @admin.display(description="Urgency", ordering="urgency")
     def urgency_label(self, obj: Call) -> str:
-        return obj.get_shown_urgency_display() or EMPTY
+        return obj.get_urgency_display() or EMPTY
 
     @admin.display(description="Escalation", ordering="escalation_level")
     def escalations_link(self, obj: Call) -> str:

@@ -22,7 +22,6 @@ from organizations.vocabulary import (
     PageChannel,
     PageStatus,
     Urgency,
-    highest_urgency,
 )
 
 # A call's caller-side token outlives the call by this much (the browser's hang-up and the caller's last words may
@@ -74,6 +73,8 @@ class Call(models.Model):
     escalated = models.BooleanField(default=False)
     # The highest level of the call's escalations so far ("" when it has none).
     escalation_level = models.CharField(max_length=10, choices=EscalationLevel.choices, blank=True)
+    # The intake's urgency raised to what the highest escalation means (services keep it so; an Emergency
+    # escalation with no intake is an emergency call), so the list, its filter and the API agree with the board.
     urgency = models.CharField(max_length=10, choices=Urgency.choices, blank=True)
     caller_name = models.CharField(max_length=200, blank=True)
     caller_phone = models.CharField(max_length=32, blank=True)
@@ -158,15 +159,6 @@ class Call(models.Model):
     @property
     def is_reviewed(self) -> bool:
         return self.reviewed_at is not None
-
-    @property
-    def shown_urgency(self) -> str:
-        """What staff are shown as the call's urgency: the intake's, raised to its highest escalation's (an
-        Emergency escalation with no intake is still an emergency call)."""
-        return highest_urgency(self.urgency, self.escalation_level)
-
-    def get_shown_urgency_display(self) -> str:
-        return Urgency(self.shown_urgency).label if self.shown_urgency else ""
 
     def issue_token(self) -> str:
         """Create a new caller-side token; only its hash is stored, the token is shown once."""

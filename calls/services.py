@@ -34,7 +34,7 @@ from calls.models import (
 from calls.notifications import EVENT_CREATED, EVENT_UPDATED, notifications_enqueue, schedule_pages
 from calls.summaries import summary_enqueue
 from organizations.models import OnCallPerson, Organization
-from organizations.vocabulary import Urgency
+from organizations.vocabulary import Urgency, highest_urgency
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def _save_intake(call: Call, result: IntakeResult) -> Intake:
     intake, created = Intake.objects.update_or_create(call=call, defaults=values)
     audit_change(intake, action=Action.CREATE if created else Action.CHANGE, fields=[] if created else list(values))
     if urgency:
-        call.urgency = urgency
+        call.urgency = highest_urgency(urgency, call.escalation_level)
     return intake
 
 
@@ -516,7 +516,8 @@ def escalation_create(
         if Escalation.SEVERITY[level] > current:
             locked.escalation_level = level
         locked.escalated = True
-        _save(locked, ["escalated", "escalation_level"])
+        locked.urgency = highest_urgency(locked.urgency, locked.escalation_level)
+        _save(locked, ["escalated", "escalation_level", "urgency"])
         # Outbox rows commit (or roll back) with the escalation; delivery starts after commit, off this thread.
         has_webhook = Organization.objects.filter(pk=locked.organization_id).exclude(webhook_url="").exists()
         notifications_enqueue(escalation=escalation, event=EVENT_CREATED, webhook=has_webhook)
@@ -632,8 +633,10 @@ def call_deescalate(*, call: Call, user: User, note: str = "") -> tuple[Call, li
                 resolved.append(escalation)
         locked.escalated = False
         locked.escalation_level = ""
+        # Not an escalation after all: the call is as urgent as its intake says, no more.
+        locked.urgency = Intake.objects.filter(call=locked).values_list("urgency", flat=True).first() or ""
         _audit(locked, action="deescalate", user=user, resolved=[str(e.pk) for e in resolved])
-        _save(locked, ["escalated", "escalation_level", "metadata"])
+        _save(locked, ["escalated", "escalation_level", "urgency", "metadata"])
     logger.info("call deescalated call=%s resolved=%s", locked.pk, len(resolved))
     return locked, resolved
 

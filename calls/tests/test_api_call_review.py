@@ -117,7 +117,8 @@ def test_filters_narrow_the_list(org_a, staff_a):
     assert str(escalated.pk) not in ids(escalated="false")
     assert ids(channel="phone") == [str(phone.pk)]
     assert ids(status="completed") == [str(phone.pk)]
-    assert ids(urgency="urgent") == [str(urgent.pk)]
+    # The intake's urgency, raised by an escalation: the urgent escalation makes its call urgent too.
+    assert ids(urgency="urgent") == [str(urgent.pk), str(escalated.pk)]
     assert ids(q="flu") == [str(talked.pk)]  # two matching segments, one row
     assert ids(q="555011") == [str(escalated.pk)]
     after = (now - dt.timedelta(minutes=35)).isoformat()

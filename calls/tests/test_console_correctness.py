@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from calls.models import AuditEvent, Escalation
-from calls.services import call_mark_reviewed, escalation_create
-from conftest import logged_in, make_call
+from calls.services import call_deescalate, call_mark_reviewed, escalation_create, intake_store
+from conftest import logged_in, make_call, token_for
 from organizations.models import TwilioNumber
 
 pytestmark = pytest.mark.django_db
@@ -36,15 +37,39 @@ def test_clinic_users_see_their_phone_numbers_read_only_and_not_other_clinics(or
         assert 'name="twilio_numbers-0-number"' not in page  # shown, not editable
 
 
-def test_urgency_column_follows_the_highest_escalation(emergency_call, staff_a):
-    assert emergency_call.urgency == ""  # no intake said anything
+def test_a_calls_urgency_follows_its_highest_escalation_in_the_list_its_filter_and_the_api(emergency_call, staff_a):
+    org_a = emergency_call.organization
+    routine = make_call(org_a, caller_name="Ana Diaz")
+    intake_store(call=routine, data={"urgency": "routine"})
     client = logged_in(staff_a)
+    api = Client(headers={"Authorization": f"Token {token_for(staff_a)}"})
 
     listing = client.get(reverse("admin:calls_call_changelist")).content.decode()
+    filtered = client.get(reverse("admin:calls_call_changelist"), {"urgency__exact": "emergency"}).content.decode()
     page = client.get(reverse("admin:calls_call_change", args=[emergency_call.pk])).content.decode()
+    found = api.get("/api/calls", {"organization": str(org_a.pk), "urgency": "emergency"}).json()["results"]
 
+    # No intake said anything, but an Emergency escalation makes it an emergency call everywhere staff look.
     assert '<td class="field-urgency_label">Emergency</td>' in listing
+    assert "Robert Chen" in filtered and "Ana Diaz" not in filtered
     assert "Emergency" in page.split("Urgency", 1)[1][:300]
+    assert [(call["id"], call["urgency"]) for call in found] == [(str(emergency_call.pk), "emergency")]
+
+
+def test_an_intake_never_lowers_an_escalated_calls_urgency_and_deescalating_returns_it_to_the_intakes(
+    emergency_call, staff_a
+):
+    intake_store(call=emergency_call, data={"urgency": "routine"})
+    emergency_call.refresh_from_db()
+    assert (emergency_call.urgency, emergency_call.intake.urgency) == ("emergency", "routine")
+
+    call_deescalate(call=emergency_call, user=staff_a, note="Heartburn; spoke to her.")
+    emergency_call.refresh_from_db()
+    assert (emergency_call.escalation_level, emergency_call.urgency) == ("", "routine")
+
+    escalation_create(call=emergency_call, level=Escalation.Level.URGENT, source=Escalation.Source.KEYWORD)
+    emergency_call.refresh_from_db()
+    assert emergency_call.urgency == "urgent"
 
 
 def test_review_state_reads_as_words_not_a_red_cross(org_a, staff_a):
