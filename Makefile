@@ -14,15 +14,14 @@ VENV_REBUILD := $(if $(VENV_WRONG),venv-rebuild,)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install install-dev run test lint bench fuzz fuzz-all venv-rebuild
+.PHONY: help install install-dev run test lint bench fuzz venv-rebuild
 
 help:
 	@echo "make run    install, migrate, seed demo clinics and serve on http://$(HOST):$(PORT)/admin/"
 	@echo "make test   install and run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check and mypy"
 	@echo "make bench  run the benchmarks in bench/ and print one table"
-	@echo "make fuzz   the long schema fuzz: 100 examples per operation, mode and role"
-	@echo "make fuzz-all  the schema fuzz with every schemathesis check (schema vs server; not yet a gate)"
+	@echo "make fuzz   the long schema fuzz, every check: 100 examples per operation, mode and role"
 
 $(VENV)/bin/python: $(VENV_REBUILD)
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -67,7 +66,3 @@ fuzz: install-dev
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-100} \
 		$(PY) -m pytest voiceagent/tests/security/test_fuzz_schema.py -q -p no:cacheprovider --timeout=1500
 
-# Every schemathesis check, every failure listed (not part of make test: it still finds schema/server mismatches).
-fuzz-all: install-dev
-	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-20} \
-		$(PY) -m pytest voiceagent/tests/security/fuzz_all_checks.py -q -p no:cacheprovider --timeout=1500

@@ -16,6 +16,19 @@ from organizations.models import E164_REGEX, IntakeField
 MAX_TEXT_LENGTH = 1000
 _PHONE_JUNK = re.compile(r"[\s().-]")
 _E164 = re.compile(E164_REGEX)
+# The forms of a phone number a client may send where the API asks for one (a caller's own number at call start):
+# E.164, 00 + country code, or a North American number of 10 digits (or 11 with the leading 1), with spaces,
+# dots, dashes or parentheses anywhere. Every match normalises to E.164 (normalize_phone); the schema publishes it.
+_SEP = r"[ ().\-]*"
+_DIGITS = r"(?:[0-9]" + _SEP + ")"
+PHONE_INPUT_PATTERN = (
+    rf"^{_SEP}(?:"
+    rf"\+{_SEP}[1-9]{_SEP}{_DIGITS}{{6,14}}"  # +14155550123
+    rf"|0{_SEP}0{_SEP}[1-9]{_SEP}{_DIGITS}{{6,14}}"  # 0044 20 7946 0018
+    rf"|[2-9]{_SEP}{_DIGITS}{{9}}"  # (415) 555-0123
+    rf"|1{_SEP}[2-9]{_SEP}{_DIGITS}{{9}}"  # 1 415 555 0123
+    r")$"
+)
 _TRUE = {"true", "yes", "y", "1", "si", "sí"}
 _FALSE = {"false", "no", "n", "0"}
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from calls.api.caller_auth import CallerAPIView, caller_call, caller_organization
 from calls.models import Call
 from calls.services import ForwardingRefused
-from core.api.schema import CALLER_ERRORS, ERROR_404
+from core.api.schema import CALLER_ERRORS, ERROR_404, ERROR_409_CALL_ENDED, ERROR_409_SERVER_ATTACHED, error_response
 from core.api.throttling import CallAdmissionThrottle
 from core.errors import ApiError, refuse_if_draining
 from core.observability import call_context
@@ -107,6 +107,7 @@ class RealtimeSessionView(AsyncAPIView, CallerAPIView):
             ),
             **CALLER_ERRORS,
             404: ERROR_404,
+            409: ERROR_409_CALL_ENDED,
             **UPSTREAM_ERRORS,
         },
         examples=[
@@ -201,6 +202,11 @@ class RealtimeAttachView(AsyncAPIView, CallerAPIView):
             ),
             **CALLER_ERRORS,
             404: ERROR_404,
+            409: error_response(
+                "The call is attached to another OpenAI call (already_attached), or has ended (call_ended).",
+                "already_attached",
+                "This call is attached to another OpenAI call.",
+            ),
         },
     )
     async def post(self, request: Request, call_id: uuid.UUID) -> Response:
@@ -287,6 +293,7 @@ class CallEventsView(AsyncAPIView, CallerAPIView):
             ),
             **CALLER_ERRORS,
             404: ERROR_404,
+            409: ERROR_409_SERVER_ATTACHED,
         },
     )
     async def post(self, request: Request, call_id: uuid.UUID) -> Response:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calls.audit import audit_sign_in
+from core.api.fields import TextField
 from core.api.schema import ERROR_400, WRITE_ERRORS, ErrorSerializer
 from core.errors import ApiError
 from organizations.auth import INVALID_CREDENTIALS, SignInRefused, api_sign_in, lockout_message, token_expires_at
@@ -24,8 +25,8 @@ EXAMPLE_TOKEN = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"  # noqa: S105 - the f
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150, help_text="The staff username you sign in to the console with.")
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    username = TextField(max_length=150, help_text="The staff username you sign in to the console with.")
+    password = TextField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
 
 TOKEN_RESPONSE = inline_serializer(

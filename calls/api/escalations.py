@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from calls.audit import audit_read, audit_request_actor
 from calls.models import Call, Escalation, EscalationSource
 from calls.services import call_deescalate, call_escalate_by_staff, escalation_acknowledge, escalation_resolve
+from core.api.fields import TextField
 from core.api.schema import ERROR_400, ERROR_401, ERROR_403, ERROR_404, WRITE_ERRORS
 from core.errors import ApiError
 from organizations.access import organizations_for_user, scope_for_user, signed_in
@@ -104,15 +105,15 @@ class StaffLevelField(serializers.ChoiceField):
 
 class EscalateInputSerializer(serializers.Serializer):
     level = StaffLevelField()
-    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class NoteInputSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = TextField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ResolveInputSerializer(serializers.Serializer):
-    note = serializers.CharField(
+    note = TextField(
         max_length=2000, help_text="Required: what was done (stored with the escalation, shown to colleagues)."
     )
 
@@ -129,7 +130,7 @@ class EscalationListQuerySerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=Escalation.Level.choices, required=False)
     organization = serializers.UUIDField(required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    cursor = serializers.CharField(required=False)
+    cursor = TextField(required=False)
 
 
 # --- Helpers ------------------------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ clinic is resolved through the tenancy chokepoint: another clinic answers 404.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from typing import Any
 
 import django_filters
 from django import forms
@@ -20,6 +22,7 @@ from core.errors import ApiError
 from organizations.access import organizations_for_user
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
@@ -44,8 +47,23 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField  # NumberFilter would accept 2.5
 
 
+class CanonicalUUIDField(forms.UUIDField):
+    """A UUID as the schema's `format: uuid` says: 8-4-4-4-12 hex digits (Django's also takes 32 bare digits,
+    braces and a `urn:uuid:` prefix, which a client written from the schema could not predict)."""
+
+    def to_python(self, value: Any) -> Any:  # a UUID (the stubs type it as CharField's str)
+        if isinstance(value, str) and value and not CANONICAL_UUID.fullmatch(value):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class CanonicalUUIDFilter(django_filters.UUIDFilter):
+    field_class = CanonicalUUIDField
+
+
 class CallFilterSet(django_filters.FilterSet):
-    organization = django_filters.UUIDFilter(
+    organization = CanonicalUUIDFilter(
         method="filter_noop",
         help_text="Clinic id; optional when you belong to exactly one clinic.",
     )
@@ -71,6 +89,17 @@ class CallFilterSet(django_filters.FilterSet):
     class Meta:
         model = Call
         fields: list[str] = []
+
+    def is_valid(self) -> bool:
+        """An empty value (`?channel=`) is refused like any other value outside the schema, rather than read as "no
+        filter" as django-filter would: a client that meant a filter learns that it sent none. Leave the
+        parameter out for no filter. Only `q` may be empty (an empty search is no search, as the schema allows)."""
+        valid = super().is_valid()
+        for name in self.filters:
+            if name != "q" and self.data.get(name) == "" and name not in self.form.errors:
+                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                valid = False
+        return valid
 
     def filter_noop(self, queryset: QuerySet[Call], name: str, value: object) -> QuerySet[Call]:
         return queryset  # consumed by the view (organization) or the paginator (ordering, page_size)

@@ -7,11 +7,12 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from calls import ledger
-from calls.intake import normalize_phone
+from calls.intake import PHONE_INPUT_PATTERN, normalize_phone
 from calls.models import (
     FORWARDED_KEY,
     SEGMENT_SOURCE_KEY,
@@ -22,6 +23,8 @@ from calls.models import (
     Intake,
     TranscriptSegment,
 )
+from core.api.fields import TextField
+from core.api.schema import NO_NUL_PATTERN, bounded_json_object
 
 MAX_METADATA_BYTES = 4096
 MAX_JSON_DEPTH = 8
@@ -48,18 +51,53 @@ def check_json_safe(value: Any, *, depth: int = 0) -> None:
 # --- Inputs -------------------------------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    # metadata is depth 0 for check_json_safe, so its values (depth 1) may hold MAX_JSON_DEPTH - 1 levels more.
+    bounded_json_object(MAX_JSON_DEPTH - 1, f"Free-form JSON, nested at most {MAX_JSON_DEPTH} levels deep.")
+)
+class BoundedJsonObjectField(serializers.DictField):
+    """A free-form object whose depth the server bounds (check_json_safe), and whose schema says so."""
+
+
+@extend_schema_field({"anyOf": [{"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "boolean"}, {"type": "null"}]})
+class IntakeValueField(serializers.Field):
+    """One intake answer: text (also dates, phones and choices, as text) or yes/no, or null for "not given"."""
+
+    default_error_messages = {"invalid": "Expected text, true or false, or null."}
+
+    def to_internal_value(self, data: Any) -> str | bool:
+        if not isinstance(data, str | bool):
+            self.fail("invalid")
+        if isinstance(data, str) and "\x00" in data:
+            raise serializers.ValidationError("Text may not contain NUL characters.")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+PHONE_INPUT_MESSAGE = "Expected a phone number in E.164 format, e.g. +14155550123."
+
+
 class CallerInfoSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    phone = serializers.CharField(
-        max_length=32, required=False, allow_blank=True, default="", help_text="E.164, e.g. +14155550123."
+    name = TextField(max_length=200, required=False, allow_blank=True, default="")
+    phone = TextField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,  # the pattern says which spaces may surround the number; a tab is not one
+        validators=[RegexValidator("^$|" + PHONE_INPUT_PATTERN, PHONE_INPUT_MESSAGE, code="invalid_phone")],  # or blank
+        help_text="The caller's number: E.164 (+14155550123), 00 + country code, or a North American number "
+        "with spaces, dots, dashes or parentheses ((415) 555-0123). Stored as E.164.",
     )
 
     def validate_phone(self, value: str) -> str:
-        if not value.strip():
+        if not value:
             return ""
         phone = normalize_phone(value)
-        if phone is None:
-            raise serializers.ValidationError("Expected a phone number in E.164 format, e.g. +14155550123.")
+        if phone is None:  # not reached: every match of the pattern normalises
+            raise serializers.ValidationError(PHONE_INPUT_MESSAGE)
         return phone
 
 
@@ -76,7 +114,7 @@ class CallStartSerializer(serializers.Serializer):
     caller = CallerInfoSerializer(
         required=False, help_text="What the page already knows about the caller, if anything; the agent asks anyway."
     )
-    metadata = serializers.DictField(
+    metadata = BoundedJsonObjectField(
         required=False, default=dict, help_text="Free-form context from the widget (at most 4 KB of JSON)."
     )
 
@@ -97,9 +135,9 @@ class TranscriptItemSerializer(serializers.Serializer):
         choices=REPORTED_SPEAKER_CHOICES,
         help_text="caller, or agent where the clinic chose event forwarding (system notes are the server's own).",
     )
-    text = serializers.CharField(max_length=MAX_SEGMENT_CHARS)
+    text = TextField(max_length=MAX_SEGMENT_CHARS)
     timestamp = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    item_id = serializers.CharField(
+    item_id = TextField(
         max_length=128,
         required=False,
         allow_blank=True,
@@ -128,10 +166,12 @@ class CallEndSerializer(serializers.Serializer):
         child=TranscriptItemSerializer(), required=False, default=list, max_length=MAX_TRANSCRIPT_ITEMS
     )
     intake = serializers.DictField(
+        child=IntakeValueField(allow_null=True),
         required=False,
         allow_null=True,
         default=None,
-        help_text="The clinic's intake fields by name (see GET /api/org/config/{org_id} intake_fields).",
+        help_text="The clinic's intake fields by name (see GET /api/org/config/{org_id} intake_fields): text, "
+        "true/false for yes/no fields, or null for not given.",
     )
 
     def validate_intake(self, value: dict | None) -> dict | None:

@@ -65,6 +65,7 @@ from core.api.schema import (
     CALL_START_RESPONSE,
     CALLER_ERRORS,
     ERROR_404,
+    ERROR_409_SERVER_ATTACHED,
     STAFF_READ_ERRORS,
 )
 from core.api.throttling import CallAdmissionThrottle, CallerOrgThrottle
@@ -252,7 +253,7 @@ class CallEndView(AsyncAPIView, CallerAPIView):
                 description="Caller side: the call_token from /api/call/start (required with X-Org-Key).",
             )
         ],
-        responses={200: CallDetailSerializer, **CALLER_ERRORS, 404: ERROR_404},
+        responses={200: CallDetailSerializer, **CALLER_ERRORS, 404: ERROR_404, 409: ERROR_409_SERVER_ATTACHED},
         examples=[
             OpenApiExample(
                 "End with transcript and intake",

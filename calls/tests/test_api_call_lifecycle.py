@@ -337,7 +337,7 @@ def test_ending_an_ended_call_changes_nothing(org_a):
     call, token = started_call(org_a)
     end_as_caller(org_a, call, token, reason="caller_hangup")
 
-    response = end_as_caller(org_a, call, token, reason="error", transcript=TRANSCRIPT, intake={"bogus": 1})
+    response = end_as_caller(org_a, call, token, reason="error", transcript=TRANSCRIPT, intake={"bogus": "x"})
 
     assert response.status_code == 200
     call.refresh_from_db()

@@ -143,6 +143,11 @@ def test_filters_narrow_the_list(org_a, staff_a):
         ({"organization": "not-a-uuid"}, "organization"),
         ({"q": "nul\x00"}, "q"),
         ({"cursor": "garbage"}, "cursor"),
+        # An empty value is no value the schema allows; django-filter would have dropped the filter silently.
+        ({"channel": ""}, "channel"),
+        ({"started_after": ""}, "started_after"),
+        ({"organization": ""}, "organization"),
+        ({"page_size": ""}, "page_size"),
     ],
 )
 def test_invalid_list_parameters_answer_400_naming_the_parameter(org_a, staff_a, params, field):
@@ -150,6 +155,13 @@ def test_invalid_list_parameters_answer_400_naming_the_parameter(org_a, staff_a,
     code = "invalid_text" if any("\x00" in str(value) for value in params.values()) else "validation_error"
     error = assert_error(api(staff_a).get(LIST, params), 400, code)
     assert field in error["fields"]
+
+
+def test_an_empty_search_is_no_search(org_a, staff_a):
+    make_call(org_a)
+    response = api(staff_a).get(LIST, {"q": ""})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
 
 
 def test_a_forged_cursor_position_answers_400_not_500(org_a, staff_a):

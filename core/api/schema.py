@@ -31,7 +31,9 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
-def _error(description: str, code: str, message: str, fields: dict[str, list[str]] | None = None) -> OpenApiResponse:
+def error_response(
+    description: str, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> OpenApiResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -42,27 +44,27 @@ def _error(description: str, code: str, message: str, fields: dict[str, list[str
     )
 
 
-ERROR_400 = _error(
+ERROR_400 = error_response(
     "Malformed JSON (invalid_json) or invalid values (validation_error, with fields).",
     "validation_error",
     "The request is not valid; see fields.",
     {"channel": ['"phone" is not a valid choice.']},
 )
-ERROR_401 = _error(
+ERROR_401 = error_response(
     "Missing or unknown credentials (missing_org_key, invalid_org_key, missing_call_token, invalid_call_token, "
     "call_token_expired, not_authenticated, authentication_failed).",
     "invalid_org_key",
     "The X-Org-Key header does not name a clinic.",
 )
-ERROR_403 = _error(
+ERROR_403 = error_response(
     "Not allowed: origin_not_allowed or event_forwarding_off (caller side), or permission_denied (staff).",
     "permission_denied",
     "You do not have permission to do this.",
 )
-ERROR_404 = _error("Unknown, or another clinic's (never distinguished).", "not_found", "Not found.")
-ERROR_413 = _error("Body over the size limit.", "payload_too_large", "The request body is too large.")
-ERROR_415 = _error("Body not sent as application/json.", "unsupported_media_type", "Send the body as JSON.")
-ERROR_429 = _error(
+ERROR_404 = error_response("Unknown, or another clinic's (never distinguished).", "not_found", "Not found.")
+ERROR_413 = error_response("Body over the size limit.", "payload_too_large", "The request body is too large.")
+ERROR_415 = error_response("Body not sent as application/json.", "unsupported_media_type", "Send the body as JSON.")
+ERROR_429 = error_response(
     "Rate limit reached; the Retry-After header says when to retry.",
     "throttled",
     "Too many requests; retry in 12 seconds.",
@@ -70,6 +72,13 @@ ERROR_429 = _error(
 
 STAFF_READ_ERRORS = {400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 404: ERROR_404}
 WRITE_ERRORS = {413: ERROR_413, 415: ERROR_415}
+# 409 on the caller side: the call has moved on (ended, or another OpenAI call owns it).
+ERROR_409_CALL_ENDED = error_response("The call has already ended.", "call_ended", "This call has already ended.")
+ERROR_409_SERVER_ATTACHED = error_response(
+    "The server is attached to this call and records the agent's side itself (server_attached).",
+    "server_attached",
+    "The server is attached to this call and records the agent's side itself; send only the caller's lines.",
+)
 CALLER_ERRORS = {400: ERROR_400, 401: ERROR_401, 403: ERROR_403, 429: ERROR_429, **WRITE_ERRORS}
 
 CALL_START_RESPONSE = inline_serializer(
@@ -123,6 +132,50 @@ FREE_JSON_SCHEMA: dict[str, Any] = {
 }
 
 
+# The same, nested at most N more levels (a value that may still hold N levels of arrays/objects below it): what a
+# field whose depth the server bounds accepts (calls.api.serializers.check_json_safe). At 0 only scalars and empty
+# arrays/objects: their children would be one level too deep. JSON Schema has no depth keyword, so it is unrolled.
+BOUNDED_JSON = "FreeJsonValueNested{}"
+MAX_BOUNDED_LEVELS = 8
+
+
+def bounded_json_ref(levels: int) -> dict[str, str]:
+    if not 0 <= levels <= MAX_BOUNDED_LEVELS:
+        raise ValueError(f"levels must be 0..{MAX_BOUNDED_LEVELS}")
+    return {"$ref": f"#/components/schemas/{BOUNDED_JSON.format(levels)}"}
+
+
+def _bounded_json_schema(levels: int) -> dict[str, Any]:
+    scalars: list[dict[str, Any]] = [
+        {"type": "null"},
+        {"type": "string", "pattern": NO_NUL_PATTERN},
+        {"type": "number"},
+        {"type": "boolean"},
+    ]
+    if levels == 0:
+        containers: list[dict[str, Any]] = [{"type": "array", "maxItems": 0}, {"type": "object", "maxProperties": 0}]
+    else:
+        inner = bounded_json_ref(levels - 1)
+        containers = [
+            {"type": "array", "items": inner},
+            {"type": "object", "patternProperties": {NO_NUL_PATTERN: inner}, "additionalProperties": False},
+        ]
+    return {
+        "description": f"Any JSON value nested at most {levels} more levels; no string or key may contain NUL.",
+        "anyOf": scalars + containers,
+    }
+
+
+def bounded_json_object(levels: int, description: str) -> dict[str, Any]:
+    """An object field whose values may nest `levels` more levels (for extend_schema_field)."""
+    return {
+        "type": "object",
+        "description": description,
+        "patternProperties": {NO_NUL_PATTERN: bounded_json_ref(levels)},
+        "additionalProperties": False,
+    }
+
+
 def _keys_without_nul(schema: dict[str, Any], values: Any) -> None:
     """Any other key may be sent (the server ignores or stores it) as long as it and its value hold no NUL."""
     schema["patternProperties"] = {NO_NUL_PATTERN: values}
@@ -159,6 +212,8 @@ def document_text_rules(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: the input side of each serializer
             _no_nul(schema)
     schemas[FREE_JSON] = FREE_JSON_SCHEMA
+    for levels in range(MAX_BOUNDED_LEVELS + 1):
+        schemas[BOUNDED_JSON.format(levels)] = _bounded_json_schema(levels)
     for operations in (result.get("paths") or {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):

@@ -58,3 +58,67 @@ def test_the_console_keeps_djangos_csrf_page(staff_a):
     response = client.post("/admin/logout/")
     assert response.status_code == 403
     assert response["Content-Type"].startswith("text/html")
+
+
+def _validator(schema: dict, component: str):
+    """A JSON Schema 2020-12 validator for one request component of the served document (refs resolve inside it)."""
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # schemathesis brings it
+
+    return Draft202012Validator({**schema, "$ref": f"#/components/schemas/{component}"})
+
+
+def _nested(levels: int, leaf: object = "deepest") -> object:
+    value: object = leaf
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def _start(org, metadata: dict):
+    import json
+
+    from django.core.cache import cache
+
+    cache.clear()  # throttle windows
+    return Client().post(
+        "/api/call/start",
+        data=json.dumps({"metadata": metadata}),
+        content_type="application/json",
+        headers={"X-Org-Key": org.publishable_key},
+    )
+
+
+@pytest.mark.parametrize(("levels", "accepted"), [(7, True), (8, False)])
+def test_metadata_depth_is_bounded_in_the_schema_exactly_where_the_server_bounds_it(schema, org_a, levels, accepted):
+    # metadata -> "a" -> levels of {"k": ...}: 8 levels below metadata is the most the server stores.
+    metadata = {"a": _nested(levels)}
+    assert _validator(schema, "CallStartRequest").is_valid({"metadata": metadata}) is accepted
+    assert (_start(org_a, metadata).status_code == 201) is accepted
+    if accepted:  # an empty object or list at the last level is within the bound; anything in it is one too many
+        for leaf, fits in (({}, True), ([], True), ({"x": 1}, False), ([1], False)):
+            deeper = {"a": _nested(levels, leaf)}
+            assert _validator(schema, "CallStartRequest").is_valid({"metadata": deeper}) is fits
+            assert (_start(org_a, deeper).status_code == 201) is fits
+
+
+@pytest.mark.parametrize("value", [42, {"nested": "object"}, ["a", "list"]])
+def test_an_intake_answer_is_text_yes_no_or_null_in_the_schema_and_the_server(schema, org_a, value):
+    import json
+
+    from calls.models import Call
+    from calls.services import call_start
+
+    org_a.event_forwarding = True  # the browser may send the intake
+    org_a.save(update_fields=["event_forwarding"])
+    call, token = call_start(organization=org_a, channel=Call.Channel.WEB)
+    body = {"call_id": str(call.pk), "intake": {"reason": value}}
+    assert not _validator(schema, "CallEndRequest").is_valid(body)
+    response = Client().post(
+        "/api/call/end",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"X-Org-Key": org_a.publishable_key, "X-Call-Token": token},
+    )
+    assert response.status_code == 400, response.content
+    assert "intake.reason" in response.json()["error"]["fields"]
+    assert _validator(schema, "CallEndRequest").is_valid({**body, "intake": {"reason": "a checkup", "x": None}})

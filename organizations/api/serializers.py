@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import ReturnList
 
+from core.api.fields import TextField
 from organizations.models import (
     AGENT_LANGUAGES,
     AGENT_SETTINGS,
@@ -45,29 +46,27 @@ class BusinessHoursSerializer(serializers.Serializer):
 
 class ClosureSerializer(serializers.Serializer):
     date = serializers.DateField()
-    label = serializers.CharField(  # type: ignore[assignment]
+    label = TextField(  # type: ignore[assignment]
         max_length=100, required=False, allow_blank=True, default=""
     )
 
 
 class IntakeFieldSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=50, help_text="lowercase_with_underscores")
+    name = TextField(max_length=50, help_text="lowercase_with_underscores")
     field_type = serializers.ChoiceField(choices=IntakeField.FieldType.choices, default=IntakeField.FieldType.TEXT)
     required = serializers.BooleanField(default=False)  # type: ignore[assignment]
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    choices = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list, max_length=50
-    )
+    description = TextField(max_length=300, required=False, allow_blank=True, default="")
+    choices = serializers.ListField(child=TextField(max_length=100), required=False, default=list, max_length=50)
 
 
 class EscalationPhraseSerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=EscalationPhrase.Level.choices)
-    phrase = serializers.CharField(max_length=200)
+    phrase = TextField(max_length=200)
 
 
 class TwilioNumberSerializer(serializers.Serializer):
-    number = serializers.CharField(max_length=16, help_text="E.164, e.g. +14155550199.")
-    label = serializers.CharField(  # type: ignore[assignment]
+    number = TextField(max_length=16, help_text="E.164, e.g. +14155550199.")
+    label = TextField(  # type: ignore[assignment]
         max_length=100, required=False, allow_blank=True, default=""
     )
 
@@ -77,8 +76,8 @@ class AgentSerializer(serializers.Serializer):
     languages = serializers.ListField(
         child=serializers.ChoiceField(choices=list(AGENT_LANGUAGES.items())), required=False, max_length=20
     )
-    greeting = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    extra_instructions = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+    greeting = TextField(max_length=1000, required=False, allow_blank=True)
+    extra_instructions = TextField(max_length=4000, required=False, allow_blank=True)
     max_call_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
     vad_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     vad_silence_ms = serializers.IntegerField(min_value=200, max_value=3000, required=False)
@@ -90,7 +89,7 @@ class AgentSerializer(serializers.Serializer):
 
 def _text_list(max_items: int, max_length: int, help_text: str) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.CharField(max_length=max_length), required=False, max_length=max_items, help_text=help_text
+        child=TextField(max_length=max_length), required=False, max_length=max_items, help_text=help_text
     )
 
 
@@ -109,18 +108,18 @@ def _many(serializer: type[serializers.Serializer], rows: Iterable[Any]) -> Retu
 class OrganizationConfigUpdateSerializer(serializers.Serializer):
     """Every field optional: only what is sent changes. Lists replace the clinic's list."""
 
-    name = serializers.CharField(max_length=200, required=False)
-    timezone = serializers.CharField(max_length=64, required=False, help_text="IANA, e.g. America/New_York.")
+    name = TextField(max_length=200, required=False)
+    timezone = TextField(max_length=64, required=False, help_text="IANA, e.g. America/New_York.")
     business_hours = _rows(BusinessHoursSerializer, 50)
     closures = _rows(ClosureSerializer, 400)
     after_hours_policy = serializers.ChoiceField(choices=Organization.AfterHoursPolicy.choices, required=False)
-    after_hours_message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    after_hours_message = TextField(max_length=2000, required=False, allow_blank=True)
     services = _text_list(100, 200, "Services the clinic offers.")
     providers = _text_list(100, 200, "Names of the clinic's doctors and other providers.")
-    escalation_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
-    on_call_phone = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    escalation_phone = TextField(max_length=16, required=False, allow_blank=True)
+    on_call_phone = TextField(max_length=16, required=False, allow_blank=True)
     allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")
-    webhook_url = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    webhook_url = TextField(max_length=200, required=False, allow_blank=True)
     event_forwarding = serializers.BooleanField(required=False)
     agent = AgentSerializer(required=False)
     intake_fields = _rows(IntakeFieldSerializer, 50)
