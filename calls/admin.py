@@ -539,22 +539,34 @@ class CallAdmin(AuditedAdminMixin, AuditHistoryMixin, ClinicScopedAdmin[Call]): 
             clinic_time(summary.completed_at, obj.organization),
         )
 
-    @admin.display(description="Voicemail")
+    @admin.display(description="Recordings")
     def recording_player(self, obj: Call) -> str:
-        voicemail = (obj.metadata or {}).get("voicemail")
-        if not isinstance(voicemail, dict) or not voicemail.get("recording_sid"):
-            return "No recording."
         # Streamed through our server (login, tenancy and audit checked there); Twilio's URL never reaches the page.
-        url = reverse("call-recording", args=[obj.pk])
-        duration = voicemail.get("duration")
-        length = f" ({_duration(duration)})" if isinstance(duration, int) else ""
-        return format_html(
-            '<audio class="call-recording" controls preload="metadata" src="{}"></audio>'
-            '<p class="help">Voicemail left by the caller{}. <a href="{}">Download</a></p>',
-            url,
-            length,
-            url,
-        )
+        players = []
+        for part, url_name, label in (
+            ("recording", "call-recording-whole", "The whole call"),
+            ("voicemail", "call-recording", "Voicemail left by the caller"),
+        ):
+            stored = (obj.metadata or {}).get(part)
+            if not isinstance(stored, dict) or not stored.get("recording_sid"):
+                continue
+            if part == "recording" and stored.get("status") != "completed":
+                players.append(format_html('<p class="help">{}: the recording failed at Twilio.</p>', label))
+                continue
+            url = reverse(url_name, args=[obj.pk])
+            duration = stored.get("duration")
+            length = f" ({_duration(duration)})" if isinstance(duration, int) else ""
+            players.append(
+                format_html(
+                    '<audio class="call-recording" controls preload="metadata" src="{}"></audio>'
+                    '<p class="help">{}{}. <a href="{}">Download</a></p>',
+                    url,
+                    label,
+                    length,
+                    url,
+                )
+            )
+        return format_html_join("", "{}", ((player,) for player in players)) if players else "No recording."
 
     @admin.display(description="Intake")
     def intake_table(self, obj: Call) -> str:

@@ -347,7 +347,7 @@ class OrganizationAdmin(ClinicScopedAdmin[Organization]):
     fieldsets = [
         (None, {"fields": ["name", "slug", "timezone"]}),
         ("After hours", {"fields": ["after_hours_policy", "after_hours_message"]}),
-        ("Phones", {"fields": ["escalation_phone", "on_call_phone", "dial_countries"]}),
+        ("Phones", {"fields": ["escalation_phone", "on_call_phone", "dial_countries", "record_calls"]}),
         ("Services and providers", {"fields": ["services", "providers"]}),
         ("Website widget", {"fields": ["clinic_id", "publishable_key", "allowed_origins", "event_forwarding"]}),
         ("Agent", {"fields": list(AGENT_SETTINGS)}),

@@ -74,6 +74,7 @@ CLINIC_SETTINGS = (
     "allowed_origins",
     "event_forwarding",
     "webhook_url",
+    "record_calls",
     *AGENT_SETTINGS,
 )
 RETENTION_SETTINGS = ("transcript_retention_days", "intake_retention_days", "call_retention_days")  # console only
@@ -308,6 +309,14 @@ class Organization(models.Model):
         default=False,
         help_text="Accept agent lines and tool calls forwarded by the website (POST /api/calls/{id}/events) for "
         "calls the server is not attached to. They are marked as forwarded on the call.",
+    )
+    # Whole-call recordings are the clinic's choice (and its duty to tell callers, which the line below does): off by
+    # default. Phone calls the agent answers are recorded by Twilio, both sides; the console plays them.
+    record_calls = models.BooleanField(
+        default=False,
+        help_text="Record phone calls the agent answers (Twilio, both sides, from the first word). Callers hear "
+        '"This call is recorded." first. Staff play the recording on the call\'s page. Browser calls are not '
+        "recorded.",
     )
 
     # Agent settings.

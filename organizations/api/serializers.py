@@ -121,6 +121,7 @@ class OrganizationConfigUpdateSerializer(serializers.Serializer):
     allowed_origins = _text_list(50, 200, "Web origins (scheme://host[:port]) allowed to use the publishable key.")
     webhook_url = TextField(max_length=200, required=False, allow_blank=True)
     event_forwarding = serializers.BooleanField(required=False)
+    record_calls = serializers.BooleanField(required=False)
     agent = AgentSerializer(required=False)
     intake_fields = _rows(IntakeFieldSerializer, 50)
     escalation_phrases = _rows(EscalationPhraseSerializer, 200)

@@ -41,6 +41,7 @@ CONFIG_EXAMPLE = {
     "allowed_origins": ["https://clinic-a.example"],
     "event_forwarding": False,
     "webhook_url": "",
+    "record_calls": False,
     "agent": {
         "voice": "marin",
         "languages": ["en", "es"],

@@ -17,6 +17,8 @@ STREAM_ENDED_PATH = "/twilio/stream-ended"
 DIAL_RESULT_PATH = "/twilio/dial-result"
 VOICEMAIL_PATH = "/twilio/voicemail"
 RECORDING_STATUS_PATH = "/twilio/recording-status"
+# A whole-call recording (the clinic's record_calls): Twilio reports it here, never as a voicemail.
+CALL_RECORDING_STATUS_PATH = "/twilio/call-recording-status"
 # On-call paging by SMS (calls.paging): replies to a page (`ACK`) and the Message status callback.
 SMS_PATH = "/twilio/sms"
 SMS_STATUS_PATH = "/twilio/sms-status"

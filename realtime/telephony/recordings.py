@@ -1,4 +1,5 @@
-"""A call's recording (the caller's voicemail) played in the console: an authenticated, audited, streamed proxy to
+"""A call's recordings (the caller's voicemail, and the whole call where the clinic records calls) played in the
+console: an authenticated, audited, streamed proxy to
 Twilio's media URL, `GET {TWILIO_API_BASE_URL}/2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.wav`
 with the account's Basic auth.
 
@@ -35,10 +36,19 @@ CHUNK_BYTES = 64 * 1024
 PASSED_HEADERS = ("Content-Length", "Content-Range", "Accept-Ranges")
 
 
-def recording_sid_of(call: Call) -> str | None:
-    """The call's recording: its voicemail's RecordingSid (realtime.telephony.services stores it), if well formed."""
-    voicemail = (call.metadata or {}).get("voicemail")
-    sid = voicemail.get("recording_sid") if isinstance(voicemail, dict) else None
+# What can be played, by URL: the part of call.metadata that names its RecordingSid (realtime.telephony.services).
+VOICEMAIL = "voicemail"
+WHOLE_CALL = "recording"
+AUDIT_PART = {VOICEMAIL: "recording", WHOLE_CALL: "call_recording"}
+
+
+def recording_sid_of(call: Call, part: str = VOICEMAIL) -> str | None:
+    """The RecordingSid of the call's voicemail or whole-call recording, if well formed (and, for the whole call,
+    completed: an `absent` recording has nothing to play)."""
+    stored = (call.metadata or {}).get(part)
+    if not isinstance(stored, dict) or (part == WHOLE_CALL and stored.get("status") != "completed"):
+        return None
+    sid = stored.get("recording_sid")
     return sid if isinstance(sid, str) and RECORDING_SID_RE.match(sid) else None
 
 
@@ -72,16 +82,16 @@ async def _achunks(client: httpx.Client, upstream: httpx.Response) -> AsyncItera
         await sync_to_async(chunks.close, thread_sensitive=False)()
 
 
-def call_recording(request: HttpRequest, call_id: uuid.UUID) -> HttpResponseBase:
+def call_recording(request: HttpRequest, call_id: uuid.UUID, part: str = VOICEMAIL) -> HttpResponseBase:
     """The recording's audio for the console's player (staff login required: wrapped by the admin site)."""
     call = calls_for_user(request.user).filter(pk=call_id).first()
-    sid = recording_sid_of(call) if call is not None else None
+    sid = recording_sid_of(call, part) if call is not None else None
     if call is None or sid is None:
         raise Http404("No such recording.")  # another clinic's call looks absent, as in the rest of the console
     if not settings.TWILIO_ACCOUNT_SID or not settings.TWILIO_AUTH_TOKEN:
         return HttpResponse("Recordings cannot be played: Twilio is not configured.", status=503)
     # Audit before any audio leaves (fails closed: 503 audit_unavailable and no audio).
-    audit_read(request, action=Action.VIEW, objects=[call], via="console", details={"part": "recording"})
+    audit_read(request, action=Action.VIEW, objects=[call], via="console", details={"part": AUDIT_PART[part]})
     headers = {"Accept": "audio/wav"}
     wanted = request.headers.get("Range", "")
     if wanted and RANGE_RE.match(wanted):

@@ -16,6 +16,7 @@ What we keep in call.metadata (ids and outcomes only, never patient data):
                         "fallback": dial|voicemail, "seen": [idempotency tokens], "stream_token_issued_at": iso}
   metadata["transfer"] = {"leg", "outcome": answered|busy|no-answer|failed|canceled, "dial_call_sid", "duration"}
   metadata["voicemail"] = {"recording_sid", "duration", "status"}
+  metadata["recording"] = {"recording_sid", "duration", "status", "channels"}  (the whole call, when recorded)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from calls.models import Call, Escalation, hash_call_token
 from calls.services import call_end, call_start, escalation_create
 from organizations.models import Organization, TwilioNumber
 from realtime.telephony import (
+    CALL_RECORDING_STATUS_PATH,
     DIAL_RESULT_PATH,
     MEDIA_PATH,
     RECORDING_STATUS_PATH,
@@ -220,11 +222,13 @@ def _answer_again(call: Call, now: dt.datetime) -> str:
 
 
 def _stream_twiml(call: Call, token: str) -> str:
+    recorded = call.organization.record_calls
     return twiml.stream(
         stream_url=public_ws_url(MEDIA_PATH),
         action_url=public_url(STREAM_ENDED_PATH),
         stream_token=token,
         call_id=str(call.pk),
+        recording_status_url=public_url(CALL_RECORDING_STATUS_PATH) if recorded else None,
     )
 
 
@@ -446,6 +450,37 @@ def voicemail_answer(*, call_sid: str, recording_sid: str = "", duration: int | 
             voicemail.update({"recording_sid": recording_sid[:64], "duration": duration})
             _save(call, ["metadata"])
     return twiml.say_and_hangup(twiml.VOICEMAIL_THANKS)
+
+
+def call_recording_update(
+    *,
+    call_sid: str,
+    recording_sid: str,
+    recording_status: str,
+    duration: int | None = None,
+    channels: int | None = None,
+    idempotency_token: str = "",
+) -> Call | None:
+    """The whole call's recording (<Start><Recording>) is ready (`completed`) or failed (`absent`): remember which
+    it is, so the console can play it. Never a callback request: the caller was talking to the agent."""
+    with transaction.atomic():
+        call = _locked_by_sid(call_sid)
+        if call is None:
+            return None
+        stored = call.metadata.get("recording", {})
+        same = (stored.get("recording_sid"), stored.get("status")) == (recording_sid[:64], recording_status[:20])
+        natural_key = f"call-recording:{recording_sid[:64]}:{recording_status[:20]}"
+        if _already_seen(call, idempotency_token, natural_key) or same:
+            return call
+        call.metadata["recording"] = {
+            "recording_sid": recording_sid[:64],
+            "status": recording_status[:20],
+            "duration": duration,
+            "channels": channels,
+        }
+        _save(call, ["metadata"])
+    logger.info("call recording status=%s call=%s", recording_status[:20], call.pk)
+    return call
 
 
 def recording_status_update(

@@ -21,6 +21,7 @@ TRANSFER_UNANSWERED = (
 )
 VOICEMAIL_THANKS = "Thank you. Your message has been recorded, and the clinic will call you back. Goodbye."
 CONNECTING = "Please hold while I connect you to our staff."
+RECORDING_NOTICE = "This call is recorded."
 
 DIAL_TIMEOUT_SECONDS = 20
 VOICEMAIL_MAX_SECONDS = 120
@@ -30,9 +31,23 @@ def render(response: VoiceResponse) -> str:
     return str(response)
 
 
-def stream(*, stream_url: str, action_url: str, stream_token: str, call_id: str) -> str:
-    """<Connect action><Stream> with the one-time token as a <Parameter> (Twilio rejects query strings on Stream)."""
+def stream(
+    *, stream_url: str, action_url: str, stream_token: str, call_id: str, recording_status_url: str | None = None
+) -> str:
+    """<Connect action><Stream> with the one-time token as a <Parameter> (Twilio rejects query strings on Stream).
+
+    With `recording_status_url` (the clinic records its calls) the call is recorded first: <Start><Recording>
+    starts a recording of both sides that runs until the call ends, through the agent, a transfer or voicemail,
+    and Twilio reports it to that URL; the caller is told before the agent speaks."""
     response = VoiceResponse()
+    if recording_status_url is not None:
+        start = response.start()
+        start.recording(
+            channels="dual",
+            recording_status_callback=recording_status_url,
+            recording_status_callback_event="completed absent",
+        )
+        response.say(RECORDING_NOTICE)
     connect = response.connect(action=action_url)
     media = connect.stream(url=stream_url)
     media.parameter(name="stream_token", value=stream_token)

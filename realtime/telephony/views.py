@@ -133,6 +133,19 @@ def recording_status(request: HttpRequest, call_sid: str) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@twilio_webhook
+def call_recording_status(request: HttpRequest, call_sid: str) -> HttpResponse:
+    services.call_recording_update(
+        call_sid=call_sid,
+        recording_sid=request.POST.get("RecordingSid", ""),
+        recording_status=request.POST.get("RecordingStatus", ""),
+        duration=_int_or_none(request.POST.get("RecordingDuration")),
+        channels=_int_or_none(request.POST.get("RecordingChannels")),
+        idempotency_token=_idempotency_token(request),
+    )
+    return HttpResponse(status=204)
+
+
 def twilio_message_webhook(view: Callable[[HttpRequest, str], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     """As twilio_webhook, for Messaging: the MessageSid instead of a CallSid."""
 

@@ -129,3 +129,50 @@ def test_the_call_page_shows_the_summary_and_plays_the_voicemail_from_the_proxy(
     assert set(recording_statuses) <= {200, 206}, recording_statuses
     assert not errors, errors
     context.close()
+
+
+@pytest.fixture
+def recorded_call(fakes) -> Call:
+    """A phone call the clinic recorded whole (Organization.record_calls) that also ended in a voicemail."""
+    _openai, twilio_fake = fakes
+    clinic = make_org("riverside-clinic", record_calls=True)
+    make_user("rita", clinic, Membership.Role.STAFF)
+    whole, voicemail = twilio_fake.add_recording(seconds=5.0), twilio_fake.add_recording(seconds=2.0)
+    return make_call(
+        clinic,
+        channel=Call.Channel.PHONE,
+        minutes_ago=20,
+        caller_phone="+14155550123",
+        metadata={
+            "recording": {"recording_sid": whole, "duration": 5, "status": "completed", "channels": 2},
+            "voicemail": {"recording_sid": voicemail, "duration": 2, "status": "completed"},
+        },
+    )
+
+
+def test_a_recorded_call_plays_the_whole_call_and_the_voicemail_from_the_proxy(recorded_call, live, browser):  # noqa: F811
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(f"{live.url}/admin/login/?next=/admin/calls/call/{recorded_call.pk}/change/")
+    page.fill("#id_username", "rita")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live.url}/admin/calls/call/{recorded_call.pk}/change/")
+    players = page.locator("audio.call-recording")
+    assert players.count() == 2
+    assert [players.nth(i).get_attribute("src") for i in range(2)] == [
+        f"/console/calls/{recorded_call.pk}/call-recording.wav",
+        f"/console/calls/{recorded_call.pk}/recording.wav",
+    ]
+    wait_until(page, "[...document.querySelectorAll('audio.call-recording')].every(a => a.readyState >= 1)")
+    durations = page.evaluate("[...document.querySelectorAll('audio.call-recording')].map(a => a.duration)")
+    assert 4.9 < durations[0] < 5.1 and 1.9 < durations[1] < 2.1, durations  # each player got its own recording
+    assert "The whole call (0:05)" in page.content()
+    players.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "03-call-page-whole-call-and-voicemail.png"), full_page=True)
+    assert not errors, errors
+    context.close()

@@ -418,6 +418,7 @@ def _console_urls(a: Clinic) -> list[tuple[str, str]]:
     urls.append(("clinic_export", f"/admin/home/{a.org.pk}/export/?kind=calls&since=2020-01-01&until=2020-01-02"))
     urls.append(("clinic_team", f"/admin/organizations/organization/{a.org.pk}/team/"))
     urls.append(("call_recording", f"/console/calls/{a.call.pk}/recording.wav"))
+    urls.append(("call_recording_whole", f"/console/calls/{a.call.pk}/call-recording.wav"))
     return urls
 
 
@@ -661,6 +662,7 @@ def _route_is_covered(route: str) -> bool:
     if route in (
         "admin/organizations/organization/<path:object_id>/team/",
         "console/calls/<uuid:call_id>/recording.wav",
+        "console/calls/<uuid:call_id>/call-recording.wav",
     ):
         return True  # the team page and the recording proxy, in _console_urls
     console = re.match(r"^admin/(\w+/\w+)/<path:object_id>/(.*)$", route)

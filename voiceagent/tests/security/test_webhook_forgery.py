@@ -38,6 +38,7 @@ ENDPOINTS = [
     "/twilio/dial-result?leg=transfer",
     "/twilio/voicemail",
     "/twilio/recording-status",
+    "/twilio/call-recording-status",
 ]
 MUTATIONS = [
     "drop_signature",
@@ -270,6 +271,7 @@ def test_the_inbound_webhooks_are_exactly_these():
     assert [route for route in routes if "openai" in route.lower() or "webhook" in route.lower()] == ["openai/webhook"]
     inbound = sorted(route for route in routes if route.startswith("twilio/"))
     assert inbound == [
+        "twilio/call-recording-status",
         "twilio/dial-result",
         "twilio/recording-status",
         "twilio/sms",  # paging replies and delivery status: signed (twilio_message_webhook)
