@@ -32,6 +32,12 @@ application = ProtocolTypeRouter(
     }
 )
 
+# The triage model is loaded now, not on the first caller's utterance: that caller would wait for it (a third of a
+# second) on the safety path, and every later call shares it.
+from calls.triage.model import default_model  # noqa: E402
+
+default_model()
+
 # Everything loaded at startup lives as long as the process: keep it out of the garbage collector's full passes, which
 # otherwise grow with Django's heap and stall every live call for tens of ms (bench/README.md, phone bridge).
 gc.freeze()
