@@ -194,7 +194,7 @@ def sip_rows(data: dict) -> list[tuple[str, str, str, str]]:
                 "server CPU % of a core; RSS KiB per call",
                 f"SIP {sip['cpu']:.1f} %, {sip['rss_per_call']:.0f} KiB; bridge {br['cpu']:.1f} %, "
                 f"{br['rss_per_call']:.0f} KiB",
-                f"SIP accepted {sip['accepted']}/{row['n']}; the fake sends audio deltas on the sideband (upper bound)",
+                f"SIP accepted {sip['accepted']}/{row['n']}; sideband events only (no audio reaches us over SIP)",
             )
         )
     return out

@@ -75,10 +75,16 @@ def run_sip(n: int, args, env: dict[str, str]) -> dict:
     try:
         bridge.wait_port(port)
         url = f"http://127.0.0.1:{port}/openai/webhook"
-        # One call to a number nobody serves (rejected) first: the webhook path's imports (the openai SDK) are
-        # loaded once per process and are not a call's memory.
-        fake.run(fake.fake.place_sip_call(url, SECRET, to="+14155550199", scenario=scenario), timeout=60)
-        time.sleep(0.5)
+        # One whole call first (accepted, a turn, hung up): what the first call loads once per process (the
+        # openai SDK's webhook check, the sideband's modules, the clinic's prompt) is not a call's memory.
+        warm_up = scenario_from_dict({**long_call(1), "hangup_after": 0.2})
+        delivery = fake.run(
+            fake.fake.place_sip_call(url, SECRET, to=bridge.CLINIC_NUMBER, scenario=warm_up), timeout=60
+        )
+        deadline = time.monotonic() + 30
+        while fake.calls[delivery.call_id].state == "active" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
         idle_rss = bridge.rss_kib(server.pid)
 
         async def ring_all():
