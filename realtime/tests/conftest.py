@@ -7,6 +7,7 @@ from calls import notifications
 from core import drain
 from fakes.openai import FakeOpenAI
 from fakes.simulate_phone import serve_in_thread
+from fakes.twilio.rest_server import FakeTwilioRest
 from fakes.twilio.testing import (
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
@@ -47,6 +48,14 @@ def twilio_settings(settings):
     settings.TWILIO_ACCOUNT_SID = TEST_ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = TEST_AUTH_TOKEN
     settings.PUBLIC_BASE_URL = TEST_PUBLIC_BASE_URL
+
+
+@pytest.fixture
+def fake_twilio(twilio_settings, settings):
+    """The fake Twilio REST API on a real socket, as TWILIO_API_BASE_URL (recordings, call updates)."""
+    with FakeTwilioRest(account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN) as server:
+        settings.TWILIO_API_BASE_URL = server.base_url
+        yield server
 
 
 @pytest.fixture

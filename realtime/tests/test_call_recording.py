@@ -9,15 +9,7 @@ from django.test import Client
 
 from calls.models import AuditEvent, Call
 from conftest import logged_in, make_call
-from fakes.twilio.rest_server import FakeTwilioRest
-from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
-
-
-@pytest.fixture
-def fake_twilio(twilio_settings, settings):
-    with FakeTwilioRest(account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        yield server
+from fakes.twilio.testing import TEST_ACCOUNT_SID
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from asgiref.sync import async_to_sync
 
 from calls.models import Call
 from conftest import make_call
-from fakes.twilio.rest_server import FakeTwilioRest
 from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL
 from realtime.telephony.rest import TwilioRestError, atransfer_call
 from realtime.tests.twilio_helpers import element_at, text_at
@@ -21,13 +20,6 @@ transfer_call = async_to_sync(atransfer_call)
 CALL_SID = "CA" + "b" * 32
 STAFF_PHONE = "+14155550100"
 CLINIC_NUMBER = "+14155550199"
-
-
-@pytest.fixture
-def fake_twilio(twilio_settings, settings):
-    with FakeTwilioRest(account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        yield server
 
 
 @pytest.fixture

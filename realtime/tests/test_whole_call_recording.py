@@ -12,19 +12,11 @@ from django.urls import reverse
 
 from calls.models import AuditEvent, Call
 from conftest import logged_in
-from fakes.twilio.rest_server import FakeTwilioRest
-from fakes.twilio.testing import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, twilio_post
+from fakes.twilio.testing import TEST_PUBLIC_BASE_URL, twilio_post
 from fakes.twilio.webhooks import new_call_sid, new_idempotency_token
 from realtime.tests.twilio_helpers import CALLER, CLINIC_NUMBER, call_sid, element_at, text_at, voice_params
 
 pytestmark = pytest.mark.usefixtures("twilio_settings")
-
-
-@pytest.fixture
-def fake_twilio(twilio_settings, settings):
-    with FakeTwilioRest(account_sid=TEST_ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN) as server:
-        settings.TWILIO_API_BASE_URL = server.base_url
-        yield server
 
 
 @pytest.fixture
