@@ -62,12 +62,13 @@ class CallerOrgAuthentication(BaseAuthentication):
     """`X-Org-Key: pk_…` names the clinic; a present `Origin` must be one of the clinic's allowed origins.
 
     Returns None when the header is absent so it can sit in front of staff authentication (e.g. /api/call/end);
-    caller-only views refuse the anonymous request through `IsCaller`.
+    caller-only views refuse the anonymous request through `IsCaller`. A header that is present but names no clinic
+    (blank included) is refused, never skipped: a request must not pass on other credentials beside a broken one.
     """
 
     def authenticate(self, request: Request) -> tuple[AnonymousUser, CallerContext] | None:
         key = request.headers.get(ORG_KEY_HEADER)
-        if key is None or not key.strip():
+        if key is None:
             return None
         key = key.strip()
         organization = Organization.objects.filter(publishable_key=key).first() if _ORG_KEY_RE.match(key) else None

@@ -230,7 +230,7 @@ class CallEndView(AsyncAPIView, CallerAPIView):
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         # Only caller-side requests count against the caller throttles; staff dashboards are not rate limited here.
-        if request.headers.get(ORG_KEY_HEADER):
+        if request.headers.get(ORG_KEY_HEADER) is not None:
             super().initial(request, *args, **kwargs)
         else:
             super(CallerAPIView, self).initial(request, *args, **kwargs)

@@ -432,6 +432,26 @@ def test_staff_of_the_clinic_can_end_its_call(org_a, staff_a):
     assert call.status == Call.Status.COMPLETED and call.end_reason == "agent_ended"
 
 
+@pytest.mark.parametrize("key", ["", " ", "garbage"])
+def test_a_broken_clinic_key_beside_a_valid_staff_token_is_refused_not_skipped(org_a, staff_a, key):
+    """A request carrying a key that names no clinic is refused, even when other credentials would pass."""
+    call = make_call(org_a)
+    response = Client().post(
+        END,
+        data=json.dumps({"call_id": str(call.pk)}),
+        content_type="application/json",
+        headers={"Authorization": f"Token {token_for(staff_a)}", "X-Org-Key": key},
+    )
+    assert_error(response, 401, "invalid_org_key")
+    call.refresh_from_db()
+    assert call.status == Call.Status.IN_PROGRESS
+
+
+def test_a_blank_clinic_key_does_not_start_a_call(org_a):
+    assert_error(post(Client(), START, {}, **{"X-Org-Key": "  "}), 401, "invalid_org_key")
+    assert Call.objects.count() == 0
+
+
 @pytest.mark.parametrize("persona", ["admin_b", "staff_b"])
 def test_another_clinics_staff_cannot_end_a_call(request, org_a, persona):
     user = request.getfixturevalue(persona)
