@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -24,7 +23,7 @@ from calls.models import (
     TranscriptSegment,
 )
 from core.api.fields import TextField
-from core.api.schema import NO_NUL_PATTERN, bounded_json_object
+from core.api.schema import MAX_JSON_BYTES_KEYWORD, NO_NUL_PATTERN, bounded_json_object, json_size
 
 MAX_METADATA_BYTES = 4096
 MAX_JSON_DEPTH = 8
@@ -57,6 +56,28 @@ def check_json_safe(value: Any, *, depth: int = 0) -> None:
 )
 class BoundedJsonObjectField(serializers.DictField):
     """A free-form object whose depth the server bounds (check_json_safe), and whose schema says so."""
+
+
+@extend_schema_field(
+    {
+        **bounded_json_object(
+            MAX_JSON_DEPTH - 1,
+            f"Free-form JSON, nested at most {MAX_JSON_DEPTH} levels deep and at most {MAX_METADATA_BYTES} bytes "
+            "once serialised (compact JSON, non-ASCII as \\u escapes).",
+        ),
+        # JSON Schema has no keyword for a serialised size; this extension states it for clients and the fuzz.
+        MAX_JSON_BYTES_KEYWORD: MAX_METADATA_BYTES,
+    }
+)
+class CallMetadataField(BoundedJsonObjectField):
+    """A call's free-form widget context: bounded in depth and in serialised size."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        value = super().to_internal_value(data)
+        check_json_safe(value)
+        if json_size(value) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
+        return value
 
 
 @extend_schema_field({"anyOf": [{"type": "string", "pattern": NO_NUL_PATTERN}, {"type": "boolean"}, {"type": "null"}]})
@@ -114,15 +135,12 @@ class CallStartSerializer(serializers.Serializer):
     caller = CallerInfoSerializer(
         required=False, help_text="What the page already knows about the caller, if anything; the agent asks anyway."
     )
-    metadata = BoundedJsonObjectField(
-        required=False, default=dict, help_text="Free-form context from the widget (at most 4 KB of JSON)."
+    metadata = CallMetadataField(
+        required=False,
+        default=dict,
+        help_text=f"Free-form context from the widget: at most {MAX_METADATA_BYTES} bytes of compact JSON "
+        f"(non-ASCII counted as \\u escapes), nested at most {MAX_JSON_DEPTH} levels deep.",
     )
-
-    def validate_metadata(self, value: dict) -> dict:
-        check_json_safe(value)
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
-            raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
-        return value
 
 
 # What a request may report: system lines are the server's own notes, refused from any sender.

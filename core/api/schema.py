@@ -3,6 +3,7 @@ schemes, and the hook that lists each path once although it is routed with and w
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -164,6 +165,17 @@ def _bounded_json_schema(levels: int) -> dict[str, Any]:
         "description": f"Any JSON value nested at most {levels} more levels; no string or key may contain NUL.",
         "anyOf": scalars + containers,
     }
+
+
+# A field's most bytes once serialised as compact JSON with non-ASCII escaped (json_size): a bound JSON Schema has no
+# keyword for, stated as a vendor extension beside the field's description.
+MAX_JSON_BYTES_KEYWORD = "x-max-json-bytes"
+
+
+def json_size(value: Any) -> int:
+    """The size a MAX_JSON_BYTES_KEYWORD bound measures: compact JSON, non-ASCII as \\u escapes (so one byte per
+    character, whatever the client's own spacing or encoding)."""
+    return len(json.dumps(value, separators=(",", ":")))
 
 
 def bounded_json_object(levels: int, description: str) -> dict[str, Any]:

@@ -3,13 +3,14 @@ the server refused, and an HTML answer where the schema promised JSON)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from django.test import Client
 
 from conftest import PASSWORD
-from core.api.schema import NO_NUL_PATTERN
+from core.api.schema import MAX_JSON_BYTES_KEYWORD, NO_NUL_PATTERN, json_size
 
 
 @pytest.fixture
@@ -122,3 +123,26 @@ def test_an_intake_answer_is_text_yes_no_or_null_in_the_schema_and_the_server(sc
     assert response.status_code == 400, response.content
     assert "intake.reason" in response.json()["error"]["fields"]
     assert _validator(schema, "CallEndRequest").is_valid({**body, "intake": {"reason": "a checkup", "x": None}})
+
+
+def _start(org, metadata: dict):
+    return Client().post(
+        "/api/call/start",
+        data=json.dumps({"metadata": metadata}),
+        content_type="application/json",
+        headers={"X-Org-Key": org.publishable_key},
+    )
+
+
+def test_call_metadata_size_is_stated_in_the_schema_and_enforced_at_that_size(schema, org_a):
+    """JSON Schema has no keyword for a serialised size: x-max-json-bytes states it, and it is the size refused."""
+    limit = schema["components"]["schemas"]["CallStartRequest"]["properties"]["metadata"][MAX_JSON_BYTES_KEYWORD]
+    overhead = json_size({"note": ""})
+    at_limit = {"note": "é" * ((limit - overhead) // 6)}  # non-ASCII counts as its \u escape
+    at_limit["note"] += "x" * (limit - json_size(at_limit))
+    assert json_size(at_limit) == limit
+    assert _start(org_a, at_limit).status_code == 201
+
+    response = _start(org_a, {"note": at_limit["note"] + "x"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["metadata"]
