@@ -140,19 +140,22 @@ def triage_rows(data: dict) -> list[tuple[str, str, str, str]]:
 
 
 def caller_flood_rows(data: dict) -> list[tuple[str, str, str, str]]:
-    hostile = dict(data["hostile_answers"])
-    per_batch = hostile.pop("tool_calls_per_batch", "?")
-    answers = ", ".join(f"{count} x {status}" for status, count in sorted(hostile.items()))
-    return [
-        (
-            "Caller flood",
-            "staff GET /api/escalations p50 / p99: idle, one caller flooding /events (p50 ratio)",
-            f"{data['idle_p50_ms']:.1f} / {data['idle_p99_ms']:.1f} ms, {data['flood_p50_ms']:.1f} / "
-            f"{data['flood_p99_ms']:.1f} ms ({data['ratio_p50']:.2f}x)",
-            f"one daphne process, {data['database']}; the caller sent {per_batch} forwarded tool calls per batch "
-            f"({answers}); goal within 1.5x",
+    rows = []
+    for mode, m in data["modes"].items():
+        hostile = dict(m["hostile_answers"])
+        per_batch = hostile.pop("tool_calls_per_batch", "?")
+        answers = ", ".join(f"{count} x {status}" for status, count in sorted(hostile.items()))
+        goal = "; the work's own cost, sharing one GIL" if mode == "raised" else "; goal within 1.5x"
+        rows.append(
+            (
+                "Caller flood",
+                f"staff GET /api/escalations p50 / p99: idle, one caller flooding /events {m['label']} (p50 ratio)",
+                f"{m['idle_p50_ms']:.1f} / {m['idle_p99_ms']:.1f} ms, {m['flood_p50_ms']:.1f} / "
+                f"{m['flood_p99_ms']:.1f} ms ({m['ratio_p50']:.2f}x)",
+                f"one daphne process, {data['database']}; {per_batch} forwarded tool calls per batch ({answers}){goal}",
+            )
         )
-    ]
+    return rows
 
 
 def home_rows(data: dict) -> list[tuple[str, str, str, str]]:

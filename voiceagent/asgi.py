@@ -16,15 +16,17 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from calls.routing import websocket_urlpatterns as calls_ws  # noqa: E402
 from core.bodylimit import BodyLimit  # noqa: E402
 from core.drain import install_drain_signal  # noqa: E402
+from core.floodgate import CallerFloodGate  # noqa: E402
 from core.resilience import RequestDeadline  # noqa: E402
 from realtime.routing import websocket_urlpatterns as realtime_ws  # noqa: E402
 from realtime.routing import with_twilio_media  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Bodies are bounded before they are read (413), and every HTTP request answers within
-        # REQUEST_DEADLINE_SECONDS, even with a frozen database.
-        "http": BodyLimit(RequestDeadline(django_asgi_app)),
+        # A caller address over its limit is refused before anything else runs (429); bodies are bounded before
+        # they are read (413), and every HTTP request answers within REQUEST_DEADLINE_SECONDS, even with a frozen
+        # database.
+        "http": CallerFloodGate(BodyLimit(RequestDeadline(django_asgi_app))),
         # Twilio's media socket has no Origin/cookies (signature + stream token instead): routed before the guard.
         "websocket": with_twilio_media(
             AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([*calls_ws, *realtime_ws])))

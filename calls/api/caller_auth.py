@@ -164,6 +164,8 @@ class CallerAPIView(APIView):
     authentication_classes = [CallerOrgAuthentication]
     permission_classes = [IsCaller]
     throttle_classes = [CallerOrgThrottle]
+    # Every request counts against the per-address limit, so core.floodgate may refuse an address over it early.
+    caller_ip_throttled = True
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         # The per-IP throttle runs before authentication, so floods of bad keys are refused cheaply as well.

@@ -227,6 +227,9 @@ class CallEndView(AsyncAPIView, CallerAPIView):
     authentication_classes = [CallerOrgAuthentication, *STAFF_AUTHENTICATION]
     permission_classes = [IsCallerOrStaff]
     throttle_classes = [CallerOrgThrottle]
+    # Staff end calls here too, unthrottled: only requests with the clinic's key count against the address limit.
+    caller_ip_throttled = False
+    caller_ip_throttled_with_org_key = True
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         # Only caller-side requests count against the caller throttles; staff dashboards are not rate limited here.

@@ -75,6 +75,25 @@ def hit(key: str, limit: int, period: int, *, now: float | None = None) -> tuple
     return count <= limit, wait
 
 
+def exhausted(key: str, limit: int, period: int, *, now: float | None = None) -> float | None:
+    """Seconds until `key`'s window resets when the window already holds `limit` requests (the next one would be
+    refused), else None. Reads without counting; None too when the store cannot be read (the caller then counts)."""
+    now = time.time() if now is None else now
+    window = int(now // period)
+    try:
+        count = cache.get(f"throttle:{key}:{window}")
+    except Exception:  # the store is down: let the request reach the throttle, which fails open to a local count
+        return None
+    if not isinstance(count, int) or count < limit:
+        return None
+    return (window + 1) * period - now
+
+
+def rate_for(scope: str) -> tuple[int, int]:
+    # Read at request time, so `settings.CALLER_THROTTLE_RATES` overrides (tests, reloads) apply at once.
+    return parse_rate({**DEFAULT_RATES, **getattr(settings, "CALLER_THROTTLE_RATES", {})}[scope])
+
+
 class FixedWindowThrottle(BaseThrottle):
     scope = ""
 
@@ -82,9 +101,7 @@ class FixedWindowThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def rate(self) -> tuple[int, int]:
-        # Read at request time, so `settings.CALLER_THROTTLE_RATES` overrides (tests, reloads) apply at once.
-        rates = {**DEFAULT_RATES, **getattr(settings, "CALLER_THROTTLE_RATES", {})}
-        return parse_rate(rates[self.scope])
+        return rate_for(self.scope)
 
     def ident(self, request: Request, view: APIView) -> str | None:
         raise NotImplementedError
