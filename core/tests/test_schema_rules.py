@@ -76,7 +76,6 @@ def _nested(levels: int, leaf: object = "deepest") -> object:
 
 
 def _start(org, metadata: dict):
-    import json
 
     from django.core.cache import cache
 
@@ -104,7 +103,6 @@ def test_metadata_depth_is_bounded_in_the_schema_exactly_where_the_server_bounds
 
 @pytest.mark.parametrize("value", [42, {"nested": "object"}, ["a", "list"]])
 def test_an_intake_answer_is_text_yes_no_or_null_in_the_schema_and_the_server(schema, org_a, value):
-    import json
 
     from calls.models import Call
     from calls.services import call_start
@@ -123,15 +121,6 @@ def test_an_intake_answer_is_text_yes_no_or_null_in_the_schema_and_the_server(sc
     assert response.status_code == 400, response.content
     assert "intake.reason" in response.json()["error"]["fields"]
     assert _validator(schema, "CallEndRequest").is_valid({**body, "intake": {"reason": "a checkup", "x": None}})
-
-
-def _start(org, metadata: dict):
-    return Client().post(
-        "/api/call/start",
-        data=json.dumps({"metadata": metadata}),
-        content_type="application/json",
-        headers={"X-Org-Key": org.publishable_key},
-    )
 
 
 def test_call_metadata_size_is_stated_in_the_schema_and_enforced_at_that_size(schema, org_a):
