@@ -1,8 +1,10 @@
 """Blocking work that must not queue behind (or hold up) Django's one shared sync thread.
 
-Under ASGI every sync view, sync middleware step and default `sync_to_async` call of a process runs on one
-thread-sensitive thread. Work that an anonymous client can make slow (the caller-side endpoints) runs here instead,
-on a worker thread of its own, so a hostile caller cannot delay the staff API, the console or the Twilio webhooks.
+Under Django's ASGI handler each request runs its sync parts (sync middleware, sync views, default `sync_to_async`
+calls) on one thread-sensitive thread of its own (asgiref's ThreadSensitiveContext, opened per request), where they
+queue behind each other. Work that an anonymous client can make slow (the caller-side endpoints) runs on a worker
+thread instead, so it never queues behind or ahead of the request's other sync steps. What a hostile caller can
+still take is CPU under the one GIL; core/floodgate.py keeps its refused requests from taking that.
 """
 
 from __future__ import annotations
