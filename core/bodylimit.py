@@ -23,6 +23,8 @@ from typing import Any
 
 from django.conf import settings
 
+from core.errors import error_body
+
 type Scope = dict[str, Any]
 type Message = dict[str, Any]
 type Receive = Callable[[], Awaitable[Message]]
@@ -47,7 +49,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 async def _refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
     if path.startswith("/api/"):
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        body = json.dumps(error_body(code, message)).encode()
         content_type = b"application/json"
     else:
         body = f"{status} {message}\n".encode()

@@ -29,6 +29,7 @@ from rest_framework.throttling import BaseThrottle
 
 from core.api.throttling import exhausted, rate_for
 from core.bodylimit import App, Receive, Scope, Send
+from core.errors import error_body
 from core.middleware import SERVER_HEADER
 from core.observability import new_request_id
 
@@ -111,7 +112,7 @@ class CallerFloodGate:
 
 async def _refuse(send: Send, headers: dict[bytes, bytes], retry_after: int) -> None:
     message = f"Too many requests; retry in {retry_after} seconds."
-    body = json.dumps({"error": {"code": "throttled", "message": message}}).encode()
+    body = json.dumps(error_body("throttled", message)).encode()
     response: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -1,4 +1,4 @@
-"""Blocking work that must not queue behind (or hold up) Django's one shared sync thread.
+"""Blocking work that must not queue behind (or hold up) the sync steps of a request under ASGI.
 
 Under Django's ASGI handler each request runs its sync parts (sync middleware, sync views, default `sync_to_async`
 calls) on one thread-sensitive thread of its own (asgiref's ThreadSensitiveContext, opened per request), where they

@@ -61,32 +61,35 @@ def _local_count(cache_key: str, window: int) -> int:
         return _local_counts[cache_key]
 
 
-def hit(key: str, limit: int, period: int, *, now: float | None = None) -> tuple[bool, float]:
-    """Count one request against `key`'s current window; (allowed, seconds until the window resets)."""
+def _window(key: str, period: int, now: float | None) -> tuple[str, int, float]:
+    """`key`'s current window: (its counter's cache key, the window number, seconds until it resets)."""
     now = time.time() if now is None else now
     window = int(now // period)
-    cache_key = f"throttle:{key}:{window}"
+    return f"throttle:{key}:{window}", window, (window + 1) * period - now
+
+
+def hit(key: str, limit: int, period: int, *, now: float | None = None) -> tuple[bool, float]:
+    """Count one request against `key`'s current window; (allowed, seconds until the window resets)."""
+    cache_key, window, wait = _window(key, period, now)
     try:
         count = _shared_count(cache_key, period)
     except Exception as exc:  # redis ConnectionError/TimeoutError: count in this process instead (fail open)
         logger.warning("throttle store unavailable (%s); counting in this process", type(exc).__name__)
         count = _local_count(cache_key, window)
-    wait = (window + 1) * period - now
     return count <= limit, wait
 
 
 def exhausted(key: str, limit: int, period: int, *, now: float | None = None) -> float | None:
     """Seconds until `key`'s window resets when the window already holds `limit` requests (the next one would be
     refused), else None. Reads without counting; None too when the store cannot be read (the caller then counts)."""
-    now = time.time() if now is None else now
-    window = int(now // period)
+    cache_key, _window_number, wait = _window(key, period, now)
     try:
-        count = cache.get(f"throttle:{key}:{window}")
+        count = cache.get(cache_key)
     except Exception:  # the store is down: let the request reach the throttle, which fails open to a local count
         return None
     if not isinstance(count, int) or count < limit:
         return None
-    return (window + 1) * period - now
+    return wait
 
 
 def rate_for(scope: str) -> tuple[int, int]:
